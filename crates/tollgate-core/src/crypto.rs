@@ -1,0 +1,107 @@
+//! The signature backend, passed explicitly (rustls-style) rather than read from a process global.
+//!
+//! `jsonwebtoken` 10+ keeps its backend in a process-wide default that panics at the first
+//! verification when both or neither of its backend features are enabled. Tollgate never touches
+//! that global: a [`CryptoProvider`] names one backend's verifier directly, so another crate in the
+//! same binary enabling the other `jsonwebtoken` backend cannot break (or silently switch) our
+//! verification. Which backends exist is decided by Tollgate's own features, and choosing both or
+//! neither is a compile error, not a runtime panic.
+
+#[cfg(all(feature = "aws-lc-rs", feature = "rust-crypto"))]
+compile_error!(
+    "tollgate-core: enable exactly one crypto backend feature, `aws-lc-rs` (default) or \
+     `rust-crypto`; to use `rust-crypto`, set `default-features = false`"
+);
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!(
+    "tollgate-core: no crypto backend selected; enable `aws-lc-rs` (default) or `rust-crypto`"
+);
+
+use std::fmt;
+
+use crate::algorithm::Algorithm;
+
+/// A signature-verification backend.
+///
+/// Obtain one with [`CryptoProvider::default`] (the backend selected by the crate feature) or
+/// name it: [`CryptoProvider::aws_lc_rs`] / [`CryptoProvider::rust_crypto`].
+///
+/// Cost (one 2048-bit RS256 verification on a small x86-64 core): AWS-LC ~19 us, RustCrypto
+/// ~200 us; ES256 ~55 us vs ~285 us. EdDSA and HMAC cost about the same on both.
+///
+/// ```
+/// use tollgate_core::CryptoProvider;
+///
+/// let provider = CryptoProvider::default();
+/// assert!(!provider.name().is_empty());
+/// ```
+#[derive(Clone, Copy)]
+pub struct CryptoProvider {
+    name: &'static str,
+    inner: &'static jsonwebtoken::crypto::CryptoProvider,
+}
+
+impl CryptoProvider {
+    /// The AWS-LC backend (feature `aws-lc-rs`, the default).
+    #[cfg(feature = "aws-lc-rs")]
+    pub fn aws_lc_rs() -> Self {
+        CryptoProvider {
+            name: "aws-lc-rs",
+            inner: &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+        }
+    }
+
+    /// The pure-Rust RustCrypto backend (feature `rust-crypto`).
+    #[cfg(feature = "rust-crypto")]
+    pub fn rust_crypto() -> Self {
+        CryptoProvider {
+            name: "rust-crypto",
+            inner: &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+        }
+    }
+
+    /// A short name of the backend, for logs.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Checks `signature` over `message` with `key`; `false` for any failure, never a panic.
+    ///
+    /// The caller has already checked that `key` may verify `alg` (see
+    /// [`VerificationKey::permits`](crate::VerificationKey::permits)).
+    pub(crate) fn verify(
+        &self,
+        alg: Algorithm,
+        key: &jsonwebtoken::DecodingKey,
+        message: &[u8],
+        signature: &Vec<u8>,
+    ) -> bool {
+        match (self.inner.verifier_factory)(&alg.to_jsonwebtoken(), key) {
+            Ok(verifier) => verifier.verify(message, signature).is_ok(),
+            Err(err) => {
+                tracing::debug!(%alg, error = %err, "crypto backend refused the key");
+                false
+            }
+        }
+    }
+}
+
+impl Default for CryptoProvider {
+    fn default() -> Self {
+        #[cfg(feature = "aws-lc-rs")]
+        {
+            CryptoProvider::aws_lc_rs()
+        }
+        #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
+        {
+            CryptoProvider::rust_crypto()
+        }
+    }
+}
+
+impl fmt::Debug for CryptoProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CryptoProvider").field(&self.name).finish()
+    }
+}

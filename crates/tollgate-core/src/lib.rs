@@ -1,0 +1,73 @@
+//! Framework-free verification of JWT bearer tokens.
+//!
+//! `tollgate-core` turns a token string, a [`Validation`] policy and a [`KeySource`] into typed
+//! claims or a precise [`Error`]. It knows nothing about HTTP frameworks: the `tollgate` crate
+//! builds the tower layer and axum extractors on top of it.
+//!
+//! ```
+//! use tollgate_core::{Algorithm, CryptoProvider, KeySet, StandardClaims, Validation, Verifier};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keys = KeySet::from_jwks(r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1",
+//!     "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?;
+//! let policy = Validation::builder([Algorithm::EdDSA])
+//!     .issuer("https://issuer.example.com")
+//!     .audience("my-api")
+//!     .build()?;
+//! let verifier = Verifier::new(policy, keys, CryptoProvider::default());
+//! # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+//! # rt.block_on(async {
+//! match verifier.verify::<StandardClaims>("eyJhbGciOiJub25lIn0.e30.").await {
+//!     Ok(verified) => println!("hello {:?}", verified.claims.registered.sub),
+//!     Err(err) => assert_eq!(err.public_description(), "unsigned tokens are not accepted"),
+//! }
+//! # });
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Security properties
+//! - Nothing is accepted by default: the algorithm allow-list is mandatory, `none` does not exist,
+//!   `exp` is required, issuers and audiences are exact matches.
+//! - Structure is checked before cryptography, and cryptography before claims: the token length is
+//!   capped before decoding, base64url is strict and canonical, JSON member names must be unique.
+//! - Keys are typed: a key is never used for an algorithm of another family (no RS/HS confusion),
+//!   keys of a JWK Set that are not for signatures are skipped, RSA keys are at least 2048 bits and
+//!   HMAC secrets at least as long as the hash.
+//! - Keys are found only by `kid` in configured sources; `jku`, `x5u`, `jwk` and `x5c` in a token are
+//!   ignored, and `crit` is refused.
+//!
+//! # Crypto backend
+//! Exactly one of the features `aws-lc-rs` (default) and `rust-crypto` must be enabled; anything
+//! else is a compile error. The backend is passed explicitly as a [`CryptoProvider`].
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod algorithm;
+mod b64;
+mod claims;
+mod crypto;
+mod der;
+mod error;
+mod jwk;
+mod key;
+mod key_set;
+mod pem;
+mod scan;
+mod source;
+mod validation;
+mod verifier;
+
+pub use algorithm::{Algorithm, KeyFamily, UnknownAlgorithm};
+pub use claims::{Audience, ClaimPath, RegisteredClaims, StandardClaims, scopes};
+pub use crypto::CryptoProvider;
+pub use error::{ConfigError, Error, ErrorCode, KeyError, KeyLookupError, Malformed};
+pub use key::{KeyMismatch, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, VerificationKey};
+pub use key_set::{KeySet, MAX_KEYS_PER_SET};
+pub use source::{KeyFuture, KeyRequest, KeyResult, KeySource};
+pub use validation::{
+    ClaimCheck, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, MAX_NUMERIC_DATE, Validation,
+    ValidationBuilder,
+};
+pub use verifier::{TokenHeader, Verified, VerifiedJws, Verifier};

@@ -1,0 +1,190 @@
+//! One-pass JSON scans of the header and the claims: typed where it matters, duplicate member
+//! names refused (RFC 7515 4 / RFC 7519 4 permit refusing; it closes parser-differential attacks),
+//! everything else skipped without allocating.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A string that borrows from the input when it has no escapes.
+pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Any JSON value, classified; never fails on a type, so a wrong type becomes a precise error
+/// instead of a generic parse failure.
+pub(crate) enum Loose<'a> {
+    Number(f64),
+    Str(Cow<'a, str>),
+    Strings(Vec<Cow<'a, str>>),
+    Bool(bool),
+    /// `null`, an object, or an array holding something other than strings.
+    Other(&'static str),
+}
+
+impl<'de> de::Deserialize<'de> for Loose<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Loose<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Loose::Number(v as f64))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Loose::Number(v as f64))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Loose::Number(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Loose::Bool(v))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Loose::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Loose::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Loose::Other("null"))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Loose::Other("null"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Loose::Other("an object"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut strings = Vec::new();
+                let mut all_strings = true;
+                while let Some(item) = seq.next_element::<Loose<'de>>()? {
+                    match item {
+                        Loose::Str(s) if all_strings => strings.push(s),
+                        _ => all_strings = false,
+                    }
+                }
+                Ok(if all_strings {
+                    Loose::Strings(strings)
+                } else {
+                    Loose::Other("an array with non-string items")
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Loose<'_> {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Loose::Number(_) => "a number",
+            Loose::Str(_) => "a string",
+            Loose::Strings(_) => "an array",
+            Loose::Bool(_) => "a boolean",
+            Loose::Other(kind) => kind,
+        }
+    }
+}
+
+/// Tracks member names to refuse duplicates; linear for the usual handful, hashed beyond.
+#[derive(Default)]
+struct SeenNames<'a> {
+    small: Vec<Cow<'a, str>>,
+    large: Option<HashSet<Cow<'a, str>>>,
+}
+
+impl<'a> SeenNames<'a> {
+    /// Returns false if the name was seen before.
+    fn insert(&mut self, name: Cow<'a, str>) -> bool {
+        if let Some(set) = &mut self.large {
+            return set.insert(name);
+        }
+        if self.small.contains(&name) {
+            return false;
+        }
+        self.small.push(name);
+        if self.small.len() > 24 {
+            self.large = Some(self.small.drain(..).collect());
+        }
+        true
+    }
+}
+
+/// Receives the members of a scanned object.
+pub(crate) trait MemberSink<'de> {
+    /// Whether the value of this member is needed (otherwise it is skipped unparsed).
+    fn wants(&self, name: &str) -> bool;
+    /// A member; `value` is `None` when [`MemberSink::wants`] said no.
+    fn member(&mut self, name: &str, value: Option<Loose<'de>>) -> Result<(), String>;
+}
+
+/// Error message of a duplicate member name.
+pub(crate) const DUPLICATE: &str = "duplicate member name";
+
+struct ObjectScan<'s, S>(&'s mut S);
+
+impl<'de, S: MemberSink<'de>> Visitor<'de> for ObjectScan<'_, S> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = SeenNames::default();
+        while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
+            let value = if self.0.wants(&name) {
+                Some(map.next_value::<Loose<'de>>()?)
+            } else {
+                map.next_value::<IgnoredAny>()?;
+                None
+            };
+            self.0.member(&name, value).map_err(de::Error::custom)?;
+            if !seen.insert(name) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scans a JSON object into `sink`. Fails on non-objects, invalid JSON, trailing data,
+/// duplicate names (message starting with [`DUPLICATE`]) and sink errors.
+pub(crate) fn scan_object<'de, S: MemberSink<'de>>(
+    json: &'de [u8],
+    sink: &mut S,
+) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    (&mut de)
+        .deserialize_map(ObjectScan(sink))
+        .map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())
+}
+
+/// Whether a scan error was a duplicate member.
+pub(crate) fn is_duplicate(err: &str) -> bool {
+    err.starts_with(DUPLICATE)
+}

@@ -1,0 +1,126 @@
+//! The key-source trait: where verification keys come from.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::algorithm::Algorithm;
+use crate::error::KeyLookupError;
+use crate::key::VerificationKey;
+use crate::key_set::KeySet;
+
+/// What a verifier asks a key source for: the token's header `kid` (if any) and `alg`.
+///
+/// Only the `kid` and `alg` are passed: key-locating header members a token may carry (`jku`,
+/// `x5u`, `jwk`, `x5c`) are attacker-controlled and never reach a key source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRequest<'a> {
+    /// The token's `kid`, at most 256 bytes; an opaque string, never a path or URL.
+    pub kid: Option<&'a str>,
+    /// The token's `alg`, already checked against the policy's allow-list.
+    pub alg: Algorithm,
+}
+
+/// The result of a key lookup.
+pub type KeyResult = Result<Arc<VerificationKey>, KeyLookupError>;
+
+/// The future returned by [`KeySource::key`]: ready without allocating when the answer is at
+/// hand (a cache hit), boxed only when the source has to wait (e.g. to fetch a JWKS).
+pub struct KeyFuture<'a>(FutureState<'a>);
+
+enum FutureState<'a> {
+    Ready(Option<KeyResult>),
+    Pending(Pin<Box<dyn Future<Output = KeyResult> + Send + 'a>>),
+}
+
+impl<'a> KeyFuture<'a> {
+    /// A future that is already resolved.
+    pub fn ready(result: KeyResult) -> Self {
+        KeyFuture(FutureState::Ready(Some(result)))
+    }
+
+    /// Wraps a future that has to wait.
+    pub fn new(future: impl Future<Output = KeyResult> + Send + 'a) -> Self {
+        KeyFuture(FutureState::Pending(Box::pin(future)))
+    }
+}
+
+impl Future for KeyFuture<'_> {
+    type Output = KeyResult;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<KeyResult> {
+        match &mut self.get_mut().0 {
+            FutureState::Ready(result) => match result.take() {
+                Some(result) => Poll::Ready(result),
+                None => Poll::Ready(Err(KeyLookupError::Unavailable(
+                    "key future polled after completion".into(),
+                ))),
+            },
+            FutureState::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl fmt::Debug for KeyFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            FutureState::Ready(_) => "KeyFuture::Ready",
+            FutureState::Pending(_) => "KeyFuture::Pending",
+        })
+    }
+}
+
+/// A source of verification keys: static keys, a remote JWKS, OIDC discovery...
+///
+/// Implementations look keys up by [`KeyRequest`] and must:
+/// - answer [`KeyLookupError::UnknownKid`] for a `kid` they do not have (a remote source first
+///   refetches, subject to its own rate limit), and
+///   [`KeyLookupError::Unavailable`] when they have no keys at all (fail closed);
+/// - return only a key that [`permits`](VerificationKey::permits) `request.alg`
+///   ([`KeySet::find`] does all of this);
+/// - never block: bound any I/O by timeouts.
+///
+/// ```
+/// use tollgate_core::{Algorithm, KeyFuture, KeyRequest, KeySet, KeySource, VerificationKey};
+///
+/// /// Keys that can be swapped at runtime, e.g. from a config reload.
+/// #[derive(Debug)]
+/// struct Reloadable(std::sync::RwLock<KeySet>);
+///
+/// impl KeySource for Reloadable {
+///     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
+///         let keys = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+///         KeyFuture::ready(keys.find(request.kid, request.alg).cloned())
+///     }
+/// }
+///
+/// let key = VerificationKey::hmac([7u8; 32]).unwrap().with_kid("k1");
+/// let source = Reloadable(std::sync::RwLock::new(KeySet::new().with(key)));
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let found = rt.block_on(source.key(KeyRequest { kid: Some("k1"), alg: Algorithm::HS256 }));
+/// assert!(found.is_ok());
+/// ```
+pub trait KeySource: Send + Sync + fmt::Debug + 'static {
+    /// Finds the key for a token.
+    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a>;
+}
+
+impl KeySource for KeySet {
+    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
+        KeyFuture::ready(self.find(request.kid, request.alg).cloned())
+    }
+}
+
+impl<K: KeySource + ?Sized> KeySource for Arc<K> {
+    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
+        (**self).key(request)
+    }
+}
+
+impl<K: KeySource + ?Sized> KeySource for Box<K> {
+    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
+        (**self).key(request)
+    }
+}

@@ -1,0 +1,520 @@
+//! The verification engine: token string + policy + key source -> typed claims or a precise error.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+
+use crate::algorithm::Algorithm;
+use crate::b64;
+use crate::crypto::CryptoProvider;
+use crate::error::{Error, Malformed};
+use crate::jwk::MAX_KID_LEN;
+use crate::scan::{self, Loose, MemberSink};
+use crate::source::{KeyRequest, KeySource};
+use crate::validation::{MAX_NUMERIC_DATE, Validation};
+
+/// The protected header of a verified token (only the members Tollgate acts on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHeader {
+    /// The signature algorithm.
+    pub alg: Algorithm,
+    /// The key id, if any.
+    pub kid: Option<String>,
+    /// The media type (`typ`), if any.
+    pub typ: Option<String>,
+}
+
+/// A verified token: its claims as the application's type, and facts about it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Verified<T> {
+    /// The claims.
+    pub claims: T,
+    /// The header.
+    pub header: TokenHeader,
+    /// `exp` in seconds since the epoch, when present.
+    pub expires_at: Option<i64>,
+}
+
+/// A JWS whose signature verified, before any claim is looked at. For non-JWT payloads and
+/// conformance testing; applications want [`Verifier::verify`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifiedJws {
+    /// The header.
+    pub header: TokenHeader,
+    /// The decoded payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Verifies tokens against a [`Validation`] policy with keys from a [`KeySource`].
+///
+/// Cheap to clone (one `Arc`); share one per policy across requests and threads.
+///
+/// ```
+/// use tollgate_core::{Algorithm, CryptoProvider, KeySet, StandardClaims, Validation, Verifier,
+///                     VerificationKey};
+///
+/// let key = VerificationKey::hmac(b"0123456789abcdef0123456789abcdef").unwrap();
+/// let policy = Validation::builder([Algorithm::HS256])
+///     .issuer("https://issuer.example.com")
+///     .audience("my-api")
+///     .build()
+///     .unwrap();
+/// let verifier = Verifier::new(policy, KeySet::from(key), CryptoProvider::default());
+///
+/// // A token signed with that secret: {"alg":"HS256"} . {"iss":..., "aud":"my-api",
+/// // "sub":"user-1", "exp": 4102444800}
+/// let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6Im15LWFwaSIsInN1YiI6InVzZXItMSIsImV4cCI6NDEwMjQ0NDgwMH0.1YFUOF9s-hTXa0XGtoQTwyKGVH3FIdXNiQiiFrX4Upw";
+/// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # rt.block_on(async {
+/// let verified = verifier.verify::<StandardClaims>(token).await.unwrap();
+/// assert_eq!(verified.claims.registered.sub.as_deref(), Some("user-1"));
+///
+/// let err = verifier.verify::<StandardClaims>("not.a.token").await.unwrap_err();
+/// assert_eq!(err.code().as_str(), "invalid_token");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    validation: Validation,
+    keys: Arc<dyn KeySource>,
+    crypto: CryptoProvider,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("validation", &self.inner.validation)
+            .field("keys", &self.inner.keys)
+            .field("crypto", &self.inner.crypto)
+            .finish()
+    }
+}
+
+/// Pieces of a compact JWS, borrowed from the token.
+struct Parts<'t> {
+    header: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+    signing_input: &'t str,
+}
+
+fn split(token: &str, max: usize) -> Result<Parts<'_>, Error> {
+    if token.len() > max {
+        return Err(Error::TokenTooLarge {
+            size: token.len(),
+            max,
+        });
+    }
+    let mut segments = token.splitn(4, '.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Err(Malformed::Segments.into());
+    };
+    if header.is_empty() {
+        return Err(Malformed::EmptySegment.into());
+    }
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    Ok(Parts {
+        header,
+        payload,
+        signature,
+        signing_input,
+    })
+}
+
+#[derive(Default)]
+struct HeaderSink<'a> {
+    alg: Option<Loose<'a>>,
+    kid: Option<Loose<'a>>,
+    typ: Option<Loose<'a>>,
+    cty: Option<Loose<'a>>,
+    b64: Option<Loose<'a>>,
+    crit: bool,
+}
+
+impl<'a> MemberSink<'a> for HeaderSink<'a> {
+    fn wants(&self, name: &str) -> bool {
+        matches!(name, "alg" | "kid" | "typ" | "cty" | "b64")
+    }
+
+    fn member(&mut self, name: &str, value: Option<Loose<'a>>) -> Result<(), String> {
+        match name {
+            "alg" => self.alg = value,
+            "kid" => self.kid = value,
+            "typ" => self.typ = value,
+            "cty" => self.cty = value,
+            "b64" => self.b64 = value,
+            "crit" => self.crit = true,
+            // jku, x5u, jwk, x5c, x5t: never used to find a key; skipped unparsed.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn optional_string(value: Option<Loose<'_>>) -> Result<Option<String>, Error> {
+    match value {
+        None => Ok(None),
+        Some(Loose::Str(s)) => Ok(Some(s.into_owned())),
+        Some(_) => Err(Malformed::Header.into()),
+    }
+}
+
+fn parse_header(parts: &Parts<'_>, validation: &Validation) -> Result<TokenHeader, Error> {
+    let json = b64::decode(parts.header).ok_or(Malformed::Base64)?;
+    let mut sink = HeaderSink::default();
+    if let Err(err) = scan::scan_object(&json, &mut sink) {
+        return Err(if scan::is_duplicate(&err) {
+            Malformed::DuplicateMember
+        } else {
+            Malformed::Header
+        }
+        .into());
+    }
+    let alg = match sink.alg {
+        Some(Loose::Str(alg)) => alg,
+        _ => return Err(Malformed::Header.into()),
+    };
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(Error::AlgNone {
+            alg: alg.into_owned(),
+        });
+    }
+    let alg = match Algorithm::from_name(&alg) {
+        Some(known) if validation.allows(known) => known,
+        _ => {
+            return Err(Error::AlgorithmNotAllowed {
+                alg: alg.into_owned(),
+                allowed: validation.algorithms.clone(),
+            });
+        }
+    };
+    if sink.crit {
+        return Err(Error::CriticalHeader);
+    }
+    match sink.b64 {
+        None | Some(Loose::Bool(true)) => {}
+        Some(_) => return Err(Error::UnsupportedHeader("unencoded payload (b64)")),
+    }
+    let cty = optional_string(sink.cty)?;
+    if cty
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
+    {
+        return Err(Error::UnsupportedHeader("nested JWT (cty: JWT)"));
+    }
+    let kid = optional_string(sink.kid)?;
+    if kid.as_ref().is_some_and(|k| k.len() > MAX_KID_LEN) {
+        return Err(Malformed::KidTooLong.into());
+    }
+    let typ = optional_string(sink.typ)?;
+    if !validation.type_accepted(typ.as_deref()) {
+        return Err(Error::WrongType {
+            expected: validation.types.clone(),
+            actual: typ,
+        });
+    }
+    Ok(TokenHeader { alg, kid, typ })
+}
+
+/// The registered claims as scanned, plus which required claims were seen.
+#[derive(Default)]
+struct ClaimsSink<'a> {
+    exp: Option<Loose<'a>>,
+    nbf: Option<Loose<'a>>,
+    iat: Option<Loose<'a>>,
+    iss: Option<Loose<'a>>,
+    aud: Option<Loose<'a>>,
+    sub: Option<Loose<'a>>,
+    required: Vec<String>,
+    /// Bit i set when `required[i]` was present.
+    required_seen: u128,
+}
+
+impl<'a> MemberSink<'a> for ClaimsSink<'a> {
+    fn wants(&self, name: &str) -> bool {
+        matches!(name, "exp" | "nbf" | "iat" | "iss" | "aud" | "sub")
+    }
+
+    fn member(&mut self, name: &str, value: Option<Loose<'a>>) -> Result<(), String> {
+        match name {
+            "exp" => self.exp = value,
+            "nbf" => self.nbf = value,
+            "iat" => self.iat = value,
+            "iss" => self.iss = value,
+            "aud" => self.aud = value,
+            "sub" => self.sub = value,
+            _ => {}
+        }
+        if let Some(index) = self.required.iter().position(|r| r == name) {
+            self.required_seen |= 1u128 << index.min(127);
+        }
+        Ok(())
+    }
+}
+
+/// A NumericDate (RFC 7519 2): a JSON number, finite, in range. Returns (floor, ceil).
+fn numeric_date(claim: &str, value: &Loose<'_>) -> Result<(i64, i64), Error> {
+    let invalid = |reason: String| Error::InvalidClaim {
+        claim: claim.to_owned(),
+        reason,
+    };
+    match value {
+        Loose::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_NUMERIC_DATE as f64 => {
+            Ok((n.floor() as i64, n.ceil() as i64))
+        }
+        Loose::Number(_) => Err(invalid("NumericDate out of range".into())),
+        other => Err(invalid(format!(
+            "must be a JSON number, not {}",
+            other.kind()
+        ))),
+    }
+}
+
+fn check_claims(
+    sink: &ClaimsSink<'_>,
+    validation: &Validation,
+    now: i64,
+) -> Result<Option<i64>, Error> {
+    let leeway = validation.leeway_secs;
+    let leeway_i = leeway as i64;
+    let exp = match &sink.exp {
+        Some(value) => Some(numeric_date("exp", value)?.0),
+        None if validation.require_exp => return Err(Error::MissingClaim("exp".into())),
+        None => None,
+    };
+    if let Some(exp) = exp
+        && now >= exp.saturating_add(leeway_i)
+    {
+        return Err(Error::Expired { exp, now, leeway });
+    }
+    if let Some(value) = &sink.nbf {
+        let nbf = numeric_date("nbf", value)?.1;
+        if now.saturating_add(leeway_i) < nbf {
+            return Err(Error::NotYetValid { nbf, now, leeway });
+        }
+    }
+    if let Some(value) = &sink.iat {
+        let iat = numeric_date("iat", value)?.1;
+        if validation.reject_future_iat && iat > now.saturating_add(leeway_i) {
+            return Err(Error::IssuedInFuture { iat, now, leeway });
+        }
+    }
+
+    let iss = match &sink.iss {
+        None => None,
+        Some(Loose::Str(iss)) => Some(iss.as_ref()),
+        Some(other) => {
+            return Err(Error::InvalidClaim {
+                claim: "iss".into(),
+                reason: format!("must be a string, not {}", other.kind()),
+            });
+        }
+    };
+    if !validation.issuers.is_empty() {
+        let iss = iss.ok_or_else(|| Error::MissingClaim("iss".into()))?;
+        if !validation.issuers.iter().any(|accepted| accepted == iss) {
+            return Err(Error::WrongIssuer {
+                expected: validation.issuers.clone(),
+                actual: iss.to_owned(),
+            });
+        }
+    }
+
+    let audiences: Vec<&str> = match &sink.aud {
+        None => Vec::new(),
+        Some(Loose::Str(aud)) => vec![aud.as_ref()],
+        Some(Loose::Strings(auds)) => auds.iter().map(|a| a.as_ref()).collect(),
+        Some(other) => {
+            return Err(Error::InvalidClaim {
+                claim: "aud".into(),
+                reason: format!(
+                    "must be a string or an array of strings, not {}",
+                    other.kind()
+                ),
+            });
+        }
+    };
+    if !validation.audiences.is_empty() {
+        if sink.aud.is_none() {
+            return Err(Error::MissingClaim("aud".into()));
+        }
+        if !audiences
+            .iter()
+            .any(|aud| validation.audiences.iter().any(|accepted| accepted == aud))
+        {
+            return Err(Error::WrongAudience {
+                expected: validation.audiences.clone(),
+                actual: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            });
+        }
+    }
+
+    if let Some(sub) = &sink.sub
+        && !matches!(sub, Loose::Str(_))
+    {
+        return Err(Error::InvalidClaim {
+            claim: "sub".into(),
+            reason: format!("must be a string, not {}", sub.kind()),
+        });
+    }
+
+    for (index, name) in validation.required_claims.iter().enumerate() {
+        if sink.required_seen & (1u128 << index.min(127)) == 0 {
+            return Err(Error::MissingClaim(name.clone()));
+        }
+    }
+    Ok(exp)
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+impl Verifier {
+    /// A verifier for `validation` with keys from `keys`, checking signatures with `crypto`.
+    pub fn new(validation: Validation, keys: impl KeySource, crypto: CryptoProvider) -> Self {
+        Verifier {
+            inner: Arc::new(Inner {
+                validation,
+                keys: Arc::new(keys),
+                crypto,
+            }),
+        }
+    }
+
+    /// Like [`Verifier::new`] with a key source already shared elsewhere.
+    pub fn with_shared_keys(
+        validation: Validation,
+        keys: Arc<dyn KeySource>,
+        crypto: CryptoProvider,
+    ) -> Self {
+        Verifier {
+            inner: Arc::new(Inner {
+                validation,
+                keys,
+                crypto,
+            }),
+        }
+    }
+
+    /// The policy.
+    pub fn validation(&self) -> &Validation {
+        &self.inner.validation
+    }
+
+    /// The key source.
+    pub fn keys(&self) -> &Arc<dyn KeySource> {
+        &self.inner.keys
+    }
+
+    /// Verifies a token now and deserializes its claims into `T`.
+    pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
+        self.verify_at(token, SystemTime::now()).await
+    }
+
+    /// Verifies a token as of `now` (for tests and for explaining a past rejection).
+    pub async fn verify_at<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Verified<T>, Error> {
+        let validation = &self.inner.validation;
+        let (header, payload) = self.verify_jws_parts(token).await?;
+        let mut sink = ClaimsSink {
+            required: validation.required_claims.clone(),
+            ..ClaimsSink::default()
+        };
+        if validation.required_claims.len() > 128 {
+            return Err(Error::ClaimCheck(
+                "too many required claims configured".into(),
+            ));
+        }
+        if let Err(err) = scan::scan_object(&payload, &mut sink) {
+            return Err(if scan::is_duplicate(&err) {
+                Malformed::DuplicateMember
+            } else {
+                Malformed::Payload
+            }
+            .into());
+        }
+        let expires_at = check_claims(&sink, validation, unix_seconds(now))?;
+        if !validation.checks.is_empty() {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&payload).map_err(|_| Malformed::Payload)?;
+            for check in &validation.checks {
+                check.check(&map).map_err(Error::ClaimCheck)?;
+            }
+        }
+        let claims =
+            serde_json::from_slice::<T>(&payload).map_err(|e| Error::ClaimsShape(e.to_string()))?;
+        Ok(Verified {
+            claims,
+            header,
+            expires_at,
+        })
+    }
+
+    /// Checks structure, header and signature only: no claim is looked at. The payload may be
+    /// any bytes. For conformance testing and non-JWT JWS payloads.
+    pub async fn verify_signature(&self, token: &str) -> Result<VerifiedJws, Error> {
+        let (header, payload) = self.verify_jws_parts(token).await?;
+        Ok(VerifiedJws { header, payload })
+    }
+
+    async fn verify_jws_parts(&self, token: &str) -> Result<(TokenHeader, Vec<u8>), Error> {
+        let inner = &*self.inner;
+        let parts = split(token, inner.validation.max_token_bytes)?;
+        let header = parse_header(&parts, &inner.validation)?;
+        if parts.signature.is_empty() {
+            return Err(Malformed::EmptySegment.into());
+        }
+        let signature = b64::decode(parts.signature).ok_or(Malformed::Base64)?;
+        if header
+            .alg
+            .fixed_signature_len()
+            .is_some_and(|len| len != signature.len())
+        {
+            return Err(Malformed::SignatureLength.into());
+        }
+        let payload = b64::decode(parts.payload).ok_or(Malformed::Base64)?;
+        let key = inner
+            .keys
+            .key(KeyRequest {
+                kid: header.kid.as_deref(),
+                alg: header.alg,
+            })
+            .await?;
+        // Defence in depth: a custom key source must not hand back a key of the wrong kind.
+        if let Err(reason) = key.permits(header.alg) {
+            return Err(Error::KeyAlgorithmMismatch {
+                alg: header.alg,
+                reason,
+            });
+        }
+        if !inner.crypto.verify(
+            header.alg,
+            key.material(),
+            parts.signing_input.as_bytes(),
+            &signature,
+        ) {
+            return Err(Error::InvalidSignature);
+        }
+        Ok((header, payload))
+    }
+}
