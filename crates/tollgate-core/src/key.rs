@@ -133,6 +133,11 @@ impl VerificationKey {
         if n.last().is_some_and(|b| b & 1 == 0) {
             return Err(KeyError::Invalid("RSA modulus is even".into()));
         }
+        if crate::roca::is_vulnerable(n) {
+            return Err(KeyError::Invalid(
+                "RSA modulus has the ROCA weakness (CVE-2017-15361); regenerate the key".into(),
+            ));
+        }
         let e_is_one = e == [1];
         if e.is_empty() || e.len() > 4 || e_is_one || e.last().is_some_and(|b| b & 1 == 0) {
             return Err(KeyError::Invalid(

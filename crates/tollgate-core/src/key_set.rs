@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::algorithm::Algorithm;
+use crate::algorithm::{Algorithm, KeyFamily};
 use crate::error::{KeyError, KeyLookupError};
 use crate::jwk::{self, JwkOutcome};
 use crate::key::VerificationKey;
@@ -103,6 +103,9 @@ impl KeySet {
     }
 
     /// Parses a JWK Set, keeping the usable keys; `Ok` even when none is usable.
+    ///
+    /// Keys whose `kid` appears on more than one signature key are dropped as ambiguous, and a
+    /// set mixing shared secrets with public keys is refused.
     pub fn parse_lenient(json: &str, allow_symmetric: bool) -> Result<Self, KeyError> {
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| KeyError::Invalid(format!("JWK Set is not valid JSON: {e}")))?;
@@ -119,21 +122,56 @@ impl KeySet {
                 "JWK Set too large; extra keys ignored"
             );
         }
+        let entries: Vec<&serde_json::Value> = entries.into_iter().take(MAX_KEYS_PER_SET).collect();
+        let kid_of = |entry: &serde_json::Value| {
+            entry.get("kid").and_then(|k| k.as_str()).map(str::to_owned)
+        };
         let mut set = KeySet::new();
-        for (index, entry) in entries.into_iter().take(MAX_KEYS_PER_SET).enumerate() {
-            let kid = entry
-                .get("kid")
-                .and_then(|k| k.as_str())
+        // kids of entries meant for signatures (usable or malformed); a kid seen twice is ambiguous.
+        let mut signature_kids: Vec<String> = Vec::new();
+        let mut duplicate_kids: Vec<String> = Vec::new();
+        for (index, entry) in entries.into_iter().enumerate() {
+            let kid = kid_of(entry);
+            let log_kid = kid
+                .as_deref()
                 .map(|k| k.chars().take(64).collect::<String>());
-            match jwk::parse_jwk(entry, allow_symmetric) {
-                JwkOutcome::Key(key) => set.keys.push(Arc::new(*key)),
-                JwkOutcome::Skipped(reason) => {
-                    tracing::debug!(index, kid, %reason, "skipping JWK not usable for signature verification");
-                }
-                JwkOutcome::Invalid(err) => {
-                    tracing::warn!(index, kid, error = %err, "skipping invalid JWK");
+            let outcome = jwk::parse_jwk(entry, allow_symmetric);
+            if !matches!(outcome, JwkOutcome::Skipped(_))
+                && let Some(kid) = &kid
+            {
+                if signature_kids.contains(kid) {
+                    duplicate_kids.push(kid.clone());
+                } else {
+                    signature_kids.push(kid.clone());
                 }
             }
+            match outcome {
+                JwkOutcome::Key(key) => set.keys.push(Arc::new(*key)),
+                JwkOutcome::Skipped(reason) => {
+                    tracing::debug!(index, kid = log_kid, %reason, "skipping JWK not usable for signature verification");
+                }
+                JwkOutcome::Invalid(err) => {
+                    tracing::warn!(index, kid = log_kid, error = %err, "skipping invalid JWK");
+                }
+            }
+        }
+        if !duplicate_kids.is_empty() {
+            tracing::warn!(kids = ?duplicate_kids, "JWK Set repeats key ids; dropping those keys as ambiguous");
+            set.keys.retain(|k| {
+                !k.kid()
+                    .is_some_and(|kid| duplicate_kids.iter().any(|d| d == kid))
+            });
+        }
+        let symmetric = set
+            .keys
+            .iter()
+            .filter(|k| k.family() == KeyFamily::Hmac)
+            .count();
+        if symmetric > 0 && symmetric < set.keys.len() {
+            return Err(KeyError::Invalid(
+                "the key set mixes shared secrets and public keys; keep them in separate sets"
+                    .into(),
+            ));
         }
         Ok(set)
     }

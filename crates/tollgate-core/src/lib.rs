@@ -54,6 +54,9 @@ mod jwk;
 mod key;
 mod key_set;
 mod pem;
+#[cfg(feature = "remote")]
+pub mod remote;
+mod roca;
 mod scan;
 mod source;
 mod validation;
@@ -71,3 +74,7 @@ pub use validation::{
     ValidationBuilder,
 };
 pub use verifier::{TokenHeader, Verified, VerifiedJws, Verifier};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,1144 @@
+//! Remote key sources against a real HTTP server on 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg(feature = "remote")]
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use tollgate_core::remote::{
+    DiscoveryKind, JwksMetrics, JwksSource, JwksSourceBuilder, KeyFormat, MultiIssuer, OidcSource,
+    RemoteError,
+};
+use tollgate_core::{
+    Algorithm, CryptoProvider, Error, KeyLookupError, KeyRequest, KeySource, StandardClaims,
+    Validation, Verifier,
+};
+
+// ---------------------------------------------------------------------------------------------
+// The test server
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq)]
+enum Mode {
+    Ok,
+    Status(u16),
+    Garbage,
+    /// A body over the limit with a Content-Length.
+    Huge,
+    /// A body over the limit, chunked (no Content-Length): must be cut off while streaming.
+    HugeChunked,
+    /// Sleeps this long before answering.
+    Slow(Duration),
+    /// A valid JWK Set without any usable key.
+    NoUsableKeys,
+}
+
+struct Config {
+    mode: Mode,
+    jwks: String,
+    cache_control: Option<String>,
+    etag: Option<String>,
+    /// Delay before every answer (to make concurrent callers pile up).
+    delay: Duration,
+    discovery: String,
+    certs: String,
+}
+
+struct Server {
+    base: String,
+    jwks_hits: AtomicUsize,
+    discovery_hits: AtomicUsize,
+    config: Mutex<Config>,
+}
+
+impl Server {
+    async fn start() -> Arc<Server> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = Arc::new(Server {
+            base,
+            jwks_hits: AtomicUsize::new(0),
+            discovery_hits: AtomicUsize::new(0),
+            config: Mutex::new(Config {
+                mode: Mode::Ok,
+                jwks: r#"{"keys":[]}"#.into(),
+                cache_control: None,
+                etag: None,
+                delay: Duration::ZERO,
+                discovery: "{}".into(),
+                certs: "{}".into(),
+            }),
+        });
+        let app = Router::new()
+            .route("/jwks", get(jwks))
+            .route("/certs", get(certs))
+            .route("/r/{n}", get(redirect))
+            .route("/to-insecure", get(to_insecure))
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/tenant/.well-known/openid-configuration", get(discovery))
+            .route(
+                "/.well-known/oauth-authorization-server/tenant",
+                get(discovery),
+            )
+            .with_state(Arc::clone(&server));
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn hits(&self) -> usize {
+        self.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, f: impl FnOnce(&mut Config)) {
+        f(&mut self.config.lock().unwrap());
+    }
+
+    fn serve_keys(&self, keys: &[&TestKey]) {
+        let jwks = json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() });
+        self.set(|c| c.jwks = jwks.to_string());
+    }
+}
+
+struct HugeStream(usize);
+
+impl futures_core::Stream for HugeStream {
+    type Item = Result<Vec<u8>, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.0 == 0 {
+            return Poll::Ready(None);
+        }
+        self.0 -= 1;
+        Poll::Ready(Some(Ok(vec![b' '; 16 * 1024])))
+    }
+}
+
+async fn jwks(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    server.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    let (mode, body, cache_control, etag, delay) = {
+        let c = server.config.lock().unwrap();
+        (
+            c.mode.clone(),
+            c.jwks.clone(),
+            c.cache_control.clone(),
+            c.etag.clone(),
+            c.delay,
+        )
+    };
+    tokio::time::sleep(delay).await;
+    let mut response = Response::builder();
+    if let Some(cc) = &cache_control {
+        response = response.header(header::CACHE_CONTROL, cc);
+    }
+    match mode {
+        Mode::Ok => {}
+        Mode::Status(code) => {
+            return response.status(code).body(Body::from("oops")).unwrap();
+        }
+        Mode::Garbage => return response.body(Body::from("<html>not json")).unwrap(),
+        Mode::Huge => {
+            let big = format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(1024 * 1024));
+            return response.body(Body::from(big)).unwrap();
+        }
+        Mode::HugeChunked => {
+            return response.body(Body::from_stream(HugeStream(64))).unwrap();
+        }
+        Mode::Slow(d) => tokio::time::sleep(d).await,
+        Mode::NoUsableKeys => {
+            let doc = r#"{"keys":[{"kty":"RSA","use":"enc","kid":"e","n":"AQAB","e":"AQAB"}]}"#;
+            return response.body(Body::from(doc)).unwrap();
+        }
+    }
+    if let Some(tag) = &etag {
+        let matches = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            == Some(tag.as_str());
+        response = response.header(header::ETAG, tag);
+        if matches {
+            return response
+                .status(StatusCode::NOT_MODIFIED)
+                .body(Body::empty())
+                .unwrap();
+        }
+    }
+    response
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+/// `/r/N` redirects to `/r/N-1`, `/r/0` to `/jwks`.
+async fn redirect(Path(n): Path<u32>) -> Response {
+    let to = if n == 0 {
+        "/jwks".to_owned()
+    } else {
+        format!("/r/{}", n - 1)
+    };
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, to)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// Redirects to a plain-http URL that is not loopback (never contacted: the policy refuses).
+async fn to_insecure() -> Response {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, "http://jwks.example.invalid/jwks")
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn discovery(State(server): State<Arc<Server>>) -> Response {
+    server.discovery_hits.fetch_add(1, Ordering::SeqCst);
+    let doc = server.config.lock().unwrap().discovery.clone();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(doc))
+        .unwrap()
+}
+
+async fn certs(State(server): State<Arc<Server>>) -> Response {
+    server.jwks_hits.fetch_add(1, Ordering::SeqCst);
+    let doc = server.config.lock().unwrap().certs.clone();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "public, max-age=19000")
+        .body(Body::from(doc))
+        .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and tokens
+// ---------------------------------------------------------------------------------------------
+
+const ISS: &str = "https://issuer.test";
+const AUD: &str = "api";
+
+struct TestKey {
+    kid: String,
+    pair: EcdsaKeyPair,
+}
+
+impl TestKey {
+    fn new(kid: &str) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            pair: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap(),
+        }
+    }
+
+    fn jwk(&self) -> serde_json::Value {
+        let point = self.pair.public_key().as_ref();
+        assert_eq!(point.len(), 65);
+        json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+        })
+    }
+
+    fn token(&self, claims: serde_json::Value) -> String {
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": self.kid});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+
+    fn token_for(&self, iss: &str) -> String {
+        self.token(claims(iss))
+    }
+
+    fn std_token(&self) -> String {
+        self.token_for(ISS)
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn claims(iss: &str) -> serde_json::Value {
+    json!({"iss": iss, "aud": AUD, "sub": "user-1", "exp": now() + 600, "iat": now()})
+}
+
+fn policy(iss: &str, alg: Algorithm) -> Validation {
+    Validation::builder([alg])
+        .issuer(iss)
+        .audience(AUD)
+        .build()
+        .unwrap()
+}
+
+fn verifier(source: impl KeySource) -> Verifier {
+    Verifier::new(
+        policy(ISS, Algorithm::ES256),
+        source,
+        CryptoProvider::default(),
+    )
+}
+
+fn tamper(token: &str) -> String {
+    let (rest, sig) = token.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    bytes[0] ^= 1;
+    format!("{rest}.{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A builder with test-friendly bounds: 1 s minimum TTL, short timeout and backoff.
+fn fast(server: &Server) -> JwksSourceBuilder {
+    JwksSource::builder(server.url("/jwks"))
+        .ttl_bounds(Duration::from_secs(1), Duration::from_secs(3600))
+        .timeout(Duration::from_secs(1))
+        .retry_backoff(Duration::from_secs(30), Duration::from_secs(60))
+}
+
+async fn verify(verifier: &Verifier, token: &str) -> Result<(), Error> {
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        verifier.verify::<StandardClaims>(token),
+    )
+    .await
+    .expect("verification must not hang")
+    .map(|_| ())
+}
+
+// ---------------------------------------------------------------------------------------------
+// JwksSource
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn config_errors() {
+    assert!(matches!(
+        JwksSource::builder("not a url").build(),
+        Err(RemoteError::InvalidUrl { .. })
+    ));
+    assert!(matches!(
+        JwksSource::builder("http://idp.example.com/jwks").build(),
+        Err(RemoteError::InsecureUrl(_))
+    ));
+    assert!(
+        JwksSource::builder("http://idp.example.com/jwks")
+            .allow_insecure_http(true)
+            .build()
+            .is_ok()
+    );
+    assert!(
+        JwksSource::builder("http://localhost:1/jwks")
+            .build()
+            .is_ok()
+    );
+    assert!(matches!(
+        JwksSource::builder("https://idp.example.com/jwks")
+            .ttl_bounds(Duration::from_secs(10), Duration::from_secs(1))
+            .build(),
+        Err(RemoteError::InvalidOption(_))
+    ));
+    assert!(matches!(
+        JwksSource::builder("https://idp.example.com/jwks")
+            .ttl_bounds(Duration::ZERO, Duration::from_secs(1))
+            .build(),
+        Err(RemoteError::InvalidOption(_))
+    ));
+}
+
+#[test]
+fn background_refresh_needs_a_runtime() {
+    let source = JwksSource::builder("https://idp.example.com/jwks")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        source.spawn_background_refresh(),
+        Err(RemoteError::NoRuntime)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_limited_to_three() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    // /r/2 -> /r/1 -> /r/0 -> /jwks: three redirects.
+    let ok = JwksSource::builder(server.url("/r/2")).build().unwrap();
+    ok.prefetch().await.unwrap();
+    assert_eq!(server.hits(), 1);
+    let too_many = JwksSource::builder(server.url("/r/3")).build().unwrap();
+    let err = too_many.prefetch().await.unwrap_err();
+    assert!(matches!(err, RemoteError::Transport { .. }), "{err:?}");
+    assert_eq!(server.hits(), 1);
+    // No downgrade to plain http through a redirect.
+    let insecure = JwksSource::builder(server.url("/to-insecure"))
+        .build()
+        .unwrap();
+    let err = insecure.prefetch().await.unwrap_err();
+    assert!(
+        matches!(&err, RemoteError::Transport { reason, .. } if reason.contains("insecure")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_fetch_then_cache_hits_without_fetching() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    let source = JwksSource::builder(server.url("/jwks")).build().unwrap();
+    assert_eq!(server.hits(), 0, "lazy: nothing fetched at build time");
+    let v = verifier(source.clone());
+    verify(&v, &a.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 1);
+    for _ in 0..20 {
+        verify(&v, &a.std_token()).await.unwrap();
+    }
+    assert_eq!(server.hits(), 1, "cache hits do not fetch");
+    let stats = source.stats();
+    assert_eq!(stats.fetches, 1);
+    assert_eq!(stats.cache_hits, 20);
+    assert_eq!(stats.fetch_failures, 0);
+
+    // The hot path answers without waiting.
+    let future = source.key(KeyRequest {
+        kid: Some("a"),
+        alg: Algorithm::ES256,
+    });
+    assert_eq!(format!("{future:?}"), "KeyFuture::Ready");
+
+    // Invalid tokens are still rejected.
+    assert_eq!(
+        verify(&v, &tamper(&a.std_token())).await,
+        Err(Error::InvalidSignature)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_age_is_honoured_and_etag_revalidates() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    server.set(|c| {
+        c.cache_control = Some("public, max-age=1".into());
+        c.etag = Some("\"v1\"".into());
+    });
+    // Fallback TTL of an hour: only max-age can make the set go stale after a second.
+    let source = fast(&server)
+        .fallback_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    source.prefetch().await.unwrap();
+    let v = verifier(source.clone());
+    verify(&v, &a.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 1);
+
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    verify(&v, &a.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 2, "stale after max-age: refetched");
+    assert_eq!(
+        source.stats().not_modified,
+        1,
+        "revalidated with If-None-Match"
+    );
+    verify(&v, &a.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 2, "304 extended the freshness");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_age_is_clamped_to_the_bounds() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    server.set(|c| c.cache_control = Some("max-age=86400".into()));
+    let source = fast(&server)
+        .ttl_bounds(Duration::from_secs(1), Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let v = verifier(source);
+    verify(&v, &a.std_token()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    verify(&v, &a.std_token()).await.unwrap();
+    assert_eq!(
+        server.hits(),
+        2,
+        "a day of max-age is clamped to the 1 s maximum"
+    );
+
+    // no-store counts as the minimum.
+    server.set(|c| c.cache_control = Some("no-store".into()));
+    let source = fast(&server)
+        .ttl_bounds(Duration::from_secs(1), Duration::from_secs(3600))
+        .fallback_ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let v = verifier(source);
+    verify(&v, &a.std_token()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    verify(&v, &a.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_is_picked_up_with_one_fetch_and_no_cooldown() {
+    let server = Server::start().await;
+    let (a, b, c) = (TestKey::new("a"), TestKey::new("b"), TestKey::new("c"));
+    server.serve_keys(&[&a]);
+    let source = fast(&server).build().unwrap();
+    source.prefetch().await.unwrap();
+    let v = verifier(source.clone());
+
+    // The provider rotates in "b": the first token with it triggers exactly one fetch.
+    server.serve_keys(&[&a, &b]);
+    verify(&v, &b.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 2);
+    verify(&v, &b.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 2);
+
+    // A successful refetch started no cooldown: the next rotation, seconds later, works too.
+    server.serve_keys(&[&b, &c]);
+    verify(&v, &c.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 3);
+    // "a" was rotated out: refetch once, then refused.
+    assert!(matches!(
+        verify(&v, &a.std_token()).await,
+        Err(Error::UnknownKey { .. })
+    ));
+    assert_eq!(server.hits(), 4);
+    assert_eq!(source.stats().unknown_kid_rejections, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_concurrent_new_kid_requests_cause_one_fetch() {
+    let server = Server::start().await;
+    let (a, b) = (TestKey::new("a"), Arc::new(TestKey::new("b")));
+    server.serve_keys(&[&a]);
+    let source = fast(&server).build().unwrap();
+    source.prefetch().await.unwrap();
+    server.serve_keys(&[&a, &b]);
+    server.set(|c| c.delay = Duration::from_millis(300));
+    let v = verifier(source);
+    let token = Arc::new(b.std_token());
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let (v, token) = (v.clone(), Arc::clone(&token));
+        tasks.push(tokio::spawn(async move { verify(&v, &token).await }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(server.hits(), 2, "one prefetch plus exactly one refetch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kids_single_flight_then_cooldown() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    let source = fast(&server).build().unwrap();
+    source.prefetch().await.unwrap();
+    server.set(|c| c.delay = Duration::from_millis(300));
+    let v = verifier(source.clone());
+
+    let stranger = Arc::new(TestKey::new("unknown-1"));
+    let token = Arc::new(stranger.std_token());
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let (v, token) = (v.clone(), Arc::clone(&token));
+        tasks.push(tokio::spawn(async move { verify(&v, &token).await }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await.unwrap(), Err(Error::UnknownKey { .. })));
+    }
+    assert_eq!(server.hits(), 2, "1000 unknown-kid requests: one refetch");
+
+    // Within the cooldown, another unknown kid is refused without fetching.
+    let other = TestKey::new("unknown-2");
+    assert!(matches!(
+        verify(&v, &other.std_token()).await,
+        Err(Error::UnknownKey { .. })
+    ));
+    assert_eq!(server.hits(), 2, "cooldown: no fetch");
+    // Known keys still work.
+    verify(&v, &a.std_token()).await.unwrap();
+    assert_eq!(source.stats().unknown_kid_rejections, 1001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooldown_expires() {
+    let server = Server::start().await;
+    let (a, b) = (TestKey::new("a"), TestKey::new("b"));
+    server.serve_keys(&[&a]);
+    let source = fast(&server)
+        .unknown_kid_cooldown(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    source.prefetch().await.unwrap();
+    let v = verifier(source);
+    assert!(verify(&v, &b.std_token()).await.is_err());
+    assert_eq!(server.hits(), 2);
+    server.serve_keys(&[&a, &b]);
+    assert!(verify(&v, &b.std_token()).await.is_err(), "cooling down");
+    assert_eq!(server.hits(), 2);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    verify(&v, &b.std_token()).await.unwrap();
+    assert_eq!(server.hits(), 3);
+}
+
+/// The set goes stale, then the provider misbehaves: the old keys keep working, within bounded
+/// time, with one fetch attempt (then backoff); invalid tokens are still refused.
+async fn stale_keys_survive(mode: Mode) {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    server.set(|c| c.cache_control = Some("max-age=1".into()));
+    let source = fast(&server).max_response_bytes(64 * 1024).build().unwrap();
+    source.prefetch().await.unwrap();
+    let v = verifier(source.clone());
+    server.set(|c| c.mode = mode.clone());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    // Timeout 1 s: everything must finish well within 3 s.
+    let result = tokio::time::timeout(
+        Duration::from_secs(3),
+        v.verify::<StandardClaims>(&a.std_token()),
+    )
+    .await
+    .expect("bounded latency");
+    assert!(result.is_ok(), "{mode:?}: stale keys used: {result:?}");
+    assert_eq!(server.hits(), 2, "{mode:?}");
+    assert_eq!(source.stats().fetch_failures, 1, "{mode:?}");
+
+    // Backing off: no fetch per request while failing.
+    for _ in 0..5 {
+        verify(&v, &a.std_token()).await.unwrap();
+    }
+    assert_eq!(
+        verify(&v, &tamper(&a.std_token())).await,
+        Err(Error::InvalidSignature)
+    );
+    assert_eq!(server.hits(), 2, "{mode:?}: no refetch while backing off");
+    assert_eq!(source.cached_keys().map(|k| k.len()), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_error_keeps_old_keys() {
+    stale_keys_survive(Mode::Status(500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_keeps_old_keys() {
+    stale_keys_survive(Mode::Garbage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_body_keeps_old_keys() {
+    stale_keys_survive(Mode::Huge).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_chunked_body_keeps_old_keys() {
+    stale_keys_survive(Mode::HugeChunked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_server_keeps_old_keys() {
+    stale_keys_survive(Mode::Slow(Duration::from_secs(10))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_key_set_keeps_old_keys() {
+    stale_keys_survive(Mode::NoUsableKeys).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_failing_prefetch_report_typed_errors() {
+    let server = Server::start().await;
+    server.set(|c| c.mode = Mode::HugeChunked);
+    let source = fast(&server).max_response_bytes(4096).build().unwrap();
+    assert!(matches!(
+        source.prefetch().await,
+        Err(RemoteError::TooLarge { max: 4096, .. })
+    ));
+    server.set(|c| c.mode = Mode::Status(404));
+    assert!(matches!(
+        source.prefetch().await,
+        Err(RemoteError::Status { status: 404, .. })
+    ));
+    server.set(|c| c.mode = Mode::NoUsableKeys);
+    assert!(matches!(
+        source.prefetch().await,
+        Err(RemoteError::NoUsableKeys { .. })
+    ));
+    server.set(|c| c.mode = Mode::Slow(Duration::from_secs(10)));
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        source.prefetch().await,
+        Err(RemoteError::Timeout { .. })
+    ));
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_down_at_start_fails_closed() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    drop(listener);
+    let source = JwksSource::builder(url).build().unwrap();
+    let v = verifier(source.clone());
+    let a = TestKey::new("a");
+    let err = verify(&v, &a.std_token()).await.unwrap_err();
+    assert!(matches!(err, Error::KeySourceUnavailable(_)), "{err:?}");
+    assert_eq!(err.code().http_status(), 503);
+    // Backing off: the next request fails closed at once, without another attempt.
+    let err = verify(&v, &a.std_token()).await.unwrap_err();
+    assert!(matches!(err, Error::KeySourceUnavailable(_)));
+    assert_eq!(source.stats().fetches, 1);
+    let direct = source
+        .key(KeyRequest {
+            kid: Some("a"),
+            alg: Algorithm::ES256,
+        })
+        .await;
+    assert!(matches!(direct, Err(KeyLookupError::Unavailable(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_window_ends_in_fail_closed() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    server.set(|c| c.cache_control = Some("max-age=1".into()));
+    let source = fast(&server)
+        .stale_if_error(Duration::from_secs(1))
+        .retry_backoff(Duration::from_millis(100), Duration::from_millis(200))
+        .build()
+        .unwrap();
+    source.prefetch().await.unwrap();
+    server.set(|c| c.mode = Mode::Status(503));
+    let v = verifier(source);
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let err = verify(&v, &a.std_token()).await.unwrap_err();
+    assert!(matches!(err, Error::KeySourceUnavailable(_)), "{err:?}");
+
+    // Recovery: the next attempt after the backoff succeeds.
+    server.set(|c| c.mode = Mode::Ok);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    verify(&v, &a.std_token()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_refresh_runs_and_stops_with_the_source() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    server.set(|c| c.cache_control = Some("max-age=1".into()));
+    let source = fast(&server).build().unwrap();
+    let task = source.spawn_background_refresh().unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let fetched = server.hits();
+    assert!(
+        fetched >= 2,
+        "refreshed ahead of expiry without requests: {fetched}"
+    );
+    let v = verifier(source.clone());
+    verify(&v, &a.std_token()).await.unwrap();
+    drop(v);
+    drop(source);
+    tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("the task ends when the source is dropped")
+        .unwrap();
+}
+
+#[derive(Debug, Default)]
+struct CountingMetrics {
+    hits: AtomicUsize,
+    fetches: AtomicUsize,
+    rejected: AtomicUsize,
+}
+
+impl JwksMetrics for CountingMetrics {
+    fn fetch(&self, _url: &str) {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+    }
+    fn cache_hit(&self) {
+        self.hits.fetch_add(1, Ordering::SeqCst);
+    }
+    fn unknown_kid_rejected(&self, _kid: &str) {
+        self.rejected.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_hook_is_called() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    let metrics = Arc::new(CountingMetrics::default());
+    let source = fast(&server).metrics(metrics.clone()).build().unwrap();
+    let v = verifier(source);
+    verify(&v, &a.std_token()).await.unwrap();
+    verify(&v, &a.std_token()).await.unwrap();
+    let _ = verify(&v, &TestKey::new("x").std_token()).await;
+    assert_eq!(metrics.fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(metrics.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(metrics.rejected.load(Ordering::SeqCst), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+// ---------------------------------------------------------------------------------------------
+
+fn discovery_doc(issuer: &str, jwks_uri: &str) -> String {
+    json!({
+        "issuer": issuer,
+        "jwks_uri": jwks_uri,
+        "id_token_signing_alg_values_supported": ["ES256"],
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_discovery_finds_the_jwks() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    let issuer = server.base.clone();
+    server.set(|c| c.discovery = discovery_doc(&issuer, &server.url("/jwks")));
+    let source = OidcSource::discover(issuer.clone()).await.unwrap();
+    assert_eq!(server.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(source.jwks_source().unwrap().url(), server.url("/jwks"));
+    let v = Verifier::new(
+        policy(&issuer, Algorithm::ES256),
+        source,
+        CryptoProvider::default(),
+    );
+    verify(&v, &a.token_for(&issuer)).await.unwrap();
+    assert_eq!(server.hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_rejects_an_issuer_mismatch() {
+    let server = Server::start().await;
+    let issuer = server.base.clone();
+    // A trailing slash is a different issuer: the comparison is exact.
+    server.set(|c| c.discovery = discovery_doc(&format!("{issuer}/"), &server.url("/jwks")));
+    let err = OidcSource::discover(issuer.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, RemoteError::IssuerMismatch { expected, .. } if *expected == issuer),
+        "{err:?}"
+    );
+    server.set(|c| c.discovery = discovery_doc("https://evil.test", &server.url("/jwks")));
+    assert!(matches!(
+        OidcSource::discover(issuer.clone()).await,
+        Err(RemoteError::IssuerMismatch { .. })
+    ));
+    // jwks_uri must pass the https rule too.
+    server.set(|c| c.discovery = discovery_doc(&issuer, "http://keys.example.com/jwks"));
+    assert!(matches!(
+        OidcSource::discover(issuer).await,
+        Err(RemoteError::InsecureUrl(_))
+    ));
+    assert_eq!(server.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc8414_and_lazy_discovery() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    let issuer = server.url("/tenant");
+    server.set(|c| c.discovery = discovery_doc(&issuer, &server.url("/jwks")));
+    let source = OidcSource::builder(issuer.clone())
+        .kind(DiscoveryKind::OAuthAuthorizationServer)
+        .jwks(|b| b.timeout(Duration::from_secs(2)))
+        .lazy()
+        .unwrap();
+    assert_eq!(server.discovery_hits.load(Ordering::SeqCst), 0, "lazy");
+    let v = Verifier::new(
+        policy(&issuer, Algorithm::ES256),
+        source.clone(),
+        CryptoProvider::default(),
+    );
+    verify(&v, &a.token_for(&issuer)).await.unwrap();
+    verify(&v, &a.token_for(&issuer)).await.unwrap();
+    assert_eq!(server.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(server.hits(), 1);
+    assert!(source.jwks_source().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_discovery_is_single_flight() {
+    let server = Server::start().await;
+    let a = TestKey::new("a");
+    server.serve_keys(&[&a]);
+    server.set(|c| c.delay = Duration::from_millis(200));
+    let issuer = server.base.clone();
+    server.set(|c| c.discovery = discovery_doc(&issuer, &server.url("/jwks")));
+    let v = Verifier::new(
+        policy(&issuer, Algorithm::ES256),
+        OidcSource::lazy(issuer.clone()).unwrap(),
+        CryptoProvider::default(),
+    );
+    let token = Arc::new(a.token_for(&issuer));
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (v, token) = (v.clone(), Arc::clone(&token));
+        tasks.push(tokio::spawn(async move { verify(&v, &token).await }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(server.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(server.hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_discovery_failure_fails_closed() {
+    let server = Server::start().await;
+    let issuer = server.url("/tenant");
+    server.set(|c| c.discovery = "not json".into());
+    let source = OidcSource::lazy(issuer.clone()).unwrap();
+    let v = Verifier::new(
+        policy(&issuer, Algorithm::ES256),
+        source,
+        CryptoProvider::default(),
+    );
+    let a = TestKey::new("a");
+    for _ in 0..3 {
+        let err = verify(&v, &a.token_for(&issuer)).await.unwrap_err();
+        assert!(matches!(err, Error::KeySourceUnavailable(_)), "{err:?}");
+    }
+    assert_eq!(
+        server.discovery_hits.load(Ordering::SeqCst),
+        1,
+        "backoff after a failed discovery"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Firebase-style certificate maps
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pem_certificate_map_verifies_rs256() {
+    let server = Server::start().await;
+    let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["securetoken.test".to_owned()])
+        .unwrap()
+        .self_signed(&key_pair)
+        .unwrap();
+    let certs = json!({ "cert-1": cert.pem(), "broken": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" });
+    server.set(|c| c.certs = certs.to_string());
+
+    let source = JwksSource::firebase()
+        .url(server.url("/certs"))
+        .build()
+        .unwrap();
+    let project_issuer = "https://securetoken.google.com/my-project";
+    let v = Verifier::new(
+        policy(project_issuer, Algorithm::RS256),
+        source.clone(),
+        CryptoProvider::default(),
+    );
+
+    let rsa = RsaKeyPair::from_pkcs8(&key_pair.serialize_der()).unwrap();
+    let sign = |kid: &str| {
+        let header = json!({"alg": "RS256", "kid": kid, "typ": "JWT"});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims(project_issuer).to_string())
+        );
+        let mut sig = vec![0; rsa.public_modulus_len()];
+        rsa.sign(
+            &RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    };
+    verify(&v, &sign("cert-1")).await.unwrap();
+    assert_eq!(
+        source.cached_keys().unwrap().len(),
+        1,
+        "broken entry skipped"
+    );
+    let keys = source.cached_keys().unwrap();
+    let key = keys.iter().next().unwrap();
+    assert_eq!(key.algorithm(), Some(Algorithm::RS256));
+    assert_eq!(key.kid(), Some("cert-1"));
+    assert!(matches!(
+        verify(&v, &sign("cert-2")).await,
+        Err(Error::UnknownKey { .. })
+    ));
+    assert_eq!(
+        verify(&v, &tamper(&sign("cert-1"))).await,
+        Err(Error::InvalidSignature)
+    );
+    // The same format option with an explicit URL and algorithm.
+    let custom = JwksSource::builder(server.url("/certs"))
+        .format(KeyFormat::PemCertificates {
+            algorithm: Algorithm::RS256,
+        })
+        .build()
+        .unwrap();
+    custom.prefetch().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-issuer routing
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_issuer_routes_by_iss() {
+    let (one, two) = (Server::start().await, Server::start().await);
+    let (k1, k2) = (TestKey::new("k1"), TestKey::new("k2"));
+    one.serve_keys(&[&k1]);
+    two.serve_keys(&[&k2]);
+    let (iss1, iss2) = ("https://one.test", "https://two.test");
+    let router = MultiIssuer::builder()
+        .issuer(
+            iss1,
+            policy(iss1, Algorithm::ES256),
+            JwksSource::builder(one.url("/jwks")).build().unwrap(),
+        )
+        .issuer(
+            iss2,
+            policy(iss2, Algorithm::ES256),
+            JwksSource::builder(two.url("/jwks")).build().unwrap(),
+        )
+        .build()
+        .unwrap();
+
+    // Unknown issuer: refused before any fetch.
+    let err = router
+        .verify::<StandardClaims>(&k1.token_for("https://evil.test"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WrongIssuer { .. }), "{err:?}");
+    let err = router
+        .verify::<StandardClaims>(&k1.token(json!({"aud": AUD, "exp": now() + 60})))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingClaim(_)), "{err:?}");
+    assert!(router.verify::<StandardClaims>("garbage").await.is_err());
+    assert_eq!(one.hits() + two.hits(), 0, "no fetch for unknown issuers");
+
+    let verified = router
+        .verify::<StandardClaims>(&k1.token_for(iss1))
+        .await
+        .unwrap();
+    assert_eq!(verified.claims.registered.iss.as_deref(), Some(iss1));
+    router
+        .verify::<StandardClaims>(&k2.token_for(iss2))
+        .await
+        .unwrap();
+    assert_eq!((one.hits(), two.hits()), (1, 1));
+
+    // A token claiming issuer one but signed with issuer two's key is refused.
+    let err = router
+        .verify::<StandardClaims>(&k2.token_for(iss1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownKey { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_issuer_entra_tenants() {
+    let server = Server::start().await;
+    let key = TestKey::new("entra");
+    server.serve_keys(&[&key]);
+    let tenant = "11111111-2222-3333-4444-555555555555";
+    let policy = Validation::builder([Algorithm::ES256])
+        .audience(AUD)
+        .build()
+        .unwrap();
+    let router = MultiIssuer::builder()
+        .entra_id(
+            [tenant],
+            policy,
+            JwksSource::builder(server.url("/jwks")).build().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let entra = |iss: &str, tid: &str| {
+        key.token(json!({"iss": iss, "tid": tid, "aud": AUD, "exp": now() + 600}))
+    };
+    let iss = format!("https://login.microsoftonline.com/{tenant}/v2.0");
+    router
+        .verify::<StandardClaims>(&entra(&iss, tenant))
+        .await
+        .unwrap();
+
+    // Tenant claim not matching the issuer, tenant not allowed, wrong shape: all refused.
+    let other = "99999999-2222-3333-4444-555555555555";
+    let other_iss = format!("https://login.microsoftonline.com/{other}/v2.0");
+    for token in [
+        entra(&iss, other),
+        entra(&other_iss, other),
+        entra(&other_iss, tenant),
+        entra(
+            &format!("https://login.microsoftonline.com/{tenant}/v1.0"),
+            tenant,
+        ),
+    ] {
+        let err = router.verify::<StandardClaims>(&token).await.unwrap_err();
+        assert!(matches!(err, Error::WrongIssuer { .. }), "{err:?}");
+    }
+    assert_eq!(server.hits(), 1);
+    assert!(
+        MultiIssuer::builder()
+            .tenant_issuer(
+                "https://login.example.com/v2.0",
+                "tid",
+                [tenant],
+                Validation::builder([Algorithm::ES256]).build().unwrap(),
+                tollgate_core::KeySet::new(),
+            )
+            .build()
+            .is_err()
+    );
+}
+
+#[allow(dead_code)]
+fn assert_send_sync() {
+    fn check<T: Send + Sync + 'static>() {}
+    check::<JwksSource>();
+    check::<OidcSource>();
+    check::<MultiIssuer>();
+}
