@@ -213,6 +213,15 @@ impl ClaimPath {
     }
 }
 
+/// The top-level `roles` claim.
+impl Default for ClaimPath {
+    fn default() -> Self {
+        ClaimPath {
+            path: "roles".to_owned(),
+        }
+    }
+}
+
 impl std::fmt::Display for ClaimPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.path)

@@ -1,0 +1,227 @@
+//! What the layer leaves in the request, and the extractors that read it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tollgate_core::{ClaimPath, TokenHeader};
+
+use crate::response::{Answering, AuthError, AuthRejection};
+
+/// Where roles are read from; configured once on the layer and shared with every guard.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClaimsConfig {
+    pub(crate) roles: ClaimPath,
+}
+
+/// A verified token, as the layer leaves it in the request extensions.
+///
+/// Handlers usually take [`Claims<T>`] or a guard instead; this type is for middleware and for
+/// reading roles and scopes directly.
+#[derive(Clone)]
+pub struct Authenticated {
+    claims: Arc<Value>,
+    header: Arc<TokenHeader>,
+    config: Arc<ClaimsConfig>,
+}
+
+impl Authenticated {
+    pub(crate) fn new(
+        claims: Map<String, Value>,
+        header: TokenHeader,
+        config: Arc<ClaimsConfig>,
+    ) -> Self {
+        Authenticated {
+            claims: Arc::new(Value::Object(claims)),
+            header: Arc::new(header),
+            config,
+        }
+    }
+
+    /// All claims.
+    pub fn claims(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.claims
+            .as_object()
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+
+    /// The token header.
+    pub fn header(&self) -> &TokenHeader {
+        &self.header
+    }
+
+    /// `sub`, if present.
+    pub fn subject(&self) -> Option<&str> {
+        self.claims().get("sub").and_then(Value::as_str)
+    }
+
+    /// `iss`, if present.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims().get("iss").and_then(Value::as_str)
+    }
+
+    /// The roles at the configured claim path (default `roles`).
+    pub fn roles(&self) -> Vec<&str> {
+        self.config.roles.strings(self.claims())
+    }
+
+    /// The scopes (`scope` string or `scp` string/array).
+    pub fn scopes(&self) -> Vec<&str> {
+        tollgate_core::scopes(self.claims())
+    }
+
+    /// Whether the token has this role.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles().contains(&role)
+    }
+
+    /// Whether the token has this scope.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().contains(&scope)
+    }
+
+    /// The claims as the application's type.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&*self.claims)
+    }
+}
+
+impl fmt::Debug for Authenticated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticated")
+            .field("sub", &self.subject())
+            .field("iss", &self.issuer())
+            .field("kid", &self.header.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the layer's verification result and answering config from a request.
+pub(crate) fn authenticated(parts: &Parts) -> Result<&Authenticated, AuthRejection> {
+    parts.extensions.get::<Authenticated>().ok_or_else(|| {
+        AuthRejection::new(
+            AuthError::MissingCredentials,
+            parts.extensions.get::<Answering>(),
+        )
+    })
+}
+
+/// The verified claims as the handler's type: any `Deserialize + Clone` struct.
+///
+/// Rejects with 401 when the request carries no verified token (the layer is missing, or in
+/// optional mode the client sent none), and with 401 `invalid_token` when the claims do not fit
+/// `T`. The typed value is computed once per request and reused by later extractors.
+///
+/// ```
+/// use serde::Deserialize;
+/// use tollgate::Claims;
+///
+/// #[derive(Clone, Deserialize)]
+/// struct User {
+///     sub: String,
+///     #[serde(default)]
+///     roles: Vec<String>,
+/// }
+///
+/// async fn me(Claims(user): Claims<User>) -> String {
+///     format!("{} has {} roles", user.sub, user.roles.len())
+/// }
+/// # let _ = axum::Router::<()>::new().route("/me", axum::routing::get(me));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Claims<T>(pub T);
+
+/// Cache of the typed claims in the request extensions.
+#[derive(Clone)]
+struct TypedClaims<T>(T);
+
+fn typed<T>(parts: &mut Parts) -> Result<Option<T>, AuthRejection>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    if let Some(TypedClaims(cached)) = parts.extensions.get::<TypedClaims<T>>() {
+        return Ok(Some(cached.clone()));
+    }
+    let Some(auth) = parts.extensions.get::<Authenticated>() else {
+        return Ok(None);
+    };
+    match auth.deserialize::<T>() {
+        Ok(value) => {
+            parts.extensions.insert(TypedClaims(value.clone()));
+            Ok(Some(value))
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "claims do not fit the extractor's type");
+            Err(AuthRejection::new(
+                AuthError::ClaimsShape(err.to_string()),
+                parts.extensions.get::<Answering>(),
+            ))
+        }
+    }
+}
+
+impl<S, T> FromRequestParts<S> for Claims<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match typed::<T>(parts)? {
+            Some(claims) => Ok(Claims(claims)),
+            None => Err(AuthRejection::new(
+                AuthError::MissingCredentials,
+                parts.extensions.get::<Answering>(),
+            )),
+        }
+    }
+}
+
+/// `Option<Claims<T>>`: `None` when the request carries no verified token (optional mode).
+impl<S, T> OptionalFromRequestParts<S> for Claims<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(typed::<T>(parts)?.map(Claims))
+    }
+}
+
+/// The claims when a token was sent and verified, `None` otherwise; for routes behind an
+/// [`optional`](crate::AuthLayerBuilder::optional) layer. Same as `Option<Claims<T>>`.
+#[derive(Debug, Clone)]
+pub struct OptionalClaims<T>(pub Option<T>);
+
+impl<S, T> FromRequestParts<S> for OptionalClaims<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(OptionalClaims(typed::<T>(parts)?))
+    }
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        authenticated(parts).cloned()
+    }
+}

@@ -1,0 +1,394 @@
+//! Role and scope guards: as extractors that read like the handler's signature, and as route
+//! layers for whole routers. Roles come from the claim path configured on the
+//! [`AuthLayer`](crate::AuthLayer); scopes from `scope`/`scp`. A missing requirement is a 403
+//! `insufficient_scope` naming what was required; no verified token is a 401.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tollgate::{RequireAnyRole, RequireRole, RequireScope, require_scopes};
+//!
+//! tollgate::role!(pub Admin = "admin");
+//! tollgate::role!(pub Editor = "editor");
+//! tollgate::scope!(pub WriteItems = "write:items");
+//!
+//! async fn admin_only(_: RequireRole<Admin>) -> &'static str { "hello admin" }
+//! async fn staff(_: RequireAnyRole<(Admin, Editor)>) -> &'static str { "hello staff" }
+//! async fn write(_: RequireScope<WriteItems>) -> &'static str { "written" }
+//!
+//! let app: Router = Router::new()
+//!     .route("/admin", get(admin_only))
+//!     .route("/staff", get(staff))
+//!     .route("/items", get(write))
+//!     .merge(Router::new().route("/reports", get(|| async { "reports" }))
+//!         .route_layer(require_scopes(["read:reports"])));
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use axum_core::extract::FromRequestParts;
+use http::request::Parts;
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::claims::{Authenticated, authenticated};
+use crate::response::{Answering, AuthError, AuthRejection};
+
+/// A role name at the type level; declare one with [`role!`](crate::role).
+pub trait Role: Send + Sync + 'static {
+    /// The role as it appears in the token.
+    const NAME: &'static str;
+}
+
+/// A scope name at the type level; declare one with [`scope!`](crate::scope).
+pub trait Scope: Send + Sync + 'static {
+    /// The scope as it appears in the token.
+    const NAME: &'static str;
+}
+
+/// Declares a [`Role`] marker type: `tollgate::role!(pub Admin = "admin");`.
+#[macro_export]
+macro_rules! role {
+    ($vis:vis $name:ident = $value:literal) => {
+        #[doc = concat!("The `", $value, "` role.")]
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $name;
+        impl $crate::Role for $name {
+            const NAME: &'static str = $value;
+        }
+    };
+}
+
+/// Declares a [`Scope`] marker type: `tollgate::scope!(pub ReadItems = "read:items");`.
+#[macro_export]
+macro_rules! scope {
+    ($vis:vis $name:ident = $value:literal) => {
+        #[doc = concat!("The `", $value, "` scope.")]
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $name;
+        impl $crate::Scope for $name {
+            const NAME: &'static str = $value;
+        }
+    };
+}
+
+/// One or more [`Role`]s: a single role type or a tuple of up to six.
+pub trait Roles: Send + Sync + 'static {
+    /// The role names.
+    fn names() -> Vec<&'static str>;
+}
+
+/// One or more [`Scope`]s: a single scope type or a tuple of up to six.
+pub trait Scopes: Send + Sync + 'static {
+    /// The scope names.
+    fn names() -> Vec<&'static str>;
+}
+
+impl<R: Role> Roles for R {
+    fn names() -> Vec<&'static str> {
+        vec![R::NAME]
+    }
+}
+
+impl<S: Scope> Scopes for S {
+    fn names() -> Vec<&'static str> {
+        vec![S::NAME]
+    }
+}
+
+macro_rules! tuples {
+    ($($t:ident),+) => {
+        impl<$($t: Role),+> Roles for ($($t,)+) {
+            fn names() -> Vec<&'static str> { vec![$($t::NAME),+] }
+        }
+        impl<$($t: Scope),+> Scopes for ($($t,)+) {
+            fn names() -> Vec<&'static str> { vec![$($t::NAME),+] }
+        }
+    };
+}
+tuples!(A, B);
+tuples!(A, B, C);
+tuples!(A, B, C, D);
+tuples!(A, B, C, D, E);
+tuples!(A, B, C, D, E, F);
+
+/// What a guard checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Roles,
+    Scopes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quantifier {
+    Any,
+    All,
+}
+
+fn check(
+    auth: &Authenticated,
+    kind: Kind,
+    quantifier: Quantifier,
+    names: &[&str],
+) -> Result<(), AuthError> {
+    let held = match kind {
+        Kind::Roles => auth.roles(),
+        Kind::Scopes => auth.scopes(),
+    };
+    let ok = match quantifier {
+        Quantifier::Any => names.iter().any(|n| held.contains(n)),
+        Quantifier::All => names.iter().all(|n| held.contains(n)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        let missing: Vec<&str> = match quantifier {
+            Quantifier::Any => names.to_vec(),
+            Quantifier::All => names
+                .iter()
+                .copied()
+                .filter(|n| !held.contains(n))
+                .collect(),
+        };
+        Err(AuthError::InsufficientScope {
+            required: missing.join(" "),
+        })
+    }
+}
+
+fn guard_parts(
+    parts: &Parts,
+    kind: Kind,
+    quantifier: Quantifier,
+    names: &[&str],
+) -> Result<Authenticated, AuthRejection> {
+    let auth = authenticated(parts)?;
+    check(auth, kind, quantifier, names)
+        .map_err(|e| AuthRejection::new(e, parts.extensions.get::<Answering>()))?;
+    Ok(auth.clone())
+}
+
+macro_rules! guard_extractor {
+    ($(#[$doc:meta])* $name:ident, $bound:ident, $kind:expr, $quantifier:expr) => {
+        $(#[$doc])*
+        pub struct $name<T: $bound>(pub Authenticated, PhantomData<T>);
+
+        impl<T: $bound> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&T::names()).finish()
+            }
+        }
+
+        impl<S: Send + Sync, T: $bound> FromRequestParts<S> for $name<T> {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+                let auth = guard_parts(parts, $kind, $quantifier, &T::names())?;
+                Ok($name(auth, PhantomData))
+            }
+        }
+    };
+}
+
+guard_extractor!(
+    /// Requires every role of `R` (one role type or a tuple); 403 otherwise.
+    RequireRole, Roles, Kind::Roles, Quantifier::All
+);
+guard_extractor!(
+    /// Requires at least one role of the tuple `R`; 403 otherwise.
+    RequireAnyRole, Roles, Kind::Roles, Quantifier::Any
+);
+guard_extractor!(
+    /// Requires every scope of `S` (one scope type or a tuple); 403 otherwise.
+    RequireScope, Scopes, Kind::Scopes, Quantifier::All
+);
+guard_extractor!(
+    /// Requires at least one scope of the tuple `S`; 403 otherwise.
+    RequireAnyScope, Scopes, Kind::Scopes, Quantifier::Any
+);
+
+/// Alias of [`RequireRole`] that reads well with tuples: `RequireAllRoles<(Admin, Auditor)>`.
+pub type RequireAllRoles<R> = RequireRole<R>;
+/// Alias of [`RequireScope`] that reads well with tuples.
+pub type RequireAllScopes<S> = RequireScope<S>;
+
+/// A route layer that checks roles or scopes for every route it wraps. Place it inside the
+/// [`AuthLayer`](crate::AuthLayer) (e.g. `Router::route_layer` on a router that is itself
+/// layered with the `AuthLayer`).
+#[derive(Clone)]
+pub struct GuardLayer {
+    requirement: Arc<Requirement>,
+}
+
+#[derive(Debug)]
+struct Requirement {
+    kind: Kind,
+    quantifier: Quantifier,
+    names: Vec<String>,
+}
+
+impl fmt::Debug for GuardLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("GuardLayer")
+            .field(&self.requirement)
+            .finish()
+    }
+}
+
+fn guard_layer<I: Into<String>>(
+    kind: Kind,
+    quantifier: Quantifier,
+    names: impl IntoIterator<Item = I>,
+) -> GuardLayer {
+    GuardLayer {
+        requirement: Arc::new(Requirement {
+            kind,
+            quantifier,
+            names: names.into_iter().map(Into::into).collect(),
+        }),
+    }
+}
+
+/// Requires this role.
+pub fn require_role(role: impl Into<String>) -> GuardLayer {
+    guard_layer(Kind::Roles, Quantifier::All, [role.into()])
+}
+
+/// Requires at least one of these roles.
+pub fn require_any_role<I: Into<String>>(roles: impl IntoIterator<Item = I>) -> GuardLayer {
+    guard_layer(Kind::Roles, Quantifier::Any, roles)
+}
+
+/// Requires all of these roles.
+pub fn require_all_roles<I: Into<String>>(roles: impl IntoIterator<Item = I>) -> GuardLayer {
+    guard_layer(Kind::Roles, Quantifier::All, roles)
+}
+
+/// Requires all of these scopes.
+pub fn require_scopes<I: Into<String>>(scopes: impl IntoIterator<Item = I>) -> GuardLayer {
+    guard_layer(Kind::Scopes, Quantifier::All, scopes)
+}
+
+/// Requires at least one of these scopes.
+pub fn require_any_scope<I: Into<String>>(scopes: impl IntoIterator<Item = I>) -> GuardLayer {
+    guard_layer(Kind::Scopes, Quantifier::Any, scopes)
+}
+
+impl<S> Layer<S> for GuardLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        GuardService {
+            inner,
+            requirement: self.requirement.clone(),
+        }
+    }
+}
+
+/// The service of [`GuardLayer`].
+#[derive(Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    requirement: Arc<Requirement>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for GuardService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardService")
+            .field("inner", &self.inner)
+            .field("requirement", &self.requirement)
+            .finish()
+    }
+}
+
+/// The response future of [`GuardService`].
+pub struct GuardFuture<F, E> {
+    state: GuardState<F, E>,
+}
+
+enum GuardState<F, E> {
+    Inner(Pin<Box<F>>),
+    Refused(Option<Response<Body>>, PhantomData<fn() -> E>),
+}
+
+impl<F, E> fmt::Debug for GuardFuture<F, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GuardFuture")
+    }
+}
+
+impl<F, B, E> Future for GuardFuture<F, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Both variants are Unpin (the inner future is boxed), so no projection is needed.
+        let this = self.get_mut();
+        match &mut this.state {
+            GuardState::Inner(future) => future
+                .as_mut()
+                .poll(cx)
+                .map(|r| r.map(|res| res.map(Body::new))),
+            GuardState::Refused(response, _) => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for GuardService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = GuardFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let answering = request
+            .extensions()
+            .get::<Answering>()
+            .cloned()
+            .unwrap_or_default();
+        let verdict = match request.extensions().get::<Authenticated>() {
+            None => Err(AuthError::MissingCredentials),
+            Some(auth) => {
+                let names: Vec<&str> = self.requirement.names.iter().map(String::as_str).collect();
+                check(
+                    auth,
+                    self.requirement.kind,
+                    self.requirement.quantifier,
+                    &names,
+                )
+            }
+        };
+        match verdict {
+            Ok(()) => GuardFuture {
+                state: GuardState::Inner(Box::pin(self.inner.call(request))),
+            },
+            Err(error) => {
+                tracing::debug!(reason = %error, "guard refused request");
+                GuardFuture {
+                    state: GuardState::Refused(Some(answering.respond(&error)), PhantomData),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! [`AuthLayer`]: authenticates every request with a bearer token.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tollgate::{AuthLayer, Claims};
+//! use tollgate_core::{Algorithm, CryptoProvider, KeySet, StandardClaims, Validation, Verifier,
+//!                     VerificationKey};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = VerificationKey::hmac(b"0123456789abcdef0123456789abcdef")?;
+//! let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
+//! let verifier = Verifier::new(policy, KeySet::from(key), CryptoProvider::default());
+//!
+//! async fn me(Claims(claims): Claims<StandardClaims>) -> String {
+//!     claims.registered.sub.unwrap_or_default()
+//! }
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .layer(AuthLayer::builder(verifier).realm("my-api").build());
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use http::{Request, Response};
+use serde_json::{Map, Value};
+use tollgate_core::{ClaimPath, ConfigError, Verified, Verifier};
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument as _;
+
+use crate::claims::{Authenticated, ClaimsConfig};
+use crate::response::{Answering, AuthError, Challenge, ErrorResponder};
+use crate::token::{TokenSources, find_token};
+
+/// The verified claims of a token, as the layer needs them.
+pub type VerifiedClaims = Verified<Map<String, Value>>;
+
+/// The future of [`TokenVerifier::verify_token`].
+pub type VerifyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<VerifiedClaims, tollgate_core::Error>> + Send + 'a>>;
+
+/// Something that verifies tokens: a [`Verifier`] (one issuer) or a
+/// [`MultiIssuer`](tollgate_core::remote::MultiIssuer) (several).
+pub trait TokenVerifier: Send + Sync + 'static {
+    /// Verifies `token`.
+    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a>;
+}
+
+impl TokenVerifier for Verifier {
+    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
+        Box::pin(self.verify::<Map<String, Value>>(token))
+    }
+}
+
+#[cfg(feature = "remote")]
+impl TokenVerifier for tollgate_core::remote::MultiIssuer {
+    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
+        Box::pin(self.verify::<Map<String, Value>>(token))
+    }
+}
+
+impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
+    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
+        (**self).verify_token(token)
+    }
+}
+
+/// Whether a request without a token is refused or let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No token: 401. The default.
+    Required,
+    /// No token: passed through without claims. A token that is present but bad is still a 401.
+    Optional,
+}
+
+struct Config {
+    verifier: Arc<dyn TokenVerifier>,
+    mode: Mode,
+    sources: TokenSources,
+    answering: Answering,
+    claims: Arc<ClaimsConfig>,
+}
+
+/// A tower [`Layer`] that verifies the bearer token of every request and puts the result
+/// ([`Authenticated`]) in the request extensions, for [`Claims`](crate::Claims) and the guards.
+///
+/// Cheap to clone. Works with `Router::layer`, `Router::route_layer`, `ServiceBuilder`, and any
+/// `Service<http::Request<B>>` whose response body is an `http_body::Body` (axum, tonic,
+/// `lambda_http`).
+#[derive(Clone)]
+pub struct AuthLayer {
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("mode", &self.config.mode)
+            .field("sources", &self.config.sources)
+            .field("answering", &self.config.answering)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthLayer {
+    /// Requires a valid `Authorization: Bearer` token on every request.
+    pub fn new(verifier: impl TokenVerifier) -> Self {
+        AuthLayer::builder(verifier).build()
+    }
+
+    /// Configures the layer.
+    pub fn builder(verifier: impl TokenVerifier) -> AuthLayerBuilder {
+        AuthLayerBuilder {
+            verifier: Arc::new(verifier),
+            mode: Mode::Required,
+            sources: TokenSources::default(),
+            realm: Some("api".into()),
+            resource_metadata: None,
+            responder: None,
+            claims: ClaimsConfig::default(),
+        }
+    }
+}
+
+/// Configures an [`AuthLayer`].
+#[must_use]
+pub struct AuthLayerBuilder {
+    verifier: Arc<dyn TokenVerifier>,
+    mode: Mode,
+    sources: TokenSources,
+    realm: Option<String>,
+    resource_metadata: Option<String>,
+    responder: Option<Arc<dyn ErrorResponder>>,
+    claims: ClaimsConfig,
+}
+
+impl AuthLayerBuilder {
+    /// Lets requests without a token through, without claims ([`Mode::Optional`]).
+    pub fn optional(mut self) -> Self {
+        self.mode = Mode::Optional;
+        self
+    }
+
+    /// Sets the mode.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The `realm` of the `WWW-Authenticate` challenge (default `"api"`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+
+    /// Omits `realm` from challenges.
+    pub fn no_realm(mut self) -> Self {
+        self.realm = None;
+        self
+    }
+
+    /// Also reads the token from this cookie.
+    ///
+    /// Cookies are sent by browsers automatically: protect state-changing routes against CSRF
+    /// (e.g. `SameSite=Strict` cookies) when you enable this.
+    pub fn cookie(mut self, name: impl Into<String>) -> Self {
+        self.sources.cookie = Some(name.into());
+        self
+    }
+
+    /// Also reads the token from this query parameter (usually `access_token`, RFC 6750 2.3),
+    /// for clients that cannot set headers such as browser WebSockets.
+    ///
+    /// **Warning:** URLs end up in access logs, browser history and `Referer` headers; use
+    /// short-lived tokens and only on the routes that need it.
+    pub fn query_parameter(mut self, name: impl Into<String>) -> Self {
+        self.sources.query = Some(name.into());
+        self
+    }
+
+    /// Adds `resource_metadata="<url>"` (RFC 9728) to challenges, pointing clients (e.g. MCP
+    /// clients) at the protected-resource metadata.
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// Where roles are read from, for every guard: a dotted path such as `realm_access.roles`,
+    /// `resource_access.my-client.roles` or `cognito:groups` (default `roles`).
+    pub fn roles_claim(mut self, path: &str) -> Result<Self, ConfigError> {
+        self.claims.roles = ClaimPath::new(path)?;
+        Ok(self)
+    }
+
+    /// Replaces the answer to failures (a closure `Fn(&AuthError, &Challenge) -> Response<Body>`
+    /// or an [`ErrorResponder`]).
+    pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
+        self.responder = Some(Arc::new(responder));
+        self
+    }
+
+    /// Builds the layer.
+    pub fn build(self) -> AuthLayer {
+        let mut answering = Answering {
+            challenge: Challenge::new(self.realm, self.resource_metadata),
+            ..Answering::default()
+        };
+        if let Some(responder) = self.responder {
+            answering.responder = responder;
+        }
+        AuthLayer {
+            config: Arc::new(Config {
+                verifier: self.verifier,
+                mode: self.mode,
+                sources: self.sources,
+                answering,
+                claims: Arc::new(self.claims),
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`AuthLayer`].
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The response future of [`AuthService`].
+pub struct ResponseFuture<E> {
+    inner: Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>,
+}
+
+impl<E> Future for ResponseFuture<E> {
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<E> fmt::Debug for ResponseFuture<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    ReqBody: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The service that was polled ready handles this request; the clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        let span = tracing::debug_span!(
+            "tollgate.auth",
+            outcome = tracing::field::Empty,
+            sub = tracing::field::Empty,
+            iss = tracing::field::Empty,
+            kid = tracing::field::Empty,
+        );
+        let future = async move {
+            request.extensions_mut().insert(config.answering.clone());
+            let found = find_token(&config.sources, request.headers(), request.uri().query());
+            let refuse = |error: AuthError| {
+                let span = tracing::Span::current();
+                span.record("outcome", "rejected");
+                tracing::debug!(status = error.status().as_u16(), reason = %error, "request refused");
+                Ok(config.answering.respond(&error))
+            };
+            let token = match found {
+                Err(why) => return refuse(AuthError::InvalidRequest(why)),
+                Ok(None) if config.mode == Mode::Required => {
+                    return refuse(AuthError::MissingCredentials);
+                }
+                Ok(None) => {
+                    tracing::Span::current().record("outcome", "anonymous");
+                    None
+                }
+                Ok(Some(token)) => Some(token.to_owned()),
+            };
+            if let Some(token) = token {
+                match config.verifier.verify_token(&token).await {
+                    Ok(verified) => {
+                        let span = tracing::Span::current();
+                        span.record("outcome", "verified");
+                        if let Some(sub) = verified.claims.get("sub").and_then(Value::as_str) {
+                            span.record("sub", sub);
+                        }
+                        if let Some(iss) = verified.claims.get("iss").and_then(Value::as_str) {
+                            span.record("iss", iss);
+                        }
+                        if let Some(kid) = &verified.header.kid {
+                            span.record("kid", kid.as_str());
+                        }
+                        let auth = Authenticated::new(
+                            verified.claims,
+                            verified.header,
+                            config.claims.clone(),
+                        );
+                        request.extensions_mut().insert(auth);
+                    }
+                    Err(err) => return refuse(AuthError::Token(err)),
+                }
+            }
+            let response = inner.call(request).await?;
+            Ok(response.map(Body::new))
+        };
+        ResponseFuture {
+            inner: Box::pin(future.instrument(span)),
+        }
+    }
+}

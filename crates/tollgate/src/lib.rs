@@ -1,0 +1,65 @@
+//! Bearer-token (JWT) authentication for tower and axum.
+//!
+//! - [`AuthLayer`] verifies the token of every request (with a
+//!   [`tollgate_core::Verifier`]) and answers failures per RFC 6750;
+//! - [`Claims<T>`] hands handlers the verified claims as their own type;
+//! - guards ([`RequireRole`], [`RequireScope`], [`require_role`], [`require_scopes`]...) answer
+//!   403 `insufficient_scope` when a role or scope is missing;
+//! - [`ForwardClaimsLayer`] passes claims to an upstream as headers;
+//! - [`metadata`] serves RFC 9728 protected-resource metadata.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tollgate::{AuthLayer, Claims, RequireRole};
+//! use tollgate::core::{Algorithm, CryptoProvider, KeySet, StandardClaims, Validation, Verifier,
+//!                      VerificationKey};
+//!
+//! tollgate::role!(Admin = "admin");
+//!
+//! async fn me(Claims(claims): Claims<StandardClaims>) -> String {
+//!     claims.registered.sub.unwrap_or_default()
+//! }
+//! async fn admin(_: RequireRole<Admin>) -> &'static str {
+//!     "welcome, admin"
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = VerificationKey::hmac(b"0123456789abcdef0123456789abcdef")?;
+//! let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
+//! let verifier = Verifier::new(policy, KeySet::from(key), CryptoProvider::default());
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .route("/admin", get(admin))
+//!     .layer(AuthLayer::new(verifier));
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod claims;
+mod forward;
+mod guard;
+mod layer;
+pub mod metadata;
+mod response;
+mod token;
+
+pub use tollgate_core as core;
+
+pub use claims::{Authenticated, Claims, OptionalClaims};
+pub use forward::{ForwardClaims, ForwardClaimsLayer, ForwardConfigError};
+pub use guard::{
+    GuardFuture, GuardLayer, GuardService, RequireAllRoles, RequireAllScopes, RequireAnyRole,
+    RequireAnyScope, RequireRole, RequireScope, Role, Roles, Scope, Scopes, require_all_roles,
+    require_any_role, require_any_scope, require_role, require_scopes,
+};
+pub use layer::{
+    AuthLayer, AuthLayerBuilder, AuthService, Mode, ResponseFuture, TokenVerifier, VerifiedClaims,
+    VerifyFuture,
+};
+pub use response::{
+    Answering, AuthError, AuthRejection, Challenge, ErrorResponder, Rfc6750Responder,
+};
+pub use token::InvalidRequest;
