@@ -46,6 +46,9 @@ pub mod metadata;
 mod response;
 mod token;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use tollgate_core as core;
 
 pub use claims::{Authenticated, Claims, OptionalClaims};
