@@ -1,5 +1,9 @@
 //! The signature backend, passed explicitly (rustls-style) rather than read from a process global.
 //!
+//! With `aws-lc-rs`, signatures are checked with aws-lc-rs directly, on public keys and HMAC
+//! keys parsed once per key (`jsonwebtoken` re-parses them per token); with `rust-crypto`, through
+//! `jsonwebtoken`'s RustCrypto provider.
+//!
 //! `jsonwebtoken` 10+ keeps its backend in a process-wide default that panics at the first
 //! verification when both or neither of its backend features are enabled. Tollgate never touches
 //! that global: a [`CryptoProvider`] names one backend's verifier directly, so another crate in the
@@ -21,6 +25,7 @@ compile_error!(
 use std::fmt;
 
 use crate::algorithm::Algorithm;
+use crate::key::VerificationKey;
 
 /// A signature-verification backend.
 ///
@@ -39,7 +44,17 @@ use crate::algorithm::Algorithm;
 #[derive(Clone, Copy)]
 pub struct CryptoProvider {
     name: &'static str,
-    inner: &'static jsonwebtoken::crypto::CryptoProvider,
+    backend: Backend,
+}
+
+#[derive(Clone, Copy)]
+enum Backend {
+    /// AWS-LC through aws-lc-rs, with keys parsed once per key and algorithm.
+    #[cfg(feature = "aws-lc-rs")]
+    AwsLc,
+    /// A `jsonwebtoken` provider, named explicitly.
+    #[cfg_attr(feature = "aws-lc-rs", allow(dead_code))]
+    Jsonwebtoken(&'static jsonwebtoken::crypto::CryptoProvider),
 }
 
 impl CryptoProvider {
@@ -48,7 +63,7 @@ impl CryptoProvider {
     pub fn aws_lc_rs() -> Self {
         CryptoProvider {
             name: "aws-lc-rs",
-            inner: &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+            backend: Backend::AwsLc,
         }
     }
 
@@ -57,7 +72,7 @@ impl CryptoProvider {
     pub fn rust_crypto() -> Self {
         CryptoProvider {
             name: "rust-crypto",
-            inner: &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+            backend: Backend::Jsonwebtoken(&jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER),
         }
     }
 
@@ -73,15 +88,44 @@ impl CryptoProvider {
     pub(crate) fn verify(
         &self,
         alg: Algorithm,
-        key: &jsonwebtoken::DecodingKey,
+        key: &VerificationKey,
         message: &[u8],
         signature: &Vec<u8>,
     ) -> bool {
-        match (self.inner.verifier_factory)(&alg.to_jsonwebtoken(), key) {
-            Ok(verifier) => verifier.verify(message, signature).is_ok(),
-            Err(err) => {
-                tracing::debug!(%alg, error = %err, "crypto backend refused the key");
-                false
+        match self.backend {
+            #[cfg(feature = "aws-lc-rs")]
+            Backend::AwsLc => key
+                .prepared()
+                .verify(alg, key.material(), message, signature),
+            Backend::Jsonwebtoken(provider) => {
+                match (provider.verifier_factory)(&alg.to_jsonwebtoken(), key.material()) {
+                    Ok(verifier) => verifier.verify(message, signature).is_ok(),
+                    Err(err) => {
+                        tracing::debug!(%alg, error = %err, "crypto backend refused the key");
+                        false
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl CryptoProvider {
+    /// SHA-256 of `data`, with this backend; `None` if the backend fails (then nothing is cached).
+    pub(crate) fn sha256(&self, data: &[u8]) -> Option<[u8; 32]> {
+        match self.backend {
+            #[cfg(feature = "aws-lc-rs")]
+            Backend::AwsLc => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+                .as_ref()
+                .try_into()
+                .ok(),
+            Backend::Jsonwebtoken(provider) => {
+                let digest = (provider.key_utils.compute_digest)(
+                    data,
+                    jsonwebtoken::jwk::ThumbprintHash::SHA256,
+                )
+                .ok()?;
+                digest.as_slice().try_into().ok()
             }
         }
     }

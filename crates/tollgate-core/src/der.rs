@@ -169,6 +169,42 @@ pub(crate) fn parse_certificate_spki(der: &[u8]) -> Result<PublicKeyDer<'_>, Der
     parse_spki_contents(spki)
 }
 
+/// Encodes a PKCS#1 `RSAPublicKey` from big-endian magnitudes.
+#[cfg_attr(not(feature = "aws-lc-rs"), allow(dead_code))]
+pub(crate) fn encode_pkcs1_rsa(n: &[u8], e: &[u8]) -> Vec<u8> {
+    fn length(len: usize, out: &mut Vec<u8>) {
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend_from_slice(&bytes);
+        }
+    }
+    fn integer(magnitude: &[u8], out: &mut Vec<u8>) {
+        let magnitude = strip_leading_zeros(magnitude);
+        let pad = magnitude.first().is_none_or(|b| b & 0x80 != 0);
+        out.push(TAG_INTEGER);
+        length(magnitude.len() + usize::from(pad), out);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(magnitude);
+    }
+    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
+    integer(n, &mut body);
+    integer(e, &mut body);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.push(TAG_SEQUENCE);
+    length(body.len(), &mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +240,21 @@ mod tests {
             parse_pkcs1_rsa(&[0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x03]).is_err(),
             "negative n"
         );
+    }
+
+    #[test]
+    fn pkcs1_encoding_round_trips() {
+        for (n, e) in [
+            (vec![0xc5u8; 256], vec![1u8, 0, 1]),
+            (vec![0x45; 300], vec![3]),
+            (vec![0x7f], vec![0x80]),
+        ] {
+            let der = encode_pkcs1_rsa(&n, &e);
+            match parse_pkcs1_rsa(&der) {
+                Ok(PublicKeyDer::Rsa { n: pn, e: pe }) => assert_eq!((pn, pe), (&n[..], &e[..])),
+                other => unreachable!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct VerificationKey {
     /// Secret length in bytes, or RSA modulus size in bits; used to gate algorithms.
     strength: usize,
     material: DecodingKey,
+    /// Backend keys parsed once per algorithm, shared by clones.
+    #[cfg(feature = "aws-lc-rs")]
+    prepared: std::sync::Arc<crate::prepared::PreparedKeys>,
 }
 
 /// Why a key may not verify a given algorithm.
@@ -105,6 +108,8 @@ impl VerificationKey {
             algorithm: None,
             strength: secret.len(),
             material: DecodingKey::from_secret(secret),
+            #[cfg(feature = "aws-lc-rs")]
+            prepared: Default::default(),
         })
     }
 
@@ -150,6 +155,8 @@ impl VerificationKey {
             algorithm: None,
             strength: bits,
             material: DecodingKey::from_rsa_raw_components(n, e),
+            #[cfg(feature = "aws-lc-rs")]
+            prepared: Default::default(),
         })
     }
 
@@ -191,6 +198,8 @@ impl VerificationKey {
             algorithm: None,
             strength: size * 8,
             material: DecodingKey::from_ec_der(point),
+            #[cfg(feature = "aws-lc-rs")]
+            prepared: Default::default(),
         })
     }
 
@@ -207,6 +216,8 @@ impl VerificationKey {
             algorithm: None,
             strength: 256,
             material: DecodingKey::from_ed_der(public_key),
+            #[cfg(feature = "aws-lc-rs")]
+            prepared: Default::default(),
         })
     }
 
@@ -340,6 +351,11 @@ impl VerificationKey {
 
     pub(crate) fn material(&self) -> &DecodingKey {
         &self.material
+    }
+
+    #[cfg(feature = "aws-lc-rs")]
+    pub(crate) fn prepared(&self) -> &crate::prepared::PreparedKeys {
+        &self.prepared
     }
 }
 

@@ -54,11 +54,14 @@ mod jwk;
 mod key;
 mod key_set;
 mod pem;
+#[cfg(feature = "aws-lc-rs")]
+mod prepared;
 #[cfg(feature = "remote")]
 pub mod remote;
 mod roca;
 mod scan;
 mod source;
+mod token_cache;
 mod validation;
 mod verifier;
 
@@ -69,6 +72,10 @@ pub use error::{ConfigError, Error, ErrorCode, KeyError, KeyLookupError, Malform
 pub use key::{KeyMismatch, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, VerificationKey};
 pub use key_set::{KeySet, MAX_KEYS_PER_SET};
 pub use source::{KeyFuture, KeyRequest, KeyResult, KeySource};
+pub use token_cache::{
+    DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_MAX_TOKEN_BYTES, DEFAULT_CACHE_TTL, TokenCacheConfig,
+    TokenCacheStats,
+};
 pub use validation::{
     ClaimCheck, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, MAX_NUMERIC_DATE, Validation,
     ValidationBuilder,

@@ -11,8 +11,10 @@ use crate::b64;
 use crate::crypto::CryptoProvider;
 use crate::error::{Error, Malformed};
 use crate::jwk::MAX_KID_LEN;
+use crate::key::VerificationKey;
 use crate::scan::{self, Loose, MemberSink};
 use crate::source::{KeyRequest, KeySource};
+use crate::token_cache::{Entry, TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::validation::{MAX_NUMERIC_DATE, Validation};
 
 /// The protected header of a verified token (only the members Tollgate acts on).
@@ -86,6 +88,7 @@ struct Inner {
     validation: Validation,
     keys: Arc<dyn KeySource>,
     crypto: CryptoProvider,
+    cache: Option<TokenCache>,
 }
 
 impl fmt::Debug for Verifier {
@@ -99,14 +102,16 @@ impl fmt::Debug for Verifier {
 }
 
 /// Pieces of a compact JWS, borrowed from the token.
-struct Parts<'t> {
-    header: &'t str,
-    payload: &'t str,
-    signature: &'t str,
-    signing_input: &'t str,
+pub(crate) struct Parts<'t> {
+    pub(crate) header: &'t str,
+    pub(crate) payload: &'t str,
+    pub(crate) signature: &'t str,
+    pub(crate) signing_input: &'t str,
 }
 
-fn split(token: &str, max: usize) -> Result<Parts<'_>, Error> {
+/// Checks the size cap and splits a compact JWS into exactly three segments (bounded: a fourth
+/// `.` is refused without scanning further); the header must not be empty.
+pub(crate) fn split(token: &str, max: usize) -> Result<Parts<'_>, Error> {
     if token.len() > max {
         return Err(Error::TokenTooLarge {
             size: token.len(),
@@ -164,6 +169,22 @@ impl<'a> MemberSink<'a> for HeaderSink<'a> {
     }
 }
 
+/// Scans a decoded header or payload into `sink`: a duplicate member name is
+/// [`Malformed::DuplicateMember`], anything else wrong is `invalid`.
+pub(crate) fn scan_json<'de, S: MemberSink<'de>>(
+    json: &'de [u8],
+    sink: &mut S,
+    invalid: Malformed,
+) -> Result<(), Error> {
+    scan::scan_object(json, sink).map_err(|err| {
+        if scan::is_duplicate(&err) {
+            Malformed::DuplicateMember.into()
+        } else {
+            invalid.into()
+        }
+    })
+}
+
 fn optional_string(value: Option<Loose<'_>>) -> Result<Option<String>, Error> {
     match value {
         None => Ok(None),
@@ -175,14 +196,7 @@ fn optional_string(value: Option<Loose<'_>>) -> Result<Option<String>, Error> {
 fn parse_header(parts: &Parts<'_>, validation: &Validation) -> Result<TokenHeader, Error> {
     let json = b64::decode(parts.header).ok_or(Malformed::Base64)?;
     let mut sink = HeaderSink::default();
-    if let Err(err) = scan::scan_object(&json, &mut sink) {
-        return Err(if scan::is_duplicate(&err) {
-            Malformed::DuplicateMember
-        } else {
-            Malformed::Header
-        }
-        .into());
-    }
+    scan_json(&json, &mut sink, Malformed::Header)?;
     let alg = match sink.alg {
         Some(Loose::Str(alg)) => alg,
         _ => return Err(Malformed::Header.into()),
@@ -283,35 +297,68 @@ fn numeric_date(claim: &str, value: &Loose<'_>) -> Result<(i64, i64), Error> {
     }
 }
 
+/// The time claims of a verified token, ready to be re-checked at any instant.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TimeClaims {
+    /// `exp`, floored.
+    pub(crate) exp: Option<i64>,
+    /// `nbf`, rounded up.
+    pub(crate) nbf: Option<i64>,
+    /// `iat`, rounded up.
+    pub(crate) iat: Option<i64>,
+}
+
+impl TimeClaims {
+    /// Applies the policy's time rules at `now`.
+    pub(crate) fn check(&self, validation: &Validation, now: i64) -> Result<(), Error> {
+        let leeway = validation.leeway_secs;
+        let leeway_i = leeway as i64;
+        if let Some(exp) = self.exp
+            && now >= exp.saturating_add(leeway_i)
+        {
+            return Err(Error::Expired { exp, now, leeway });
+        }
+        if let Some(nbf) = self.nbf
+            && now.saturating_add(leeway_i) < nbf
+        {
+            return Err(Error::NotYetValid { nbf, now, leeway });
+        }
+        if let Some(iat) = self.iat
+            && validation.reject_future_iat
+            && iat > now.saturating_add(leeway_i)
+        {
+            return Err(Error::IssuedInFuture { iat, now, leeway });
+        }
+        Ok(())
+    }
+}
+
 fn check_claims(
     sink: &ClaimsSink<'_>,
     validation: &Validation,
     now: i64,
-) -> Result<Option<i64>, Error> {
-    let leeway = validation.leeway_secs;
-    let leeway_i = leeway as i64;
+) -> Result<TimeClaims, Error> {
     let exp = match &sink.exp {
         Some(value) => Some(numeric_date("exp", value)?.0),
         None if validation.require_exp => return Err(Error::MissingClaim("exp".into())),
         None => None,
     };
-    if let Some(exp) = exp
-        && now >= exp.saturating_add(leeway_i)
-    {
-        return Err(Error::Expired { exp, now, leeway });
-    }
-    if let Some(value) = &sink.nbf {
-        let nbf = numeric_date("nbf", value)?.1;
-        if now.saturating_add(leeway_i) < nbf {
-            return Err(Error::NotYetValid { nbf, now, leeway });
-        }
-    }
-    if let Some(value) = &sink.iat {
-        let iat = numeric_date("iat", value)?.1;
-        if validation.reject_future_iat && iat > now.saturating_add(leeway_i) {
-            return Err(Error::IssuedInFuture { iat, now, leeway });
-        }
-    }
+    let times = TimeClaims {
+        exp,
+        nbf: sink
+            .nbf
+            .as_ref()
+            .map(|v| numeric_date("nbf", v))
+            .transpose()?
+            .map(|(_, ceil)| ceil),
+        iat: sink
+            .iat
+            .as_ref()
+            .map(|v| numeric_date("iat", v))
+            .transpose()?
+            .map(|(_, ceil)| ceil),
+    };
+    times.check(validation, now)?;
 
     let iss = match &sink.iss {
         None => None,
@@ -376,7 +423,7 @@ fn check_claims(
             return Err(Error::MissingClaim(name.clone()));
         }
     }
-    Ok(exp)
+    Ok(times)
 }
 
 fn unix_seconds(time: SystemTime) -> i64 {
@@ -389,13 +436,7 @@ fn unix_seconds(time: SystemTime) -> i64 {
 impl Verifier {
     /// A verifier for `validation` with keys from `keys`, checking signatures with `crypto`.
     pub fn new(validation: Validation, keys: impl KeySource, crypto: CryptoProvider) -> Self {
-        Verifier {
-            inner: Arc::new(Inner {
-                validation,
-                keys: Arc::new(keys),
-                crypto,
-            }),
-        }
+        Verifier::with_shared_keys(validation, Arc::new(keys), crypto)
     }
 
     /// Like [`Verifier::new`] with a key source already shared elsewhere.
@@ -404,11 +445,13 @@ impl Verifier {
         keys: Arc<dyn KeySource>,
         crypto: CryptoProvider,
     ) -> Self {
+        let cache = TokenCache::new(TokenCacheConfig::default());
         Verifier {
             inner: Arc::new(Inner {
                 validation,
                 keys,
                 crypto,
+                cache,
             }),
         }
     }
@@ -423,6 +466,27 @@ impl Verifier {
         &self.inner.keys
     }
 
+    /// Replaces the verified-token cache configuration (`None` turns caching off). On by
+    /// default with [`TokenCacheConfig::default`]. Call before sharing the verifier: clones made
+    /// earlier keep the old cache.
+    pub fn with_token_cache(self, config: Option<TokenCacheConfig>) -> Self {
+        let inner = &self.inner;
+        let cache = config.and_then(TokenCache::new);
+        Verifier {
+            inner: Arc::new(Inner {
+                validation: inner.validation.clone(),
+                keys: inner.keys.clone(),
+                crypto: inner.crypto,
+                cache,
+            }),
+        }
+    }
+
+    /// Hits, misses and size of the verified-token cache (`None` when caching is off).
+    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
+        self.inner.cache.as_ref().map(TokenCache::stats)
+    }
+
     /// Verifies a token now and deserializes its claims into `T`.
     pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
         self.verify_at(token, SystemTime::now()).await
@@ -434,26 +498,94 @@ impl Verifier {
         token: &str,
         now: SystemTime,
     ) -> Result<Verified<T>, Error> {
-        let validation = &self.inner.validation;
-        let (header, payload) = self.verify_jws_parts(token).await?;
-        let mut sink = ClaimsSink {
-            required: validation.required_claims.clone(),
-            ..ClaimsSink::default()
+        let entry = self.verified_entry(token, unix_seconds(now)).await?;
+        let claims = serde_json::from_slice::<T>(&entry.payload)
+            .map_err(|e| Error::ClaimsShape(e.to_string()))?;
+        Ok(Verified {
+            claims,
+            header: entry.header.clone(),
+            expires_at: entry.times.exp,
+        })
+    }
+
+    /// Verifies a token now; the claims come as an `Arc<T>` shared with later verifications of
+    /// the same token, so a cache hit costs no deserialization. What the tower layer uses.
+    pub async fn verify_shared<T>(&self, token: &str) -> Result<Verified<Arc<T>>, Error>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        let entry = self
+            .verified_entry(token, unix_seconds(SystemTime::now()))
+            .await?;
+        let claims = match entry.typed::<T>() {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(
+                    serde_json::from_slice::<T>(&entry.payload)
+                        .map_err(|e| Error::ClaimsShape(e.to_string()))?,
+                );
+                entry.set_typed(claims.clone());
+                claims
+            }
         };
+        Ok(Verified {
+            claims,
+            header: entry.header.clone(),
+            expires_at: entry.times.exp,
+        })
+    }
+
+    /// The verified token, from the cache when possible.
+    async fn verified_entry(&self, token: &str, now: i64) -> Result<Arc<Entry>, Error> {
+        let inner = &*self.inner;
+        let cache = inner.cache.as_ref().filter(|c| c.cacheable(token));
+        let digest = cache.and_then(|_| inner.crypto.sha256(token.as_bytes()));
+        if let (Some(cache), Some(digest)) = (cache, &digest)
+            && let Some(entry) = cache.get(digest, now)
+        {
+            if let Err(err) = entry.times.check(&inner.validation, now) {
+                if matches!(err, Error::Expired { .. }) {
+                    cache.remove(digest);
+                }
+                return Err(err);
+            }
+            return Ok(entry);
+        }
+        let (header, payload, times, key) = self.verify_full(token, now).await?;
+        match (cache, digest) {
+            (Some(cache), Some(digest)) => Ok(cache.insert(
+                digest,
+                header,
+                payload,
+                times,
+                inner.validation.leeway_secs,
+                &key,
+                now,
+            )),
+            _ => Ok(Arc::new(Entry::uncached(header, payload, times))),
+        }
+    }
+
+    /// Every check, without the cache.
+    async fn verify_full(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(TokenHeader, Vec<u8>, TimeClaims, Arc<VerificationKey>), Error> {
+        let validation = &self.inner.validation;
+        let (header, payload, key) = self.verify_jws_parts(token).await?;
         if validation.required_claims.len() > 128 {
             return Err(Error::ClaimCheck(
                 "too many required claims configured".into(),
             ));
         }
-        if let Err(err) = scan::scan_object(&payload, &mut sink) {
-            return Err(if scan::is_duplicate(&err) {
-                Malformed::DuplicateMember
-            } else {
-                Malformed::Payload
-            }
-            .into());
-        }
-        let expires_at = check_claims(&sink, validation, unix_seconds(now))?;
+        let mut sink = ClaimsSink {
+            required: validation.required_claims.clone(),
+            ..ClaimsSink::default()
+        };
+        scan_json(&payload, &mut sink, Malformed::Payload)?;
+        let times = check_claims(&sink, validation, now)?;
+        drop(sink);
         if !validation.checks.is_empty() {
             let map: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(&payload).map_err(|_| Malformed::Payload)?;
@@ -461,23 +593,20 @@ impl Verifier {
                 check.check(&map).map_err(Error::ClaimCheck)?;
             }
         }
-        let claims =
-            serde_json::from_slice::<T>(&payload).map_err(|e| Error::ClaimsShape(e.to_string()))?;
-        Ok(Verified {
-            claims,
-            header,
-            expires_at,
-        })
+        Ok((header, payload, times, key))
     }
 
     /// Checks structure, header and signature only: no claim is looked at. The payload may be
     /// any bytes. For conformance testing and non-JWT JWS payloads.
     pub async fn verify_signature(&self, token: &str) -> Result<VerifiedJws, Error> {
-        let (header, payload) = self.verify_jws_parts(token).await?;
+        let (header, payload, _) = self.verify_jws_parts(token).await?;
         Ok(VerifiedJws { header, payload })
     }
 
-    async fn verify_jws_parts(&self, token: &str) -> Result<(TokenHeader, Vec<u8>), Error> {
+    async fn verify_jws_parts(
+        &self,
+        token: &str,
+    ) -> Result<(TokenHeader, Vec<u8>, Arc<VerificationKey>), Error> {
         let inner = &*self.inner;
         let parts = split(token, inner.validation.max_token_bytes)?;
         let header = parse_header(&parts, &inner.validation)?;
@@ -507,14 +636,12 @@ impl Verifier {
                 reason,
             });
         }
-        if !inner.crypto.verify(
-            header.alg,
-            key.material(),
-            parts.signing_input.as_bytes(),
-            &signature,
-        ) {
+        if !inner
+            .crypto
+            .verify(header.alg, &key, parts.signing_input.as_bytes(), &signature)
+        {
             return Err(Error::InvalidSignature);
         }
-        Ok((header, payload))
+        Ok((header, payload, key))
     }
 }

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "remote")]
 
+mod support;
+
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,13 +24,14 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
+use support::tamper_signature as tamper;
 use tollgate_core::remote::{
     DiscoveryKind, JwksMetrics, JwksSource, JwksSourceBuilder, KeyFormat, MultiIssuer, OidcSource,
     RemoteError,
 };
 use tollgate_core::{
-    Algorithm, CryptoProvider, Error, KeyLookupError, KeyRequest, KeySource, StandardClaims,
-    Validation, Verifier,
+    Algorithm, CryptoProvider, Error, KeyLookupError, KeyRequest, KeySource, Malformed,
+    StandardClaims, Validation, Verifier,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -104,12 +107,36 @@ impl Server {
         server
     }
 
+    /// A server publishing one key, `kid`.
+    async fn with_key(kid: &str) -> (Arc<Server>, TestKey) {
+        let server = Server::start().await;
+        let key = TestKey::new(kid);
+        server.serve_keys(&[&key]);
+        (server, key)
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
+    /// Key-set requests served.
     fn hits(&self) -> usize {
         self.jwks_hits.load(Ordering::SeqCst)
+    }
+
+    /// Metadata requests served.
+    fn discovery_hits(&self) -> usize {
+        self.discovery_hits.load(Ordering::SeqCst)
+    }
+
+    /// Serves a metadata document naming `issuer` and `jwks_uri`.
+    fn serve_discovery(&self, issuer: &str, jwks_uri: &str) {
+        let doc = json!({
+            "issuer": issuer,
+            "jwks_uri": jwks_uri,
+            "id_token_signing_alg_values_supported": ["ES256"],
+        });
+        self.set(|c| c.discovery = doc.to_string());
     }
 
     fn set(&self, f: impl FnOnce(&mut Config)) {
@@ -185,10 +212,7 @@ async fn jwks(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response
                 .unwrap();
         }
     }
-    response
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap()
+    json_response(response, body)
 }
 
 /// `/r/N` redirects to `/r/N-1`, `/r/0` to `/jwks`.
@@ -198,18 +222,18 @@ async fn redirect(Path(n): Path<u32>) -> Response {
     } else {
         format!("/r/{}", n - 1)
     };
-    Response::builder()
-        .status(StatusCode::FOUND)
-        .header(header::LOCATION, to)
-        .body(Body::empty())
-        .unwrap()
+    found(&to)
 }
 
 /// Redirects to a plain-http URL that is not loopback (never contacted: the policy refuses).
 async fn to_insecure() -> Response {
+    found("http://jwks.example.invalid/jwks")
+}
+
+fn found(location: &str) -> Response {
     Response::builder()
         .status(StatusCode::FOUND)
-        .header(header::LOCATION, "http://jwks.example.invalid/jwks")
+        .header(header::LOCATION, location)
         .body(Body::empty())
         .unwrap()
 }
@@ -217,19 +241,20 @@ async fn to_insecure() -> Response {
 async fn discovery(State(server): State<Arc<Server>>) -> Response {
     server.discovery_hits.fetch_add(1, Ordering::SeqCst);
     let doc = server.config.lock().unwrap().discovery.clone();
-    Response::builder()
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(doc))
-        .unwrap()
+    json_response(Response::builder(), doc)
 }
 
 async fn certs(State(server): State<Arc<Server>>) -> Response {
     server.jwks_hits.fetch_add(1, Ordering::SeqCst);
     let doc = server.config.lock().unwrap().certs.clone();
-    Response::builder()
+    let response = Response::builder().header(header::CACHE_CONTROL, "public, max-age=19000");
+    json_response(response, doc)
+}
+
+fn json_response(response: axum::http::response::Builder, body: String) -> Response {
+    response
         .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, "public, max-age=19000")
-        .body(Body::from(doc))
+        .body(Body::from(body))
         .unwrap()
 }
 
@@ -264,11 +289,16 @@ impl TestKey {
     }
 
     fn token(&self, claims: serde_json::Value) -> String {
+        self.token_raw(&claims.to_string())
+    }
+
+    /// A token with exactly these payload bytes (e.g. with a repeated member).
+    fn token_raw(&self, payload: &str) -> String {
         let header = json!({"alg": "ES256", "typ": "JWT", "kid": self.kid});
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
+            URL_SAFE_NO_PAD.encode(payload)
         );
         let sig = self
             .pair
@@ -305,19 +335,19 @@ fn policy(iss: &str, alg: Algorithm) -> Validation {
         .unwrap()
 }
 
-fn verifier(source: impl KeySource) -> Verifier {
+/// An ES256 verifier for tokens of `iss`. The verified-token cache is off: these tests count
+/// key-source fetches, and a cached token would (rightly) not consult the key source.
+fn verifier_for(iss: &str, source: impl KeySource) -> Verifier {
     Verifier::new(
-        policy(ISS, Algorithm::ES256),
+        policy(iss, Algorithm::ES256),
         source,
         CryptoProvider::default(),
     )
+    .with_token_cache(None)
 }
 
-fn tamper(token: &str) -> String {
-    let (rest, sig) = token.rsplit_once('.').unwrap();
-    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
-    bytes[0] ^= 1;
-    format!("{rest}.{}", URL_SAFE_NO_PAD.encode(bytes))
+fn verifier(source: impl KeySource) -> Verifier {
+    verifier_for(ISS, source)
 }
 
 /// A builder with test-friendly bounds: 1 s minimum TTL, short timeout and backoff.
@@ -326,6 +356,37 @@ fn fast(server: &Server) -> JwksSourceBuilder {
         .ttl_bounds(Duration::from_secs(1), Duration::from_secs(3600))
         .timeout(Duration::from_secs(1))
         .retry_backoff(Duration::from_secs(30), Duration::from_secs(60))
+}
+
+/// Builds the source and fetches its keys.
+async fn prefetched(builder: JwksSourceBuilder) -> JwksSource {
+    let source = builder.build().unwrap();
+    source.prefetch().await.unwrap();
+    source
+}
+
+/// Verifies `token` with a new source from `builder`, then again 1.3 s later (after a 1 s TTL).
+async fn verify_before_and_after_a_second(builder: JwksSourceBuilder, token: &str) {
+    let v = verifier(builder.build().unwrap());
+    verify(&v, token).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    verify(&v, token).await.unwrap();
+}
+
+/// Verifies `token` in `n` concurrent tasks.
+async fn verify_concurrently(verifier: &Verifier, token: &str, n: usize) -> Vec<Result<(), Error>> {
+    let token: Arc<str> = Arc::from(token);
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (v, token) = (verifier.clone(), Arc::clone(&token));
+            tokio::spawn(async move { verify(&v, &token).await })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
 }
 
 async fn verify(verifier: &Verifier, token: &str) -> Result<(), Error> {
@@ -390,9 +451,7 @@ fn background_refresh_needs_a_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_are_limited_to_three() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, _key) = Server::with_key("a").await;
     // /r/2 -> /r/1 -> /r/0 -> /jwks: three redirects.
     let ok = JwksSource::builder(server.url("/r/2")).build().unwrap();
     ok.prefetch().await.unwrap();
@@ -414,9 +473,7 @@ async fn redirects_are_limited_to_three() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_fetch_then_cache_hits_without_fetching() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     let source = JwksSource::builder(server.url("/jwks")).build().unwrap();
     assert_eq!(server.hits(), 0, "lazy: nothing fetched at build time");
     let v = verifier(source.clone());
@@ -447,19 +504,13 @@ async fn lazy_fetch_then_cache_hits_without_fetching() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_age_is_honoured_and_etag_revalidates() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     server.set(|c| {
         c.cache_control = Some("public, max-age=1".into());
         c.etag = Some("\"v1\"".into());
     });
     // Fallback TTL of an hour: only max-age can make the set go stale after a second.
-    let source = fast(&server)
-        .fallback_ttl(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    source.prefetch().await.unwrap();
+    let source = prefetched(fast(&server).fallback_ttl(Duration::from_secs(3600))).await;
     let v = verifier(source.clone());
     verify(&v, &a.std_token()).await.unwrap();
     assert_eq!(server.hits(), 1);
@@ -478,18 +529,10 @@ async fn max_age_is_honoured_and_etag_revalidates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_age_is_clamped_to_the_bounds() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     server.set(|c| c.cache_control = Some("max-age=86400".into()));
-    let source = fast(&server)
-        .ttl_bounds(Duration::from_secs(1), Duration::from_secs(1))
-        .build()
-        .unwrap();
-    let v = verifier(source);
-    verify(&v, &a.std_token()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    verify(&v, &a.std_token()).await.unwrap();
+    let source = fast(&server).ttl_bounds(Duration::from_secs(1), Duration::from_secs(1));
+    verify_before_and_after_a_second(source, &a.std_token()).await;
     assert_eq!(
         server.hits(),
         2,
@@ -500,23 +543,16 @@ async fn max_age_is_clamped_to_the_bounds() {
     server.set(|c| c.cache_control = Some("no-store".into()));
     let source = fast(&server)
         .ttl_bounds(Duration::from_secs(1), Duration::from_secs(3600))
-        .fallback_ttl(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let v = verifier(source);
-    verify(&v, &a.std_token()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1300)).await;
-    verify(&v, &a.std_token()).await.unwrap();
+        .fallback_ttl(Duration::from_secs(3600));
+    verify_before_and_after_a_second(source, &a.std_token()).await;
     assert_eq!(server.hits(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_is_picked_up_with_one_fetch_and_no_cooldown() {
-    let server = Server::start().await;
-    let (a, b, c) = (TestKey::new("a"), TestKey::new("b"), TestKey::new("c"));
-    server.serve_keys(&[&a]);
-    let source = fast(&server).build().unwrap();
-    source.prefetch().await.unwrap();
+    let (server, a) = Server::with_key("a").await;
+    let (b, c) = (TestKey::new("b"), TestKey::new("c"));
+    let source = prefetched(fast(&server)).await;
     let v = verifier(source.clone());
 
     // The provider rotates in "b": the first token with it triggers exactly one fetch.
@@ -541,45 +577,28 @@ async fn rotation_is_picked_up_with_one_fetch_and_no_cooldown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_new_kid_requests_cause_one_fetch() {
-    let server = Server::start().await;
-    let (a, b) = (TestKey::new("a"), Arc::new(TestKey::new("b")));
-    server.serve_keys(&[&a]);
-    let source = fast(&server).build().unwrap();
-    source.prefetch().await.unwrap();
+    let (server, a) = Server::with_key("a").await;
+    let b = TestKey::new("b");
+    let source = prefetched(fast(&server)).await;
     server.serve_keys(&[&a, &b]);
     server.set(|c| c.delay = Duration::from_millis(300));
     let v = verifier(source);
-    let token = Arc::new(b.std_token());
-    let mut tasks = Vec::new();
-    for _ in 0..1000 {
-        let (v, token) = (v.clone(), Arc::clone(&token));
-        tasks.push(tokio::spawn(async move { verify(&v, &token).await }));
-    }
-    for task in tasks {
-        task.await.unwrap().unwrap();
+    for result in verify_concurrently(&v, &b.std_token(), 1000).await {
+        result.unwrap();
     }
     assert_eq!(server.hits(), 2, "one prefetch plus exactly one refetch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_kids_single_flight_then_cooldown() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
-    let source = fast(&server).build().unwrap();
-    source.prefetch().await.unwrap();
+    let (server, a) = Server::with_key("a").await;
+    let source = prefetched(fast(&server)).await;
     server.set(|c| c.delay = Duration::from_millis(300));
     let v = verifier(source.clone());
 
-    let stranger = Arc::new(TestKey::new("unknown-1"));
-    let token = Arc::new(stranger.std_token());
-    let mut tasks = Vec::new();
-    for _ in 0..1000 {
-        let (v, token) = (v.clone(), Arc::clone(&token));
-        tasks.push(tokio::spawn(async move { verify(&v, &token).await }));
-    }
-    for task in tasks {
-        assert!(matches!(task.await.unwrap(), Err(Error::UnknownKey { .. })));
+    let stranger = TestKey::new("unknown-1");
+    for result in verify_concurrently(&v, &stranger.std_token(), 1000).await {
+        assert!(matches!(result, Err(Error::UnknownKey { .. })));
     }
     assert_eq!(server.hits(), 2, "1000 unknown-kid requests: one refetch");
 
@@ -597,14 +616,9 @@ async fn unknown_kids_single_flight_then_cooldown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooldown_expires() {
-    let server = Server::start().await;
-    let (a, b) = (TestKey::new("a"), TestKey::new("b"));
-    server.serve_keys(&[&a]);
-    let source = fast(&server)
-        .unknown_kid_cooldown(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    source.prefetch().await.unwrap();
+    let (server, a) = Server::with_key("a").await;
+    let b = TestKey::new("b");
+    let source = prefetched(fast(&server).unknown_kid_cooldown(Duration::from_millis(500))).await;
     let v = verifier(source);
     assert!(verify(&v, &b.std_token()).await.is_err());
     assert_eq!(server.hits(), 2);
@@ -619,12 +633,9 @@ async fn cooldown_expires() {
 /// The set goes stale, then the provider misbehaves: the old keys keep working, within bounded
 /// time, with one fetch attempt (then backoff); invalid tokens are still refused.
 async fn stale_keys_survive(mode: Mode) {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     server.set(|c| c.cache_control = Some("max-age=1".into()));
-    let source = fast(&server).max_response_bytes(64 * 1024).build().unwrap();
-    source.prefetch().await.unwrap();
+    let source = prefetched(fast(&server).max_response_bytes(64 * 1024)).await;
     let v = verifier(source.clone());
     server.set(|c| c.mode = mode.clone());
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -736,16 +747,14 @@ async fn server_down_at_start_fails_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_window_ends_in_fail_closed() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     server.set(|c| c.cache_control = Some("max-age=1".into()));
-    let source = fast(&server)
-        .stale_if_error(Duration::from_secs(1))
-        .retry_backoff(Duration::from_millis(100), Duration::from_millis(200))
-        .build()
-        .unwrap();
-    source.prefetch().await.unwrap();
+    let source = prefetched(
+        fast(&server)
+            .stale_if_error(Duration::from_secs(1))
+            .retry_backoff(Duration::from_millis(100), Duration::from_millis(200)),
+    )
+    .await;
     server.set(|c| c.mode = Mode::Status(503));
     let v = verifier(source);
     tokio::time::sleep(Duration::from_millis(2300)).await;
@@ -760,9 +769,7 @@ async fn stale_window_ends_in_fail_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_refresh_runs_and_stops_with_the_source() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     server.set(|c| c.cache_control = Some("max-age=1".into()));
     let source = fast(&server).build().unwrap();
     let task = source.spawn_background_refresh().unwrap();
@@ -803,9 +810,7 @@ impl JwksMetrics for CountingMetrics {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_hook_is_called() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     let metrics = Arc::new(CountingMetrics::default());
     let source = fast(&server).metrics(metrics.clone()).build().unwrap();
     let v = verifier(source);
@@ -821,30 +826,15 @@ async fn metrics_hook_is_called() {
 // Discovery
 // ---------------------------------------------------------------------------------------------
 
-fn discovery_doc(issuer: &str, jwks_uri: &str) -> String {
-    json!({
-        "issuer": issuer,
-        "jwks_uri": jwks_uri,
-        "id_token_signing_alg_values_supported": ["ES256"],
-    })
-    .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_discovery_finds_the_jwks() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     let issuer = server.base.clone();
-    server.set(|c| c.discovery = discovery_doc(&issuer, &server.url("/jwks")));
+    server.serve_discovery(&issuer, &server.url("/jwks"));
     let source = OidcSource::discover(issuer.clone()).await.unwrap();
-    assert_eq!(server.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(server.discovery_hits(), 1);
     assert_eq!(source.jwks_source().unwrap().url(), server.url("/jwks"));
-    let v = Verifier::new(
-        policy(&issuer, Algorithm::ES256),
-        source,
-        CryptoProvider::default(),
-    );
+    let v = verifier_for(&issuer, source);
     verify(&v, &a.token_for(&issuer)).await.unwrap();
     assert_eq!(server.hits(), 1);
 }
@@ -854,19 +844,19 @@ async fn discovery_rejects_an_issuer_mismatch() {
     let server = Server::start().await;
     let issuer = server.base.clone();
     // A trailing slash is a different issuer: the comparison is exact.
-    server.set(|c| c.discovery = discovery_doc(&format!("{issuer}/"), &server.url("/jwks")));
+    server.serve_discovery(&format!("{issuer}/"), &server.url("/jwks"));
     let err = OidcSource::discover(issuer.clone()).await.unwrap_err();
     assert!(
         matches!(&err, RemoteError::IssuerMismatch { expected, .. } if *expected == issuer),
         "{err:?}"
     );
-    server.set(|c| c.discovery = discovery_doc("https://evil.test", &server.url("/jwks")));
+    server.serve_discovery("https://evil.test", &server.url("/jwks"));
     assert!(matches!(
         OidcSource::discover(issuer.clone()).await,
         Err(RemoteError::IssuerMismatch { .. })
     ));
     // jwks_uri must pass the https rule too.
-    server.set(|c| c.discovery = discovery_doc(&issuer, "http://keys.example.com/jwks"));
+    server.serve_discovery(&issuer, "http://keys.example.com/jwks");
     assert!(matches!(
         OidcSource::discover(issuer).await,
         Err(RemoteError::InsecureUrl(_))
@@ -876,52 +866,34 @@ async fn discovery_rejects_an_issuer_mismatch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc8414_and_lazy_discovery() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     let issuer = server.url("/tenant");
-    server.set(|c| c.discovery = discovery_doc(&issuer, &server.url("/jwks")));
+    server.serve_discovery(&issuer, &server.url("/jwks"));
     let source = OidcSource::builder(issuer.clone())
         .kind(DiscoveryKind::OAuthAuthorizationServer)
         .jwks(|b| b.timeout(Duration::from_secs(2)))
         .lazy()
         .unwrap();
-    assert_eq!(server.discovery_hits.load(Ordering::SeqCst), 0, "lazy");
-    let v = Verifier::new(
-        policy(&issuer, Algorithm::ES256),
-        source.clone(),
-        CryptoProvider::default(),
-    );
+    assert_eq!(server.discovery_hits(), 0, "lazy");
+    let v = verifier_for(&issuer, source.clone());
     verify(&v, &a.token_for(&issuer)).await.unwrap();
     verify(&v, &a.token_for(&issuer)).await.unwrap();
-    assert_eq!(server.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(server.discovery_hits(), 1);
     assert_eq!(server.hits(), 1);
     assert!(source.jwks_source().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lazy_discovery_is_single_flight() {
-    let server = Server::start().await;
-    let a = TestKey::new("a");
-    server.serve_keys(&[&a]);
+    let (server, a) = Server::with_key("a").await;
     server.set(|c| c.delay = Duration::from_millis(200));
     let issuer = server.base.clone();
-    server.set(|c| c.discovery = discovery_doc(&issuer, &server.url("/jwks")));
-    let v = Verifier::new(
-        policy(&issuer, Algorithm::ES256),
-        OidcSource::lazy(issuer.clone()).unwrap(),
-        CryptoProvider::default(),
-    );
-    let token = Arc::new(a.token_for(&issuer));
-    let mut tasks = Vec::new();
-    for _ in 0..200 {
-        let (v, token) = (v.clone(), Arc::clone(&token));
-        tasks.push(tokio::spawn(async move { verify(&v, &token).await }));
+    server.serve_discovery(&issuer, &server.url("/jwks"));
+    let v = verifier_for(&issuer, OidcSource::lazy(issuer.clone()).unwrap());
+    for result in verify_concurrently(&v, &a.token_for(&issuer), 200).await {
+        result.unwrap();
     }
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
-    assert_eq!(server.discovery_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(server.discovery_hits(), 1);
     assert_eq!(server.hits(), 1);
 }
 
@@ -931,18 +903,14 @@ async fn lazy_discovery_failure_fails_closed() {
     let issuer = server.url("/tenant");
     server.set(|c| c.discovery = "not json".into());
     let source = OidcSource::lazy(issuer.clone()).unwrap();
-    let v = Verifier::new(
-        policy(&issuer, Algorithm::ES256),
-        source,
-        CryptoProvider::default(),
-    );
+    let v = verifier_for(&issuer, source);
     let a = TestKey::new("a");
     for _ in 0..3 {
         let err = verify(&v, &a.token_for(&issuer)).await.unwrap_err();
         assert!(matches!(err, Error::KeySourceUnavailable(_)), "{err:?}");
     }
     assert_eq!(
-        server.discovery_hits.load(Ordering::SeqCst),
+        server.discovery_hits(),
         1,
         "backoff after a failed discovery"
     );
@@ -1057,6 +1025,20 @@ async fn multi_issuer_routes_by_iss() {
         .unwrap_err();
     assert!(matches!(err, Error::MissingClaim(_)), "{err:?}");
     assert!(router.verify::<StandardClaims>("garbage").await.is_err());
+    // Routing reads `iss` as the verifier does: a repeated `iss` is refused, not resolved to
+    // either value.
+    let exp = now() + 60;
+    for payload in [
+        format!(r#"{{"iss":"https://evil.test","iss":"{iss1}","aud":"{AUD}","exp":{exp}}}"#),
+        format!(r#"{{"iss":"{iss1}","iss":"https://evil.test","aud":"{AUD}","exp":{exp}}}"#),
+    ] {
+        let err = router.route(&k1.token_raw(&payload)).unwrap_err();
+        assert_eq!(err, Error::Malformed(Malformed::DuplicateMember));
+    }
+    let err = router
+        .route(&k1.token(json!({"iss": 7, "aud": AUD, "exp": exp})))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidClaim { .. }), "{err:?}");
     assert_eq!(one.hits() + two.hits(), 0, "no fetch for unknown issuers");
 
     let verified = router
@@ -1120,6 +1102,12 @@ async fn multi_issuer_entra_tenants() {
         let err = router.verify::<StandardClaims>(&token).await.unwrap_err();
         assert!(matches!(err, Error::WrongIssuer { .. }), "{err:?}");
     }
+    // A repeated tenant claim is refused rather than resolved to either value.
+    let exp = now() + 600;
+    let repeated =
+        format!(r#"{{"iss":"{iss}","tid":"{other}","tid":"{tenant}","aud":"{AUD}","exp":{exp}}}"#);
+    let err = router.route(&key.token_raw(&repeated)).unwrap_err();
+    assert_eq!(err, Error::Malformed(Malformed::DuplicateMember));
     assert_eq!(server.hits(), 1);
     assert!(
         MultiIssuer::builder()

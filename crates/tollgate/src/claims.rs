@@ -29,16 +29,33 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    pub(crate) fn new(
-        claims: Map<String, Value>,
-        header: TokenHeader,
-        config: Arc<ClaimsConfig>,
-    ) -> Self {
+    /// `claims` must be a JSON object (the verifier only produces objects).
+    pub(crate) fn new(claims: Arc<Value>, header: TokenHeader, config: Arc<ClaimsConfig>) -> Self {
         Authenticated {
-            claims: Arc::new(Value::Object(claims)),
+            claims,
             header: Arc::new(header),
             config,
         }
+    }
+
+    /// Claims that something upstream already verified (e.g. API Gateway's JWT authorizer, for
+    /// `tollgate-lambda`'s trusted-claims layer), so that [`Claims<T>`] and the guards work without
+    /// verifying a token here. Roles are read at `roles_claim`.
+    ///
+    /// **No verification happens**: only call this with claims from a channel the client cannot
+    /// write to. No token header was seen, so [`header`](Self::header) is a placeholder
+    /// (`alg` RS256, no `kid`, no `typ`) and must not be relied on.
+    pub fn from_trusted_claims(claims: Map<String, Value>, roles_claim: ClaimPath) -> Self {
+        let header = TokenHeader {
+            alg: tollgate_core::Algorithm::RS256,
+            kid: None,
+            typ: None,
+        };
+        Authenticated::new(
+            Arc::new(Value::Object(claims)),
+            header,
+            Arc::new(ClaimsConfig { roles: roles_claim }),
+        )
     }
 
     /// All claims.

@@ -72,19 +72,11 @@ pub struct JwksSourceBuilder {
     url: String,
     client: Option<reqwest::Client>,
     connect_timeout: Duration,
-    timeout: Duration,
     max_redirects: usize,
-    max_response_bytes: usize,
-    min_ttl: Duration,
-    max_ttl: Duration,
-    fallback_ttl: Duration,
-    unknown_kid_cooldown: Duration,
-    stale_if_error: Duration,
-    min_backoff: Duration,
-    max_backoff: Duration,
     allow_insecure_http: bool,
-    format: KeyFormat,
     metrics: Option<Arc<dyn JwksMetrics>>,
+    /// What the built source keeps.
+    config: Config,
 }
 
 impl JwksSourceBuilder {
@@ -93,19 +85,21 @@ impl JwksSourceBuilder {
             url,
             client: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            timeout: DEFAULT_TIMEOUT,
             max_redirects: DEFAULT_MAX_REDIRECTS,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            min_ttl: DEFAULT_MIN_TTL,
-            max_ttl: DEFAULT_MAX_TTL,
-            fallback_ttl: DEFAULT_FALLBACK_TTL,
-            unknown_kid_cooldown: DEFAULT_UNKNOWN_KID_COOLDOWN,
-            stale_if_error: DEFAULT_STALE_IF_ERROR,
-            min_backoff: MIN_BACKOFF,
-            max_backoff: MAX_BACKOFF,
             allow_insecure_http: false,
-            format: KeyFormat::Jwks,
             metrics: None,
+            config: Config {
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+                timeout: DEFAULT_TIMEOUT,
+                min_ttl: DEFAULT_MIN_TTL,
+                max_ttl: DEFAULT_MAX_TTL,
+                fallback_ttl: DEFAULT_FALLBACK_TTL,
+                unknown_kid_cooldown: DEFAULT_UNKNOWN_KID_COOLDOWN,
+                stale_if_error: DEFAULT_STALE_IF_ERROR,
+                min_backoff: MIN_BACKOFF,
+                max_backoff: MAX_BACKOFF,
+                format: KeyFormat::Jwks,
+            },
         }
     }
 
@@ -133,7 +127,7 @@ impl JwksSourceBuilder {
 
     /// Bound on a whole fetch, headers and body (default 5 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.config.timeout = timeout;
         self
     }
 
@@ -145,35 +139,35 @@ impl JwksSourceBuilder {
 
     /// Largest document accepted, enforced while the body streams in (default 256 KiB).
     pub fn max_response_bytes(mut self, max: usize) -> Self {
-        self.max_response_bytes = max;
+        self.config.max_response_bytes = max;
         self
     }
 
     /// Bounds for `Cache-Control: max-age` (defaults 5 min and 24 h; the minimum must be at least
     /// 1 s). `no-store` and `no-cache` count as the minimum.
     pub fn ttl_bounds(mut self, min: Duration, max: Duration) -> Self {
-        self.min_ttl = min;
-        self.max_ttl = max;
+        self.config.min_ttl = min;
+        self.config.max_ttl = max;
         self
     }
 
     /// Freshness when the response has no `max-age` (default 10 min; clamped to the bounds).
     pub fn fallback_ttl(mut self, ttl: Duration) -> Self {
-        self.fallback_ttl = ttl;
+        self.config.fallback_ttl = ttl;
         self
     }
 
     /// After a refetch for an unknown `kid` that still lacks it, refuse unknown `kid`s without
     /// fetching for this long (default 30 s). A refetch that finds the `kid` starts no cooldown.
     pub fn unknown_kid_cooldown(mut self, cooldown: Duration) -> Self {
-        self.unknown_kid_cooldown = cooldown;
+        self.config.unknown_kid_cooldown = cooldown;
         self
     }
 
     /// While refreshes fail, keep using the last good keys for this long past their expiry
     /// (default 1 h); after that, fail closed.
     pub fn stale_if_error(mut self, window: Duration) -> Self {
-        self.stale_if_error = window;
+        self.config.stale_if_error = window;
         self
     }
 
@@ -181,8 +175,8 @@ impl JwksSourceBuilder {
     /// 60 s). Requests arriving during the delay get the cached keys (or fail closed) without a
     /// fetch.
     pub fn retry_backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.min_backoff = min;
-        self.max_backoff = max;
+        self.config.min_backoff = min;
+        self.config.max_backoff = max;
         self
     }
 
@@ -196,7 +190,7 @@ impl JwksSourceBuilder {
 
     /// The document format (default [`KeyFormat::Jwks`]).
     pub fn format(mut self, format: KeyFormat) -> Self {
-        self.format = format;
+        self.config.format = format;
         self
     }
 
@@ -211,11 +205,11 @@ impl JwksSourceBuilder {
     }
 
     pub(crate) fn max_bytes(&self) -> usize {
-        self.max_response_bytes
+        self.config.max_response_bytes
     }
 
     pub(crate) fn fetch_timeout(&self) -> Duration {
-        self.timeout
+        self.config.timeout
     }
 
     /// The configured client, or a default one built from the options.
@@ -224,7 +218,7 @@ impl JwksSourceBuilder {
             Some(client) => Ok(client.clone()),
             None => fetch::default_client(
                 self.connect_timeout,
-                self.timeout,
+                self.config.timeout,
                 self.max_redirects,
                 self.allow_insecure_http,
             ),
@@ -235,46 +229,22 @@ impl JwksSourceBuilder {
     /// [`JwksSource::prefetch`] to fetch eagerly.
     pub fn build(self) -> Result<JwksSource, RemoteError> {
         let url = fetch::check_url(&self.url, self.allow_insecure_http)?;
-        if self.min_ttl > self.max_ttl || self.min_ttl < Duration::from_secs(1) {
-            return Err(RemoteError::InvalidOption(
-                "TTL bounds must satisfy 1 s <= min <= max",
-            ));
-        }
-        if self.min_backoff > self.max_backoff || self.min_backoff.is_zero() {
-            return Err(RemoteError::InvalidOption(
-                "retry backoff must be positive with min <= max",
-            ));
-        }
-        if self.timeout.is_zero() || self.max_response_bytes == 0 {
-            return Err(RemoteError::InvalidOption(
-                "timeout and max response size must be positive",
-            ));
-        }
+        self.config.check()?;
         let client = self.http_client()?;
+        let mut config = self.config;
+        config.fallback_ttl = config.fallback_ttl.clamp(config.min_ttl, config.max_ttl);
         let (shutdown, _) = tokio::sync::watch::channel(());
         Ok(JwksSource {
             shared: Arc::new(Shared {
                 url_text: url.to_string(),
                 url,
                 client,
-                config: Config {
-                    max_response_bytes: self.max_response_bytes,
-                    timeout: self.timeout,
-                    min_ttl: self.min_ttl,
-                    max_ttl: self.max_ttl,
-                    fallback_ttl: self.fallback_ttl.clamp(self.min_ttl, self.max_ttl),
-                    unknown_kid_cooldown: self.unknown_kid_cooldown,
-                    stale_if_error: self.stale_if_error,
-                    min_backoff: self.min_backoff,
-                    max_backoff: self.max_backoff,
-                    format: self.format,
-                },
                 cache: ArcSwapOption::empty(),
                 flight: tokio::sync::Mutex::new(()),
                 attempts: AtomicU64::new(0),
                 state: Mutex::new(State {
                     retry_at: None,
-                    backoff: self.min_backoff,
+                    backoff: config.min_backoff,
                     last_error: None,
                     cooldown_until: None,
                     missed: HashMap::new(),
@@ -282,6 +252,7 @@ impl JwksSourceBuilder {
                 counters: Counters::default(),
                 metrics: self.metrics,
                 shutdown,
+                config,
             }),
         })
     }
@@ -337,6 +308,8 @@ pub struct JwksSource {
     shared: Arc<Shared>,
 }
 
+/// The options a built source keeps (the builder's, checked).
+#[derive(Clone, Debug)]
 struct Config {
     max_response_bytes: usize,
     timeout: Duration,
@@ -348,6 +321,27 @@ struct Config {
     min_backoff: Duration,
     max_backoff: Duration,
     format: KeyFormat,
+}
+
+impl Config {
+    fn check(&self) -> Result<(), RemoteError> {
+        if self.min_ttl > self.max_ttl || self.min_ttl < Duration::from_secs(1) {
+            return Err(RemoteError::InvalidOption(
+                "TTL bounds must satisfy 1 s <= min <= max",
+            ));
+        }
+        if self.min_backoff > self.max_backoff || self.min_backoff.is_zero() {
+            return Err(RemoteError::InvalidOption(
+                "retry backoff must be positive with min <= max",
+            ));
+        }
+        if self.timeout.is_zero() || self.max_response_bytes == 0 {
+            return Err(RemoteError::InvalidOption(
+                "timeout and max response size must be positive",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A fetched key set and its freshness.
@@ -438,8 +432,7 @@ impl JwksSource {
     /// lazy without it.
     pub async fn prefetch(&self) -> Result<(), RemoteError> {
         let shared = &self.shared;
-        let observed = shared.attempts.load(Ordering::Acquire);
-        shared.refresh(observed, None).await;
+        shared.refresh_now().await;
         match &shared.lock_state().last_error {
             Some(err) => Err(err.clone()),
             None if shared.cache.load().is_some() => Ok(()),
@@ -469,8 +462,7 @@ impl JwksSource {
                 }
                 let Some(shared) = weak.upgrade() else { return };
                 if shared.background_delay(Instant::now()).is_zero() {
-                    let observed = shared.attempts.load(Ordering::Acquire);
-                    shared.refresh(observed, None).await;
+                    shared.refresh_now().await;
                 }
             }
         }))
@@ -484,22 +476,31 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn metrics(&self) -> Option<&dyn JwksMetrics> {
-        self.metrics.as_deref()
+    /// Counts an event and reports it to the metrics hook, if any.
+    fn record(&self, counter: &AtomicU64, report: impl FnOnce(&dyn JwksMetrics)) {
+        Counters::bump(counter);
+        if let Some(metrics) = self.metrics.as_deref() {
+            report(metrics);
+        }
+    }
+
+    /// Whether `cached` may still serve keys at `now`: fresh, or expired by less than the
+    /// stale-if-error window.
+    fn usable(&self, cached: &Cached, now: Instant) -> bool {
+        now < cached.expires_at + self.config.stale_if_error
     }
 
     fn reject_unknown(&self, kid: &str) -> KeyResult {
-        Counters::bump(&self.counters.unknown_kid_rejections);
-        if let Some(m) = self.metrics() {
-            m.unknown_kid_rejected(kid);
-        }
+        self.record(&self.counters.unknown_kid_rejections, |m| {
+            m.unknown_kid_rejected(kid)
+        });
         Err(KeyLookupError::UnknownKid {
             kid: kid.to_owned(),
         })
     }
 
-    fn unavailable(&self, state: &State) -> KeyLookupError {
-        let why = match &state.last_error {
+    fn unavailable(&self) -> KeyLookupError {
+        let why = match &self.lock_state().last_error {
             Some(err) => err.to_string(),
             None if self.cache.load().is_some() => {
                 "the cached keys expired beyond the stale-if-error window".to_owned()
@@ -517,10 +518,7 @@ impl Shared {
         {
             return match cached.keys.find(kid, alg) {
                 Ok(key) => {
-                    Counters::bump(&self.counters.cache_hits);
-                    if let Some(m) = self.metrics() {
-                        m.cache_hit();
-                    }
+                    self.record(&self.counters.cache_hits, |m| m.cache_hit());
                     Decision::Answer(Ok(Arc::clone(key)))
                 }
                 Err(KeyLookupError::UnknownKid { kid: missing }) => {
@@ -543,42 +541,41 @@ impl Shared {
             };
         }
         // Stale or empty.
-        let state = self.lock_state();
-        if state.retry_at.is_some_and(|t| now < t) {
+        let backing_off = self.lock_state().retry_at.is_some_and(|t| now < t);
+        if backing_off {
             // Failing and backing off: no fetch now.
-            let answer = match cached.as_ref() {
-                Some(cached) if now < cached.expires_at + self.config.stale_if_error => {
-                    drop(state);
-                    self.find_in(&cached.keys, kid, alg)
-                }
-                _ => Err(self.unavailable(&state)),
-            };
-            return Decision::Answer(answer);
+            return Decision::Answer(self.find_usable(cached.as_deref(), now, kid, alg));
         }
         Decision::Refresh { wanted_kid: kid }
     }
 
-    fn find_in(&self, keys: &KeySet, kid: Option<&str>, alg: Algorithm) -> KeyResult {
-        match keys.find(kid, alg) {
-            Ok(key) => Ok(Arc::clone(key)),
-            Err(KeyLookupError::UnknownKid { kid }) => self.reject_unknown(&kid),
-            Err(other) => Err(other),
+    /// Looks the key up in `cached` if it is [`usable`](Self::usable), else fails closed.
+    fn find_usable(
+        &self,
+        cached: Option<&Cached>,
+        now: Instant,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> KeyResult {
+        match cached {
+            Some(cached) if self.usable(cached, now) => match cached.keys.find(kid, alg) {
+                Ok(key) => Ok(Arc::clone(key)),
+                Err(KeyLookupError::UnknownKid { kid }) => self.reject_unknown(&kid),
+                Err(other) => Err(other),
+            },
+            _ => Err(self.unavailable()),
         }
     }
 
     /// After a refresh: use whatever the cache holds now, stale within the window included.
     fn find_after_refresh(&self, kid: Option<&str>, alg: Algorithm) -> KeyResult {
-        let now = Instant::now();
-        let cached = self.cache.load();
-        match cached.as_ref() {
-            Some(cached) if now < cached.expires_at + self.config.stale_if_error => {
-                self.find_in(&cached.keys, kid, alg)
-            }
-            _ => {
-                let state = self.lock_state();
-                Err(self.unavailable(&state))
-            }
-        }
+        self.find_usable(self.cache.load().as_deref(), Instant::now(), kid, alg)
+    }
+
+    /// Fetches now, unless a fetch is in flight: then waits for it instead.
+    async fn refresh_now(&self) {
+        self.refresh(self.attempts.load(Ordering::Acquire), None)
+            .await;
     }
 
     /// Single flight: the first caller fetches; callers that queued behind a fetch which
@@ -596,10 +593,7 @@ impl Shared {
     async fn fetch_once(&self, wanted_kid: Option<&str>) {
         let current = self.cache.load_full();
         let etag = current.as_ref().and_then(|c| c.etag.as_deref());
-        Counters::bump(&self.counters.fetches);
-        if let Some(m) = self.metrics() {
-            m.fetch(&self.url_text);
-        }
+        self.record(&self.counters.fetches, |m| m.fetch(&self.url_text));
         tracing::debug!(url = %self.url_text, conditional = etag.is_some(), "fetching key set");
         let result = fetch::get(
             &self.client,
@@ -610,87 +604,91 @@ impl Shared {
         )
         .await;
         let now = Instant::now();
-        let outcome = result.and_then(|fetched| match fetched {
-            Fetched::NotModified { headers } => match &current {
-                Some(current) => {
-                    Counters::bump(&self.counters.not_modified);
-                    if let Some(m) = self.metrics() {
-                        m.not_modified(&self.url_text);
-                    }
-                    let ttl = self.ttl(&headers);
-                    tracing::debug!(url = %self.url_text, ttl_secs = ttl.as_secs(), "key set not modified");
-                    Ok(Cached {
-                        keys: current.keys.clone(),
-                        expires_at: now + ttl,
-                        fetched_at: now,
-                        etag: fetch::etag(&headers).or_else(|| current.etag.clone()),
-                    })
-                }
-                None => Err(RemoteError::InvalidDocument {
-                    url: self.url_text.clone(),
-                    reason: "304 Not Modified without a cached set".into(),
-                }),
-            },
-            Fetched::Body { body, headers } => {
-                let keys = self.parse(&body)?;
-                let ttl = self.ttl(&headers);
-                tracing::debug!(url = %self.url_text, keys = keys.len(), ttl_secs = ttl.as_secs(), "key set fetched");
-                Ok(Cached {
-                    keys,
-                    expires_at: now + ttl,
-                    fetched_at: now,
-                    etag: fetch::etag(&headers),
-                })
-            }
-        });
-        match outcome {
-            Ok(cached) => {
-                let missing = wanted_kid.filter(|kid| !cached.keys.contains_kid(kid));
-                self.cache.store(Some(Arc::new(cached)));
-                let mut state = self.lock_state();
-                state.retry_at = None;
-                state.backoff = self.config.min_backoff;
-                state.last_error = None;
-                if let Some(kid) = missing {
-                    // The refetch did not find it: cool down before fetching for unknown kids.
-                    state.cooldown_until = Some(now + self.config.unknown_kid_cooldown);
-                    let cooldown = self.config.unknown_kid_cooldown;
-                    if state.missed.len() >= MAX_MISSED_KIDS {
-                        state
-                            .missed
-                            .retain(|_, at| now.saturating_duration_since(*at) < cooldown);
-                        if state.missed.len() >= MAX_MISSED_KIDS {
-                            state.missed.clear();
-                        }
-                    }
-                    let first = state.missed.insert(kid.to_owned(), now).is_none();
-                    drop(state);
-                    if first {
-                        tracing::warn!(url = %self.url_text, kid, "kid not found even after refetching the key set");
-                    }
-                }
-            }
-            Err(err) => {
-                Counters::bump(&self.counters.fetch_failures);
-                if let Some(m) = self.metrics() {
-                    m.fetch_failure(&self.url_text, &err);
-                }
-                let mut state = self.lock_state();
-                let delay = state.backoff;
-                state.retry_at = Some(now + delay);
-                state.backoff = (delay * 2).min(self.config.max_backoff);
-                state.last_error = Some(err.clone());
-                drop(state);
-                let serving = match current.as_ref() {
-                    Some(c) if now < c.expires_at + self.config.stale_if_error => {
-                        "keeping the cached keys"
-                    }
-                    Some(_) => "cached keys too old to use: failing closed",
-                    None => "no keys: failing closed",
+        match result.and_then(|fetched| self.to_cached(fetched, current.as_deref(), now)) {
+            Ok(cached) => self.store(cached, wanted_kid, now),
+            Err(err) => self.fetch_failed(err, current.as_deref(), now),
+        }
+    }
+
+    /// The cache entry for a fetch's answer: the new set, or the current one revalidated by a
+    /// `304 Not Modified`.
+    fn to_cached(
+        &self,
+        fetched: Fetched,
+        current: Option<&Cached>,
+        now: Instant,
+    ) -> Result<Cached, RemoteError> {
+        let (keys, etag, headers) = match fetched {
+            Fetched::Body { body, headers } => (self.parse(&body)?, fetch::etag(&headers), headers),
+            Fetched::NotModified { headers } => {
+                let Some(current) = current else {
+                    return Err(RemoteError::InvalidDocument {
+                        url: self.url_text.clone(),
+                        reason: "304 Not Modified without a cached set".into(),
+                    });
                 };
-                tracing::warn!(url = %self.url_text, error = %err, retry_in_ms = delay.as_millis() as u64, serving, "key set fetch failed");
+                self.record(&self.counters.not_modified, |m| {
+                    m.not_modified(&self.url_text)
+                });
+                let etag = fetch::etag(&headers).or_else(|| current.etag.clone());
+                (current.keys.clone(), etag, headers)
+            }
+        };
+        let ttl = self.ttl(&headers);
+        tracing::debug!(url = %self.url_text, keys = keys.len(), ttl_secs = ttl.as_secs(), "key set fetched or revalidated");
+        Ok(Cached {
+            keys,
+            expires_at: now + ttl,
+            fetched_at: now,
+            etag,
+        })
+    }
+
+    /// A successful fetch replaces the cached set and clears the failure state. When it was a
+    /// refetch for `wanted_kid` and the set still lacks it, unknown `kid`s cool down.
+    fn store(&self, cached: Cached, wanted_kid: Option<&str>, now: Instant) {
+        let missing = wanted_kid.filter(|kid| !cached.keys.contains_kid(kid));
+        self.cache.store(Some(Arc::new(cached)));
+        let mut state = self.lock_state();
+        state.retry_at = None;
+        state.backoff = self.config.min_backoff;
+        state.last_error = None;
+        let Some(kid) = missing else { return };
+        // The refetch did not find it: cool down before fetching for unknown kids.
+        let cooldown = self.config.unknown_kid_cooldown;
+        state.cooldown_until = Some(now + cooldown);
+        if state.missed.len() >= MAX_MISSED_KIDS {
+            state
+                .missed
+                .retain(|_, at| now.saturating_duration_since(*at) < cooldown);
+            if state.missed.len() >= MAX_MISSED_KIDS {
+                state.missed.clear();
             }
         }
+        let first = state.missed.insert(kid.to_owned(), now).is_none();
+        drop(state);
+        if first {
+            tracing::warn!(url = %self.url_text, kid, "kid not found even after refetching the key set");
+        }
+    }
+
+    /// A failed fetch leaves the cache untouched and backs off.
+    fn fetch_failed(&self, err: RemoteError, current: Option<&Cached>, now: Instant) {
+        self.record(&self.counters.fetch_failures, |m| {
+            m.fetch_failure(&self.url_text, &err)
+        });
+        let mut state = self.lock_state();
+        let delay = state.backoff;
+        state.retry_at = Some(now + delay);
+        state.backoff = (delay * 2).min(self.config.max_backoff);
+        state.last_error = Some(err.clone());
+        drop(state);
+        let serving = match current {
+            Some(c) if self.usable(c, now) => "keeping the cached keys",
+            Some(_) => "cached keys too old to use: failing closed",
+            None => "no keys: failing closed",
+        };
+        tracing::warn!(url = %self.url_text, error = %err, retry_in_ms = delay.as_millis() as u64, serving, "key set fetch failed");
     }
 
     fn ttl(&self, headers: &HeaderMap) -> Duration {

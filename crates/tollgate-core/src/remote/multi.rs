@@ -3,14 +3,14 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 
 use super::error::RemoteError;
 use crate::crypto::CryptoProvider;
 use crate::error::{Error, Malformed};
+use crate::scan::{Loose, MemberSink};
 use crate::source::KeySource;
 use crate::validation::{DEFAULT_MAX_TOKEN_BYTES, Validation};
-use crate::verifier::{Verified, Verifier};
+use crate::verifier::{self, Verified, Verifier};
 
 /// The Microsoft Entra ID (Azure AD) v2.0 issuer template; `{tenantid}` is the `tid` claim.
 pub const ENTRA_ID_V2_ISSUER: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
@@ -201,9 +201,15 @@ impl MultiIssuer {
 
     /// Picks the verifier for the token's (unverified) `iss`, or refuses the token.
     pub fn route(&self, token: &str) -> Result<&Verifier, Error> {
-        let claims = peek_claims(token, self.max_token_bytes)?;
-        let iss = match claims.get("iss") {
-            Some(Value::String(iss)) => iss.as_str(),
+        let payload = peek_payload(token, self.max_token_bytes)?;
+        let mut claims = RoutingClaims {
+            routes: &self.templates,
+            iss: None,
+            tenants: Vec::new(),
+        };
+        verifier::scan_json(&payload, &mut claims, Malformed::Payload)?;
+        let iss = match &claims.iss {
+            Some(Loose::Str(iss)) => iss.as_ref(),
             Some(_) => {
                 return Err(Error::InvalidClaim {
                     claim: "iss".into(),
@@ -222,8 +228,7 @@ impl MultiIssuer {
             else {
                 continue;
             };
-            let bound = claims.get(&route.claim).and_then(Value::as_str) == Some(tenant);
-            if bound && route.tenants.contains(tenant) {
+            if claims.tenant(&route.claim) == Some(tenant) && route.tenants.contains(tenant) {
                 return Ok(&route.verifier);
             }
         }
@@ -247,26 +252,44 @@ impl MultiIssuer {
     }
 }
 
-/// Decodes the payload without verifying anything.
-fn peek_claims(token: &str, max: usize) -> Result<Map<String, Value>, Error> {
-    if token.len() > max {
-        return Err(Error::TokenTooLarge {
-            size: token.len(),
-            max,
-        });
+/// Splits the token as the verifier does and decodes the payload, without verifying anything.
+fn peek_payload(token: &str, max: usize) -> Result<Vec<u8>, Error> {
+    let parts = verifier::split(token, max)?;
+    crate::b64::decode(parts.payload).ok_or_else(|| Malformed::Base64.into())
+}
+
+/// The unverified claims routing reads: `iss` and the templates' tenant claims, nothing else.
+/// Scanned like the verifier scans the payload (same parser, duplicate member names refused),
+/// so routing never sees other values than verification does.
+struct RoutingClaims<'de, 'r> {
+    routes: &'r [TenantRoute],
+    iss: Option<Loose<'de>>,
+    /// Tenant claims present in the token, by name.
+    tenants: Vec<(&'r str, Loose<'de>)>,
+}
+
+impl RoutingClaims<'_, '_> {
+    /// The tenant claim `name` when it is a string.
+    fn tenant(&self, name: &str) -> Option<&str> {
+        self.tenants.iter().find_map(|(claim, value)| match value {
+            Loose::Str(tenant) if *claim == name => Some(tenant.as_ref()),
+            _ => None,
+        })
     }
-    let mut segments = token.split('.');
-    let (Some(_header), Some(payload), Some(_signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Err(Malformed::Segments.into());
-    };
-    if payload.is_empty() {
-        return Err(Malformed::EmptySegment.into());
+}
+
+impl<'de> MemberSink<'de> for RoutingClaims<'de, '_> {
+    fn wants(&self, name: &str) -> bool {
+        name == "iss" || self.routes.iter().any(|route| route.claim == name)
     }
-    let bytes = crate::b64::decode(payload).ok_or(Malformed::Base64)?;
-    serde_json::from_slice(&bytes).map_err(|_| Malformed::Payload.into())
+
+    fn member(&mut self, name: &str, value: Option<Loose<'de>>) -> Result<(), String> {
+        let Some(value) = value else { return Ok(()) };
+        if name == "iss" {
+            self.iss = Some(value);
+        } else if let Some(route) = self.routes.iter().find(|route| route.claim == name) {
+            self.tenants.push((route.claim.as_str(), value));
+        }
+        Ok(())
+    }
 }

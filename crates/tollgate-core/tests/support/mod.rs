@@ -172,3 +172,11 @@ pub fn verifier(validation: Validation) -> Verifier {
 pub fn default_verifier() -> Verifier {
     verifier(policy().build().unwrap())
 }
+
+/// `token` with one bit of its signature flipped.
+pub fn tamper_signature(token: &str) -> String {
+    let (rest, sig) = token.rsplit_once('.').unwrap();
+    let mut bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    bytes[0] ^= 1;
+    format!("{rest}.{}", b64(&bytes))
+}

@@ -1,0 +1,170 @@
+//! The verified-token cache: hits skip the signature, never the rules.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use support::*;
+use tollgate_core::{
+    Algorithm, CryptoProvider, Error, KeyFuture, KeyRequest, KeySet, KeySource, StandardClaims,
+    TokenCacheConfig, Verifier,
+};
+
+/// A key source whose keys can be replaced, counting lookups.
+#[derive(Debug, Default)]
+struct Swappable {
+    keys: RwLock<KeySet>,
+    lookups: AtomicUsize,
+}
+
+impl KeySource for Swappable {
+    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        KeyFuture::ready(
+            self.keys
+                .read()
+                .unwrap()
+                .find(request.kid, request.alg)
+                .cloned(),
+        )
+    }
+}
+
+fn swappable() -> (Arc<Swappable>, Verifier) {
+    let source = Arc::new(Swappable {
+        keys: RwLock::new(key_set()),
+        lookups: AtomicUsize::new(0),
+    });
+    let verifier = Verifier::new(
+        policy().build().unwrap(),
+        source.clone(),
+        CryptoProvider::default(),
+    );
+    (source, verifier)
+}
+
+#[tokio::test]
+async fn second_verification_is_a_hit_without_key_lookup() {
+    let (source, verifier) = swappable();
+    let token = sign(Algorithm::RS256, &claims());
+    for _ in 0..3 {
+        verifier.verify::<StandardClaims>(&token).await.unwrap();
+    }
+    assert_eq!(source.lookups.load(Ordering::Relaxed), 1);
+    let stats = verifier.token_cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (2, 1, 1));
+}
+
+#[tokio::test]
+async fn time_rules_are_reapplied_on_every_hit() {
+    let (_, verifier) = swappable();
+    let token = sign(
+        Algorithm::ES256,
+        &claims_with("exp", Some(json!(now() + 120))),
+    );
+    verifier.verify::<StandardClaims>(&token).await.unwrap();
+    let later = SystemTime::now() + Duration::from_secs(600);
+    assert!(matches!(
+        verifier.verify_at::<StandardClaims>(&token, later).await,
+        Err(Error::Expired { .. })
+    ));
+    let earlier = SystemTime::now() - Duration::from_secs(600);
+    assert!(matches!(
+        verifier.verify_at::<StandardClaims>(&token, earlier).await,
+        Err(Error::NotYetValid { .. })
+    ));
+}
+
+#[tokio::test]
+async fn entries_die_with_their_key() {
+    let (source, verifier) = swappable();
+    let token = sign(Algorithm::EdDSA, &claims());
+    verifier.verify::<StandardClaims>(&token).await.unwrap();
+    // Rotate: the Ed25519 key leaves the set.
+    let mut without_ed = KeySet::new();
+    for key in key_set().iter().filter(|k| k.kid() != Some("ed")) {
+        without_ed.push(key.clone());
+    }
+    *source.keys.write().unwrap() = without_ed;
+    assert!(matches!(
+        verifier.verify::<StandardClaims>(&token).await,
+        Err(Error::UnknownKey { .. })
+    ));
+}
+
+#[tokio::test]
+async fn tampered_spellings_never_hit() {
+    let (_, verifier) = swappable();
+    let token = sign(Algorithm::HS256, &claims());
+    verifier.verify::<StandardClaims>(&token).await.unwrap();
+    let (head, sig) = token.rsplit_once('.').unwrap();
+    let mut bytes = sig.as_bytes().to_vec();
+    bytes[0] = if bytes[0] == b'A' { b'B' } else { b'A' };
+    let forged = format!("{head}.{}", String::from_utf8(bytes).unwrap());
+    assert_eq!(
+        verifier.verify::<StandardClaims>(&forged).await.err(),
+        Some(Error::InvalidSignature)
+    );
+}
+
+#[tokio::test]
+async fn bounded_by_entries_and_token_size() {
+    let verifier = default_verifier().with_token_cache(Some(TokenCacheConfig {
+        max_entries: 32,
+        max_ttl: Duration::from_secs(60),
+        max_token_bytes: 1024,
+    }));
+    for i in 0..200 {
+        let token = sign(
+            Algorithm::HS256,
+            &claims_with("jti", Some(json!(i.to_string()))),
+        );
+        verifier.verify::<StandardClaims>(&token).await.unwrap();
+    }
+    assert!(verifier.token_cache_stats().unwrap().entries <= 32);
+    let big = sign(
+        Algorithm::HS256,
+        &claims_with("pad", Some(json!("x".repeat(2000)))),
+    );
+    let before = verifier.token_cache_stats().unwrap();
+    verifier.verify::<StandardClaims>(&big).await.unwrap();
+    verifier.verify::<StandardClaims>(&big).await.unwrap();
+    let after = verifier.token_cache_stats().unwrap();
+    assert_eq!(
+        after.hits, before.hits,
+        "tokens over the size cap are not cached"
+    );
+}
+
+#[tokio::test]
+async fn shared_claims_are_one_allocation_per_token() {
+    let verifier = default_verifier();
+    let token = sign(Algorithm::ES256, &claims());
+    let first = verifier.verify_shared::<Value>(&token).await.unwrap();
+    let second = verifier.verify_shared::<Value>(&token).await.unwrap();
+    assert!(Arc::ptr_eq(&first.claims, &second.claims));
+    // Another type on the same entry still works.
+    let typed = verifier.verify::<StandardClaims>(&token).await.unwrap();
+    assert_eq!(typed.claims.registered.sub.as_deref(), Some("user-1"));
+}
+
+#[tokio::test]
+async fn caching_can_be_turned_off_and_never_crosses_policies() {
+    let off = default_verifier().with_token_cache(None);
+    assert!(off.token_cache_stats().is_none());
+    let token = sign(Algorithm::ES256, &claims_with("aud", Some(json!("other"))));
+    let lenient = verifier(
+        tollgate_core::Validation::builder(Algorithm::ALL)
+            .build()
+            .unwrap(),
+    );
+    lenient.verify::<StandardClaims>(&token).await.unwrap();
+    assert!(matches!(
+        default_verifier().verify::<StandardClaims>(&token).await,
+        Err(Error::WrongAudience { .. })
+    ));
+}
