@@ -1,0 +1,107 @@
+//! The protected API of `serve` and `demo`: `/public`, `/healthz`, `/me`, `/admin`.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::{Value, json};
+use tollgate::core::ClaimPath;
+use tollgate::{AuthLayer, Authenticated, RequireRole, TokenVerifier};
+
+tollgate::role!(Admin = "admin");
+
+async fn public() -> impl IntoResponse {
+    axum::Json(json!({ "message": "public: no token needed" }))
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// `aud` as an array, whether the token had a string or an array.
+fn audiences(claims: &serde_json::Map<String, Value>) -> Vec<Value> {
+    match claims.get("aud") {
+        Some(Value::Array(values)) => values.clone(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.clone()],
+    }
+}
+
+async fn me(auth: Authenticated) -> impl IntoResponse {
+    let claims = auth.claims();
+    axum::Json(json!({
+        "sub": auth.subject(),
+        "roles": auth.roles(),
+        "scopes": auth.scopes(),
+        "iss": auth.issuer(),
+        "aud": audiences(claims),
+        "exp": claims.get("exp"),
+    }))
+}
+
+async fn admin(guard: RequireRole<Admin>) -> impl IntoResponse {
+    axum::Json(json!({
+        "message": "welcome, admin",
+        "sub": guard.0.subject(),
+    }))
+}
+
+/// The API: `/public` and `/healthz` open, `/me` and `/admin` behind the [`AuthLayer`] (roles
+/// read at `roles_claim`).
+pub(crate) fn router(
+    verifier: impl TokenVerifier,
+    roles_claim: &ClaimPath,
+) -> Result<Router, String> {
+    let layer = AuthLayer::builder(verifier)
+        .roles_claim(roles_claim.as_str())
+        .map_err(|e| format!("roles claim: {e}"))?
+        .build();
+    let protected = Router::new()
+        .route("/me", get(me))
+        .route("/admin", get(admin))
+        .layer(layer);
+    Ok(Router::new()
+        .route("/public", get(public))
+        .route("/healthz", get(healthz))
+        .merge(protected))
+}
+
+/// Binds `addr`; the error is one line naming the address.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Serves `app` on `listener` until Ctrl-C (or SIGTERM on Unix).
+pub(crate) async fn serve(listener: tokio::net::TcpListener, app: Router) -> Result<(), String> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,241 @@
+//! Runs the built `tollgate` binary: long-running commands (demo, serve) behind a guard that
+//! kills them, one-shot commands with their output.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+/// Every variable `serve` reads; removed from the child's environment unless set by the test.
+pub const SERVE_VARIABLES: [&str; 9] = [
+    "BIND",
+    "AUTH_JWKS_URL",
+    "AUTH_OIDC_ISSUER",
+    "AUTH_HS256_SECRET",
+    "AUTH_ISSUER",
+    "AUTH_AUDIENCE",
+    "AUTH_ALGORITHMS",
+    "AUTH_ROLES_CLAIM",
+    "AUTH_LEEWAY_SECS",
+];
+
+/// A command with a clean `serve` environment plus `envs`.
+pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for name in SERVE_VARIABLES {
+        command.env_remove(name);
+    }
+    command.env("RUST_LOG", "warn");
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    command
+}
+
+/// Runs a one-shot command to completion (bounded by the test harness).
+pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    command(args, envs)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tollgate")
+}
+
+/// Same, without blocking the async runtime (for commands that talk to an in-test server).
+pub async fn run_async(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let std_command = command(args, envs);
+    let mut command = tokio::process::Command::from(std_command);
+    command.stdin(Stdio::null()).kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("tollgate finished in time")
+        .expect("run tollgate")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A running `tollgate` process, killed (and reaped) on drop.
+pub struct Running {
+    child: Child,
+    /// Stdout lines up to and including the ready line.
+    pub lines: Vec<String>,
+    /// The ready line.
+    pub ready: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `tollgate args` and waits (at most 30 s) for a stdout line starting with `ready`.
+pub fn start(args: &[&str], envs: &[(&str, &str)], ready: &str) -> Running {
+    let mut child = command(args, envs)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tollgate");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut child_stderr = child.stderr.take().expect("stderr");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = child_stderr.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut text) = sink.lock() {
+                text.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut running = Running {
+        child,
+        lines: Vec::new(),
+        ready: String::new(),
+        stderr,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.starts_with(ready);
+                running.lines.push(line.clone());
+                if done {
+                    running.ready = line;
+                    return running;
+                }
+            }
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "tollgate {args:?} never printed {ready:?}; stdout: {:?}; stderr: {}",
+                    running.lines,
+                    running.stderr()
+                );
+            }
+        }
+    }
+}
+
+/// The first `http://host:port` in `line`.
+pub fn base_url(line: &str) -> String {
+    let start = line.find("http://").expect("a URL in the ready line");
+    line[start..]
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .expect("URL")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// An HTTP client that never goes through a proxy.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// Polls `base/healthz` until it answers 200 (at most 15 s).
+pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{base}/healthz did not answer 200 in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An answer: status, `WWW-Authenticate` (if any), body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub challenge: Option<String>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The `error="..."` of the challenge.
+    pub fn error_code(&self) -> Option<String> {
+        let challenge = self.challenge.as_deref()?;
+        let start = challenge.find("error=\"")? + 7;
+        let end = challenge[start..].find('"')?;
+        Some(challenge[start..start + end].to_owned())
+    }
+}
+
+pub async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Answer {
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.text().await.unwrap_or_default();
+    Answer {
+        status,
+        challenge,
+        body,
+    }
+}
