@@ -1,0 +1,80 @@
+//! An API Gateway Lambda authorizer on the Tollgate policy. One function answers the three event
+//! kinds: REST `TOKEN` and `REQUEST` authorizers (IAM policy) and HTTP API payload 2.0
+//! authorizers (simple response: enable "simple responses" on the authorizer).
+//!
+//! Configuration: `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`, `TOLLGATE_JWKS_URL` (see the
+//! `lambda_router` example), `TOLLGATE_CONTEXT_CLAIMS` (comma-separated claims copied into the
+//! answer's `context`, default `email,roles,scope`).
+//!
+//! ```sh
+//! cargo lambda build --release --example lambda_authorizer -p tollgate-lambda
+//! ```
+
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayV2CustomAuthorizerV2Request,
+};
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use serde_json::Value;
+use tollgate_core::remote::JwksSource;
+use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier};
+use tollgate_lambda::{Authorizer, AuthorizerError};
+
+fn required(name: &str) -> Result<String, lambda_runtime::Error> {
+    std::env::var(name).map_err(|_| format!("{name} must be set").into())
+}
+
+fn authorizer() -> Result<Authorizer, lambda_runtime::Error> {
+    let policy = Validation::builder([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
+        .issuer(required("TOLLGATE_ISSUER")?)
+        .audience(required("TOLLGATE_AUDIENCE")?)
+        .build()?;
+    let keys = JwksSource::builder(required("TOLLGATE_JWKS_URL")?)
+        .allow_insecure_http(std::env::var("TOLLGATE_ALLOW_HTTP_JWKS").is_ok())
+        .build()?;
+    let claims =
+        std::env::var("TOLLGATE_CONTEXT_CLAIMS").unwrap_or_else(|_| "email,roles,scope".to_owned());
+    let claims = claims.split(',').map(str::trim).filter(|c| !c.is_empty());
+    Ok(
+        Authorizer::builder(Verifier::new(policy, keys, CryptoProvider::default()))
+            .context_claims(claims)?
+            .build(),
+    )
+}
+
+fn parse<T: serde::de::DeserializeOwned>(event: Value) -> Result<T, AuthorizerError> {
+    serde_json::from_value(event).map_err(|_| AuthorizerError::InvalidEvent("unexpected shape"))
+}
+
+fn to_json(response: impl serde::Serialize) -> Result<Value, AuthorizerError> {
+    serde_json::to_value(response).map_err(|_| AuthorizerError::InvalidEvent("unserializable"))
+}
+
+/// Dispatches on the event's shape; errors reach API Gateway as the invocation error (an
+/// `Unauthorized` message is a 401).
+async fn handle(authorizer: &Authorizer, event: Value) -> Result<Value, AuthorizerError> {
+    if event.get("version").and_then(Value::as_str) == Some("2.0") {
+        let event: ApiGatewayV2CustomAuthorizerV2Request = parse(event)?;
+        return to_json(authorizer.http_simple(event).await?);
+    }
+    match event.get("type").and_then(Value::as_str) {
+        Some("TOKEN") => {
+            let event: ApiGatewayCustomAuthorizerRequest = parse(event)?;
+            to_json(authorizer.token(event).await?)
+        }
+        _ => {
+            let event: ApiGatewayCustomAuthorizerRequestTypeRequest = parse(event)?;
+            to_json(authorizer.request(event).await?)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let authorizer = authorizer()?;
+    let authorizer = &authorizer;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(authorizer, event.payload).await
+    }))
+    .await
+}

@@ -1,0 +1,549 @@
+//! API Gateway Lambda authorizers on the same policy as the layer.
+//!
+//! An [`Authorizer`] verifies the bearer token of an authorizer event with a
+//! [`TokenVerifier`] (a [`Verifier`](tollgate_core::Verifier) or a
+//! [`MultiIssuer`](tollgate_core::remote::MultiIssuer)) and answers in the shape API Gateway
+//! expects, using the `aws_lambda_events` types:
+//!
+//! | event | method | answer |
+//! |---|---|---|
+//! | REST API `TOKEN` authorizer | [`Authorizer::token`] | IAM policy + `context` |
+//! | REST API `REQUEST` authorizer | [`Authorizer::request`] | IAM policy + `context` |
+//! | HTTP API authorizer, payload 2.0, simple responses | [`Authorizer::http_simple`] | `{"isAuthorized", "context"}` |
+//!
+//! # Allow, Deny, or "Unauthorized"
+//! API Gateway turns the authorizer's answer into the client's status:
+//!
+//! - **no token, or not a bearer token, or not even shaped like a JWT** (no `Authorization`
+//!   header, another scheme, not three base64url segments, over the size cap): the error
+//!   `"Unauthorized"` ([`AuthorizerError::Unauthorized`]), which API Gateway answers with
+//!   **401**. The client has to authenticate; nothing is cached.
+//! - **a token that fails verification** (signature, expiry, issuer, audience, unknown key...):
+//!   a **Deny** policy (`principalId` `"unauthorized"`, empty `context`), which API Gateway
+//!   answers with **403** and caches for the token (the
+//!   cache key is the token, so no other client is affected). With
+//!   [`AuthorizerBuilder::invalid_token_unauthorized`] these are 401s as well, so that clients
+//!   refresh an expired token instead of giving up.
+//! - **keys unavailable** (the JWKS endpoint is down and nothing is cached): an error other than
+//!   `"Unauthorized"` ([`AuthorizerError::Unavailable`]); API Gateway answers **500** and does
+//!   not cache it, so the next request is authorized afresh instead of being denied for the
+//!   whole cache TTL. Fail closed, never Allow.
+//! - **a valid token**: an **Allow** policy with `principalId` = `sub` and a `context` map of the
+//!   chosen claims ([`AuthorizerBuilder::context_claims`]).
+//!
+//! For the HTTP API simple response, every refusal is `{"isAuthorized": false}` (403; API Gateway
+//! itself answers 401 without calling the authorizer when the identity source is missing), and
+//! unavailable keys are an error (500).
+//!
+//! # Policy resource and caching
+//! API Gateway caches the policy (for 300 s by default) by token and replays it for **every
+//! method** of the API. A policy naming only the `methodArn` of the first request then denies
+//! the others with 403. The authorizer decides on the token alone, so by default the policy
+//! covers the whole stage: `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/*/*`
+//! ([`PolicyResource::Stage`]). [`PolicyResource::MethodArn`] names the exact method instead; use
+//! it only with caching disabled (TTL 0).
+//!
+//! # Context values
+//! REST API `context` values can only be strings, numbers and booleans. Arrays of those are
+//! written in API Gateway's own flattened form, `"[admin user]"` (which
+//! [`TrustedClaimsLayer`](crate::TrustedClaimsLayer) reads back as an array); an array with an
+//! element containing whitespace or brackets cannot be written unambiguously and is left out, as
+//! are objects and `null`. The HTTP API simple response keeps the claims' JSON values as they are.
+//!
+//! ```no_run
+//! use lambda_http::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
+//! use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+//! use tollgate_core::{Algorithm, CryptoProvider, KeySet, Validation, Verifier};
+//! use tollgate_lambda::Authorizer;
+//!
+//! # async fn main_() -> Result<(), lambda_runtime::Error> {
+//! # let keys = KeySet::new();
+//! let policy = Validation::builder([Algorithm::RS256])
+//!     .issuer("https://issuer.example.com")
+//!     .audience("my-api")
+//!     .build()?;
+//! let authorizer = Authorizer::builder(Verifier::new(policy, keys, CryptoProvider::default()))
+//!     .context_claims(["email", "roles"])?
+//!     .build();
+//! let authorizer = &authorizer;
+//! lambda_runtime::run(service_fn(
+//!     move |event: LambdaEvent<ApiGatewayCustomAuthorizerRequest>| async move {
+//!         authorizer.token(event.payload).await
+//!     },
+//! ))
+//! .await
+//! # }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequest,
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+use tollgate::{TokenVerifier, VerifiedClaims};
+use tollgate_core::{ClaimPath, ConfigError};
+
+/// The IAM policy version API Gateway expects.
+pub const POLICY_VERSION: &str = "2012-10-17";
+/// The action of every statement.
+pub const INVOKE_ACTION: &str = "execute-api:Invoke";
+
+/// What the `Resource` of the returned policy names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PolicyResource {
+    /// Every method of the stage: `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/*/*`.
+    /// Correct with API Gateway's policy cache (the default).
+    #[default]
+    Stage,
+    /// Exactly the `methodArn` of the event. Only with the authorizer cache disabled (TTL 0):
+    /// a cached policy is replayed for other methods, which it then denies.
+    MethodArn,
+}
+
+/// Why an authorizer did not answer with a policy. Returned from the Lambda handler, it becomes
+/// the invocation error whose message API Gateway reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizerError {
+    /// No usable bearer token. The message is exactly `Unauthorized`, which API Gateway answers
+    /// with 401.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// Keys are unavailable; API Gateway answers 500 and caches nothing.
+    #[error("signing keys are temporarily unavailable")]
+    Unavailable,
+    /// The event lacks what the answer needs (e.g. no `methodArn`); API Gateway answers 500.
+    #[error("invalid authorizer event: {0}")]
+    InvalidEvent(&'static str),
+}
+
+impl From<AuthorizerError> for lambda_http::lambda_runtime::Diagnostic {
+    fn from(error: AuthorizerError) -> Self {
+        let error_type = match error {
+            AuthorizerError::Unauthorized => "Unauthorized",
+            AuthorizerError::Unavailable => "KeysUnavailable",
+            AuthorizerError::InvalidEvent(_) => "InvalidEvent",
+        };
+        lambda_http::lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// The REST API authorizer response: principal, IAM policy, `context`.
+pub type PolicyResponse = ApiGatewayCustomAuthorizerResponse<Map<String, Value>>;
+/// The HTTP API simple response: `isAuthorized` and `context`.
+pub type SimpleResponse = ApiGatewayV2CustomAuthorizerSimpleResponse<Map<String, Value>>;
+
+/// A Lambda authorizer for API Gateway built on a [`TokenVerifier`]. See the
+/// [module docs](self) for the answers. Cheap to clone.
+#[derive(Clone)]
+pub struct Authorizer {
+    inner: Arc<Config>,
+}
+
+struct Config {
+    verifier: Arc<dyn TokenVerifier>,
+    resource: PolicyResource,
+    context_claims: Vec<ClaimPath>,
+    principal_claim: ClaimPath,
+    header: http::HeaderName,
+    invalid_token_unauthorized: bool,
+}
+
+impl fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("resource", &self.inner.resource)
+            .field("context_claims", &self.inner.context_claims)
+            .field("principal_claim", &self.inner.principal_claim)
+            .field("header", &self.inner.header)
+            .field(
+                "invalid_token_unauthorized",
+                &self.inner.invalid_token_unauthorized,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`Authorizer`].
+#[must_use]
+pub struct AuthorizerBuilder {
+    config: Config,
+}
+
+impl AuthorizerBuilder {
+    /// What the policy's `Resource` names (default [`PolicyResource::Stage`]).
+    pub fn resource(mut self, resource: PolicyResource) -> Self {
+        self.config.resource = resource;
+        self
+    }
+
+    /// The claims copied into the answer's `context` (dotted paths such as
+    /// `realm_access.roles`; the key is the path as written). Default: none.
+    pub fn context_claims<I: AsRef<str>>(
+        mut self,
+        claims: impl IntoIterator<Item = I>,
+    ) -> Result<Self, ConfigError> {
+        self.config.context_claims = claims
+            .into_iter()
+            .map(|c| ClaimPath::new(c.as_ref()))
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
+    /// The claim used as `principalId` (default `sub`). A verified token without it is denied.
+    pub fn principal_claim(mut self, path: &str) -> Result<Self, ConfigError> {
+        self.config.principal_claim = ClaimPath::new(path)?;
+        Ok(self)
+    }
+
+    /// The header a `REQUEST` authorizer reads the token from (default `Authorization`).
+    pub fn header(mut self, name: http::HeaderName) -> Self {
+        self.config.header = name;
+        self
+    }
+
+    /// Answers tokens that fail verification with `"Unauthorized"` (401) instead of a Deny
+    /// policy (403), e.g. so that clients refresh expired tokens.
+    pub fn invalid_token_unauthorized(mut self) -> Self {
+        self.config.invalid_token_unauthorized = true;
+        self
+    }
+
+    /// Builds the authorizer.
+    pub fn build(self) -> Authorizer {
+        Authorizer {
+            inner: Arc::new(self.config),
+        }
+    }
+}
+
+/// The outcome of verifying the token of an event.
+enum Decision {
+    Allow {
+        principal: String,
+        claims: Arc<Value>,
+    },
+    Deny,
+}
+
+impl Authorizer {
+    /// An authorizer with the defaults: stage-wide policy, `principalId` from `sub`, no context.
+    pub fn new(verifier: impl TokenVerifier) -> Self {
+        Authorizer::builder(verifier).build()
+    }
+
+    /// Configures an authorizer.
+    pub fn builder(verifier: impl TokenVerifier) -> AuthorizerBuilder {
+        AuthorizerBuilder {
+            config: Config {
+                verifier: Arc::new(verifier),
+                resource: PolicyResource::default(),
+                context_claims: Vec::new(),
+                principal_claim: sub_path(),
+                header: http::header::AUTHORIZATION,
+                invalid_token_unauthorized: false,
+            },
+        }
+    }
+
+    /// Answers a REST API `TOKEN` authorizer event (`authorizationToken` is the header value,
+    /// `Bearer <jwt>`).
+    pub async fn token(
+        &self,
+        event: ApiGatewayCustomAuthorizerRequest,
+    ) -> Result<PolicyResponse, AuthorizerError> {
+        let method_arn = event
+            .method_arn
+            .as_deref()
+            .ok_or(AuthorizerError::InvalidEvent("no methodArn"))?;
+        let resource = self.resource_for(method_arn)?;
+        let token = bearer(event.authorization_token.as_deref())?;
+        let decision = self.decide(token).await?;
+        Ok(self.policy(decision, resource))
+    }
+
+    /// Answers a REST API `REQUEST` authorizer event: the token is read from the configured header (default `Authorization`).
+    pub async fn request(
+        &self,
+        event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ) -> Result<PolicyResponse, AuthorizerError> {
+        let method_arn = event
+            .method_arn
+            .as_deref()
+            .ok_or(AuthorizerError::InvalidEvent("no methodArn"))?;
+        let resource = self.resource_for(method_arn)?;
+        let header = single_header(&event.headers, &self.inner.header)
+            .or_else(|| single_header(&event.multi_value_headers, &self.inner.header));
+        let token = bearer(header)?;
+        let decision = self.decide(token).await?;
+        Ok(self.policy(decision, resource))
+    }
+
+    /// Answers an HTTP API authorizer event (payload format 2.0) with the simple response.
+    /// `context` holds the chosen claims with their JSON values.
+    pub async fn http_simple(
+        &self,
+        event: ApiGatewayV2CustomAuthorizerV2Request,
+    ) -> Result<SimpleResponse, AuthorizerError> {
+        let mut response = SimpleResponse::default();
+        let header = single_header(&event.headers, &self.inner.header);
+        let decision = match bearer(header) {
+            Ok(token) => match self.decide(token).await {
+                Ok(decision) => decision,
+                Err(AuthorizerError::Unauthorized) => Decision::Deny,
+                Err(other) => return Err(other),
+            },
+            Err(_) => Decision::Deny,
+        };
+        if let Decision::Allow { claims, .. } = decision {
+            response.is_authorized = true;
+            let empty = Map::new();
+            let claims = claims.as_object().unwrap_or(&empty);
+            for path in &self.inner.context_claims {
+                if let Some(value) = path.lookup(claims) {
+                    response
+                        .context
+                        .insert(path.as_str().to_owned(), value.clone());
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    async fn decide(&self, token: &str) -> Result<Decision, AuthorizerError> {
+        match self.inner.verifier.verify_token(token).await {
+            Ok(verified) => Ok(self.allow(verified)),
+            Err(err) if err.is_transient() => {
+                tracing::warn!(error = %err, "authorizer: keys unavailable");
+                Err(AuthorizerError::Unavailable)
+            }
+            Err(
+                err @ (tollgate_core::Error::Malformed(_)
+                | tollgate_core::Error::TokenTooLarge { .. }),
+            ) => {
+                tracing::debug!(error = %err, "authorizer: malformed token");
+                Err(AuthorizerError::Unauthorized)
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "authorizer: token refused");
+                if self.inner.invalid_token_unauthorized {
+                    Err(AuthorizerError::Unauthorized)
+                } else {
+                    Ok(Decision::Deny)
+                }
+            }
+        }
+    }
+
+    fn allow(&self, verified: VerifiedClaims) -> Decision {
+        let claims = verified.claims;
+        let principal = claims
+            .as_object()
+            .and_then(|object| self.inner.principal_claim.lookup(object))
+            .and_then(Value::as_str);
+        match principal {
+            Some(principal) if !principal.is_empty() => Decision::Allow {
+                principal: principal.to_owned(),
+                claims,
+            },
+            _ => {
+                tracing::debug!(
+                    claim = %self.inner.principal_claim,
+                    "authorizer: verified token has no principal; denied"
+                );
+                Decision::Deny
+            }
+        }
+    }
+
+    fn resource_for(&self, method_arn: &str) -> Result<String, AuthorizerError> {
+        match self.inner.resource {
+            PolicyResource::MethodArn => Ok(method_arn.to_owned()),
+            PolicyResource::Stage => stage_wildcard(method_arn).ok_or(
+                AuthorizerError::InvalidEvent("methodArn is not an execute-api ARN"),
+            ),
+        }
+    }
+
+    fn policy(&self, decision: Decision, resource: String) -> PolicyResponse {
+        let mut statement = IamPolicyStatement::default();
+        statement.action = vec![INVOKE_ACTION.to_owned()];
+        statement.resource = vec![resource];
+        let mut response = PolicyResponse::default();
+        match decision {
+            Decision::Allow { principal, claims } => {
+                statement.effect = IamPolicyEffect::Allow;
+                response.principal_id = Some(principal);
+                if let Some(claims) = claims.as_object() {
+                    response.context = rest_context(&self.inner.context_claims, claims);
+                }
+            }
+            Decision::Deny => {
+                statement.effect = IamPolicyEffect::Deny;
+                response.principal_id = Some("unauthorized".to_owned());
+            }
+        }
+        let mut document = ApiGatewayCustomAuthorizerPolicy::default();
+        document.version = Some(POLICY_VERSION.to_owned());
+        document.statement = vec![statement];
+        response.policy_document = document;
+        response
+    }
+}
+
+/// `sub`, as a claim path ("sub" is a valid single-segment path, so the fallback never runs).
+fn sub_path() -> ClaimPath {
+    ClaimPath::new("sub").unwrap_or_default()
+}
+
+/// The value of a header that occurs once (a repeated `Authorization` is refused).
+fn single_header<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&'h str> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()
+}
+
+/// The token of `Bearer <token>` (scheme case-insensitive, one space, no spaces in the token).
+fn bearer(value: Option<&str>) -> Result<&str, AuthorizerError> {
+    let value = value.ok_or(AuthorizerError::Unauthorized)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthorizerError::Unauthorized)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains([' ', '\t']) {
+        return Err(AuthorizerError::Unauthorized);
+    }
+    Ok(token)
+}
+
+/// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{verb}/{path}` ->
+/// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/*/*`.
+fn stage_wildcard(method_arn: &str) -> Option<String> {
+    let mut parts = method_arn.splitn(3, '/');
+    let api = parts.next()?;
+    let stage = parts.next()?;
+    let fields: Vec<&str> = api.split(':').collect();
+    let well_formed = fields.len() == 6
+        && fields[0] == "arn"
+        && fields[2] == "execute-api"
+        && fields.iter().all(|f| !f.is_empty())
+        && !stage.is_empty();
+    well_formed.then(|| format!("{api}/{stage}/*/*"))
+}
+
+/// The REST `context`: the chosen claims as strings, numbers and booleans.
+fn rest_context(paths: &[ClaimPath], claims: &Map<String, Value>) -> Map<String, Value> {
+    let mut context = Map::new();
+    for path in paths {
+        let Some(value) = path.lookup(claims) else {
+            continue;
+        };
+        match flat_value(value) {
+            Some(flat) => {
+                context.insert(path.as_str().to_owned(), flat);
+            }
+            None => tracing::debug!(
+                claim = %path,
+                "authorizer: claim cannot be a context value; left out"
+            ),
+        }
+    }
+    context
+}
+
+fn flat_value(value: &Value) -> Option<Value> {
+    match value {
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(value.clone()),
+        Value::Array(items) => {
+            let mut words = Vec::with_capacity(items.len());
+            for item in items {
+                let word = match item {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                if word.is_empty()
+                    || word.contains(|c: char| c.is_whitespace() || c == '[' || c == ']')
+                {
+                    return None;
+                }
+                words.push(word);
+            }
+            Some(Value::String(format!("[{}]", words.join(" "))))
+        }
+        Value::Null | Value::Object(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_keeps_api_and_stage() {
+        assert_eq!(
+            stage_wildcard("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/pets/1")
+                .as_deref(),
+            Some("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*")
+        );
+        assert_eq!(
+            stage_wildcard("arn:aws:execute-api:us-east-1:123456789012:abc123/$default/GET/")
+                .as_deref(),
+            Some("arn:aws:execute-api:us-east-1:123456789012:abc123/$default/*/*")
+        );
+        assert_eq!(
+            stage_wildcard("arn:aws:execute-api:us-east-1:123456789012:abc123"),
+            None
+        );
+        assert_eq!(stage_wildcard("not-an-arn/prod/GET/"), None);
+        assert_eq!(stage_wildcard("arn:aws:s3:::bucket/prod/GET/"), None);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer(Some("Bearer abc")), Ok("abc"));
+        assert_eq!(bearer(Some("bearer abc")), Ok("abc"));
+        assert_eq!(
+            bearer(Some("Basic abc")),
+            Err(AuthorizerError::Unauthorized)
+        );
+        assert_eq!(bearer(Some("Bearer")), Err(AuthorizerError::Unauthorized));
+        assert_eq!(
+            bearer(Some("Bearer  abc")),
+            Err(AuthorizerError::Unauthorized)
+        );
+        assert_eq!(bearer(Some("abc")), Err(AuthorizerError::Unauthorized));
+        assert_eq!(bearer(None), Err(AuthorizerError::Unauthorized));
+    }
+
+    #[test]
+    fn context_values_are_flat() {
+        let claims = serde_json::json!({
+            "s": "x", "n": 3, "b": true, "roles": ["admin", "user"], "empty": [],
+            "spaced": ["a b"], "obj": {"k": 1}, "null": null, "nested": [["x"]]
+        });
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        let paths: Vec<ClaimPath> = [
+            "s", "n", "b", "roles", "empty", "spaced", "obj", "null", "nested", "absent",
+        ]
+        .iter()
+        .filter_map(|p| ClaimPath::new(p).ok())
+        .collect();
+        let context = rest_context(&paths, &claims);
+        assert_eq!(
+            Value::Object(context),
+            serde_json::json!({"s": "x", "n": 3, "b": true, "roles": "[admin user]", "empty": "[]"})
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! Keys on a cold start: a JWK Set preloaded from an environment variable or a file, in front of
+//! a source that fetches lazily.
+//!
+//! A Lambda container lives for many invocations. A [`JwksSource`](tollgate_core::remote::JwksSource)
+//! (or any lazy [`KeySource`]) built once outside the handler fetches the keys on the first
+//! request of the container and serves every warm invocation from its cache; no background
+//! timer is needed (and none would run while the container is frozen between invocations).
+//!
+//! The first request still pays for the fetch. Putting the JWK Set in the function's
+//! configuration removes it: [`preload_jwks_from_env`] or [`preload_jwks_from_file`] read it at
+//! start-up, and [`PreloadedKeys`] answers from it, asking the lazy source only for a `kid` it does
+//! not have (a key the issuer rotated in after the deployment).
+//!
+//! ```
+//! use tollgate_core::{KeySet, KeySource};
+//! use tollgate_lambda::{PreloadedKeys, preload_jwks_from_env};
+//!
+//! # fn lazy_source() -> KeySet { KeySet::new() }
+//! # fn main() -> Result<(), tollgate_lambda::PreloadError> {
+//! // TOLLGATE_JWKS='{"keys":[...]}' in the function's environment; unset = no preload.
+//! let keys: Box<dyn KeySource> = match preload_jwks_from_env("TOLLGATE_JWKS")? {
+//!     Some(preloaded) => Box::new(PreloadedKeys::new(preloaded, lazy_source())),
+//!     None => Box::new(lazy_source()),
+//! };
+//! # let _ = keys;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use tollgate_core::{KeyError, KeyFuture, KeyLookupError, KeyRequest, KeySet, KeySource};
+
+/// A preloaded JWK Set could not be used. Raised at start-up (fail loudly, not on the first
+/// request).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PreloadError {
+    /// The environment variable is set but is not valid Unicode.
+    #[error("environment variable {0} is not valid UTF-8")]
+    NotUnicode(String),
+    /// The document is not a usable JWK Set.
+    #[error("preloaded JWK Set from {origin}: {source}")]
+    Keys {
+        /// The variable or file it came from.
+        origin: String,
+        /// Why it was refused.
+        #[source]
+        source: KeyError,
+    },
+}
+
+/// Reads a public JWK Set (`{"keys":[...]}`) from the environment variable `name`.
+///
+/// `Ok(None)` when the variable is unset or empty (no preload: the lazy source fetches). A set
+/// variable that is not a usable JWK Set is an error, so a broken deployment fails at start-up.
+/// Only public keys are read (symmetric `oct` keys are skipped), as for a fetched set.
+pub fn preload_jwks_from_env(name: &str) -> Result<Option<KeySet>, PreloadError> {
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(PreloadError::NotUnicode(name.to_owned())),
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => {
+            let keys = KeySet::from_jwks(&text).map_err(|source| PreloadError::Keys {
+                origin: format!("environment variable {name}"),
+                source,
+            })?;
+            tracing::debug!(variable = name, keys = keys.len(), "preloaded JWK Set");
+            Ok(Some(keys))
+        }
+    }
+}
+
+/// Reads a public JWK Set from a file, e.g. one packaged with the function or on a layer
+/// (`/opt/jwks.json`). A missing or unusable file is an error.
+pub fn preload_jwks_from_file(path: impl AsRef<Path>) -> Result<KeySet, PreloadError> {
+    let path = path.as_ref();
+    let keys = KeySet::from_jwks_file(path).map_err(|source| PreloadError::Keys {
+        origin: path.display().to_string(),
+        source,
+    })?;
+    tracing::debug!(path = %path.display(), keys = keys.len(), "preloaded JWK Set");
+    Ok(keys)
+}
+
+/// A [`KeySource`] that starts with preloaded keys and asks `fallback` (usually a lazy
+/// [`JwksSource`](tollgate_core::remote::JwksSource)) only when the preloaded set has no key for
+/// the token: an unknown `kid`, or no `kid` and no preloaded key for the algorithm. A token that a
+/// preloaded key refuses (wrong algorithm for that key, ambiguous) is refused without asking.
+pub struct PreloadedKeys<S> {
+    preloaded: KeySet,
+    fallback: S,
+}
+
+impl<S: KeySource> PreloadedKeys<S> {
+    /// Answers from `preloaded` first, then from `fallback`.
+    pub fn new(preloaded: KeySet, fallback: S) -> Self {
+        PreloadedKeys {
+            preloaded,
+            fallback,
+        }
+    }
+
+    /// The preloaded keys.
+    pub fn preloaded(&self) -> &KeySet {
+        &self.preloaded
+    }
+
+    /// The fallback source.
+    pub fn fallback(&self) -> &S {
+        &self.fallback
+    }
+}
+
+impl<S: KeySource> KeySource for PreloadedKeys<S> {
+    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
+        match self.preloaded.find(request.kid, request.alg) {
+            Ok(key) => KeyFuture::ready(Ok(key.clone())),
+            Err(KeyLookupError::UnknownKid { .. } | KeyLookupError::NoKeyForAlgorithm { .. }) => {
+                self.fallback.key(request)
+            }
+            Err(other) => KeyFuture::ready(Err(other)),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for PreloadedKeys<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreloadedKeys")
+            .field("preloaded", &self.preloaded.len())
+            .field("fallback", &self.fallback)
+            .finish()
+    }
+}
