@@ -81,7 +81,3 @@ pub use validation::{
     ValidationBuilder,
 };
 pub use verifier::{TokenHeader, Verified, VerifiedJws, Verifier};
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

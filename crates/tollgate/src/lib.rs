@@ -66,3 +66,8 @@ pub use response::{
     Answering, AuthError, AuthRejection, Challenge, ErrorResponder, Rfc6750Responder,
 };
 pub use token::InvalidRequest;
+
+/// The README's examples are compiled and run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
