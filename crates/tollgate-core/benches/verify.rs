@@ -57,6 +57,7 @@ fn jsonwebtoken_key(alg: Algorithm) -> jsonwebtoken::DecodingKey {
 
 fn bench_verify(c: &mut Criterion) {
     let verifier = default_verifier();
+    let cold = default_verifier().with_token_cache(None);
     for alg in [
         Algorithm::HS256,
         Algorithm::RS256,
@@ -66,8 +67,17 @@ fn bench_verify(c: &mut Criterion) {
     ] {
         let token = sign(alg, &claims());
         let mut group = c.benchmark_group(format!("verify/{alg}"));
-        group.bench_function("tollgate", |b| {
+        // Every check, no cache: what a token costs the first time it is seen.
+        group.bench_function("tollgate-cold", |b| {
+            b.iter(|| run(cold.verify::<AppClaims>(black_box(&token))).unwrap())
+        });
+        // Cache hit, claims deserialized into the caller's type on every call.
+        group.bench_function("tollgate-cached", |b| {
             b.iter(|| run(verifier.verify::<AppClaims>(black_box(&token))).unwrap())
+        });
+        // Cache hit, claims shared as `Arc<T>` (what the tower layer does).
+        group.bench_function("tollgate-cached-shared", |b| {
+            b.iter(|| run(verifier.verify_shared::<AppClaims>(black_box(&token))).unwrap())
         });
         let key = jsonwebtoken_key(alg);
         let mut validation = jsonwebtoken::Validation::new(alg.to_string().parse().unwrap());

@@ -36,7 +36,9 @@ fn required(name: &str) -> Result<String, lambda_http::Error> {
 }
 
 /// Everything that lives for the whole container: built once, before the first invocation.
-fn app() -> Result<Router, lambda_http::Error> {
+/// (`pub`: the end-to-end test's binary, `tests/e2e/function.rs`, and the cold-start benchmark,
+/// `benches/cold_start.rs`, run this same app.)
+pub fn app() -> Result<Router, lambda_http::Error> {
     let policy = Validation::builder([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
         .issuer(required("TOLLGATE_ISSUER")?)
         .audience(required("TOLLGATE_AUDIENCE")?)
