@@ -9,6 +9,7 @@
 //! - an entry is used only while the key that verified it is alive: when a key source drops the
 //!   key (rotation, JWKS refresh), the entry is ignored and the token is verified again;
 //! - bounded: a fixed number of entries spread over shards, tokens over a size cap never cached;
+//! - admitted on the second sighting of a token, so tokens used once cost no insert or eviction;
 //! - readers take one shard's read lock, never a global lock.
 
 use std::any::{Any, TypeId};
@@ -84,7 +85,7 @@ type Shard = RwLock<HashMap<Digest, Arc<Entry>, BuildHasherDefault<DigestHasher>
 
 /// One verified token.
 pub(crate) struct Entry {
-    pub(crate) header: TokenHeader,
+    pub(crate) header: Arc<TokenHeader>,
     pub(crate) payload: Box<[u8]>,
     pub(crate) times: TimeClaims,
     /// Unix second after which the entry must not be used.
@@ -98,7 +99,7 @@ impl Entry {
     /// An entry for a verifier without a cache.
     pub(crate) fn uncached(header: TokenHeader, payload: Vec<u8>, times: TimeClaims) -> Entry {
         Entry {
-            header,
+            header: Arc::new(header),
             payload: payload.into_boxed_slice(),
             times,
             valid_until: i64::MIN,
@@ -122,7 +123,49 @@ impl Entry {
     }
 }
 
+/// Admission filter: a token is cached on its second sighting, so a stream of tokens that are
+/// each used once (a crawler, an attacker, a benchmark's pool) never pays for inserting and
+/// evicting entries. One bit per digest slot; cleared after `DOORKEEPER_BITS / 4` admissions so it
+/// never saturates.
+struct Doorkeeper {
+    bits: Box<[AtomicU64]>,
+    marked: AtomicU64,
+}
+
+const DOORKEEPER_BITS: usize = 1 << 17;
+
+impl Doorkeeper {
+    fn new() -> Self {
+        Doorkeeper {
+            bits: (0..DOORKEEPER_BITS / 64)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            marked: AtomicU64::new(0),
+        }
+    }
+
+    /// Marks `digest` as seen; whether it had been seen before.
+    fn seen_before(&self, digest: &Digest) -> bool {
+        let index =
+            (usize::from(digest[0]) | usize::from(digest[1]) << 8 | usize::from(digest[2]) << 16)
+                % DOORKEEPER_BITS;
+        let mask = 1u64 << (index % 64);
+        let previous = self.bits[index / 64].fetch_or(mask, Ordering::Relaxed);
+        if previous & mask != 0 {
+            return true;
+        }
+        if self.marked.fetch_add(1, Ordering::Relaxed) + 1 >= (DOORKEEPER_BITS / 4) as u64 {
+            self.marked.store(0, Ordering::Relaxed);
+            for word in self.bits.iter() {
+                word.store(0, Ordering::Relaxed);
+            }
+        }
+        false
+    }
+}
+
 pub(crate) struct TokenCache {
+    doorkeeper: Doorkeeper,
     shards: Box<[Shard]>,
     per_shard: usize,
     max_ttl_secs: i64,
@@ -137,6 +180,7 @@ impl TokenCache {
             return None;
         }
         Some(TokenCache {
+            doorkeeper: Doorkeeper::new(),
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             per_shard: config.max_entries.div_ceil(SHARDS),
             max_ttl_secs: i64::try_from(config.max_ttl.as_secs())
@@ -150,6 +194,11 @@ impl TokenCache {
 
     pub(crate) fn cacheable(&self, token: &str) -> bool {
         token.len() <= self.max_token_bytes
+    }
+
+    /// Whether a verified token should be stored: only from its second sighting on.
+    pub(crate) fn admit(&self, digest: &Digest) -> bool {
+        self.doorkeeper.seen_before(digest)
     }
 
     fn shard(&self, digest: &Digest) -> &Shard {
@@ -204,7 +253,7 @@ impl TokenCache {
             valid_until = valid_until.min(exp.saturating_add(leeway_secs as i64));
         }
         let entry = Arc::new(Entry {
-            header,
+            header: Arc::new(header),
             payload: payload.into_boxed_slice(),
             times,
             valid_until,
@@ -216,12 +265,17 @@ impl TokenCache {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         if shard.len() >= self.per_shard && !shard.contains_key(&digest) {
-            shard.retain(|_, e| now < e.valid_until && e.key.strong_count() > 0);
-            if shard.len() >= self.per_shard {
-                // Still full of live entries: drop an arbitrary one (hash order is random).
-                if let Some(victim) = shard.keys().next().copied() {
-                    shard.remove(&victim);
-                }
+            // Evict one entry in O(1): a dead one among the first few in hash order (which is
+            // random), else the first. Scanning the whole shard here made every miss of a full
+            // cache pay for hundreds of entries.
+            let victim = shard
+                .iter()
+                .take(8)
+                .find(|(_, e)| now >= e.valid_until || e.key.strong_count() == 0)
+                .or_else(|| shard.iter().next())
+                .map(|(k, _)| *k);
+            if let Some(victim) = victim {
+                shard.remove(&victim);
             }
         }
         shard.insert(digest, entry.clone());

@@ -34,8 +34,8 @@ pub struct TokenHeader {
 pub struct Verified<T> {
     /// The claims.
     pub claims: T,
-    /// The header.
-    pub header: TokenHeader,
+    /// The header (shared with the token cache).
+    pub header: Arc<TokenHeader>,
     /// `exp` in seconds since the epoch, when present.
     pub expires_at: Option<i64>,
 }
@@ -553,7 +553,7 @@ impl Verifier {
         }
         let (header, payload, times, key) = self.verify_full(token, now).await?;
         match (cache, digest) {
-            (Some(cache), Some(digest)) => Ok(cache.insert(
+            (Some(cache), Some(digest)) if cache.admit(&digest) => Ok(cache.insert(
                 digest,
                 header,
                 payload,

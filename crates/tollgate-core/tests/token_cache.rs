@@ -47,16 +47,29 @@ fn swappable() -> (Arc<Swappable>, Verifier) {
     (source, verifier)
 }
 
+/// Verifies `token` twice: the second sighting admits it to the cache.
+async fn cache(verifier: &Verifier, token: &str) {
+    for _ in 0..2 {
+        verifier.verify::<StandardClaims>(token).await.unwrap();
+    }
+}
+
 #[tokio::test]
-async fn second_verification_is_a_hit_without_key_lookup() {
+async fn admitted_on_second_sighting_then_hits_without_key_lookup() {
     let (source, verifier) = swappable();
     let token = sign(Algorithm::RS256, &claims());
+    verifier.verify::<StandardClaims>(&token).await.unwrap();
+    assert_eq!(
+        verifier.token_cache_stats().unwrap().entries,
+        0,
+        "a token seen once is not stored"
+    );
     for _ in 0..3 {
         verifier.verify::<StandardClaims>(&token).await.unwrap();
     }
-    assert_eq!(source.lookups.load(Ordering::Relaxed), 1);
+    assert_eq!(source.lookups.load(Ordering::Relaxed), 2);
     let stats = verifier.token_cache_stats().unwrap();
-    assert_eq!((stats.hits, stats.misses, stats.entries), (2, 1, 1));
+    assert_eq!((stats.hits, stats.misses, stats.entries), (2, 2, 1));
 }
 
 #[tokio::test]
@@ -66,24 +79,36 @@ async fn time_rules_are_reapplied_on_every_hit() {
         Algorithm::ES256,
         &claims_with("exp", Some(json!(now() + 120))),
     );
-    verifier.verify::<StandardClaims>(&token).await.unwrap();
-    let later = SystemTime::now() + Duration::from_secs(600);
-    assert!(matches!(
-        verifier.verify_at::<StandardClaims>(&token, later).await,
-        Err(Error::Expired { .. })
-    ));
+    cache(&verifier, &token).await;
+    let hits = verifier.token_cache_stats().unwrap().hits;
     let earlier = SystemTime::now() - Duration::from_secs(600);
     assert!(matches!(
         verifier.verify_at::<StandardClaims>(&token, earlier).await,
         Err(Error::NotYetValid { .. })
     ));
+    let later = SystemTime::now() + Duration::from_secs(600);
+    assert!(matches!(
+        verifier.verify_at::<StandardClaims>(&token, later).await,
+        Err(Error::Expired { .. })
+    ));
+    assert_eq!(
+        verifier.token_cache_stats().unwrap().hits,
+        hits + 1,
+        "nbf re-checked on the entry; past exp + leeway the entry is dead and the full check answers"
+    );
+    assert_eq!(
+        verifier.token_cache_stats().unwrap().entries,
+        0,
+        "expired entry dropped"
+    );
 }
 
 #[tokio::test]
 async fn entries_die_with_their_key() {
     let (source, verifier) = swappable();
     let token = sign(Algorithm::EdDSA, &claims());
-    verifier.verify::<StandardClaims>(&token).await.unwrap();
+    cache(&verifier, &token).await;
+    assert_eq!(verifier.token_cache_stats().unwrap().entries, 1);
     // Rotate: the Ed25519 key leaves the set.
     let mut without_ed = KeySet::new();
     for key in key_set().iter().filter(|k| k.kid() != Some("ed")) {
@@ -100,7 +125,7 @@ async fn entries_die_with_their_key() {
 async fn tampered_spellings_never_hit() {
     let (_, verifier) = swappable();
     let token = sign(Algorithm::HS256, &claims());
-    verifier.verify::<StandardClaims>(&token).await.unwrap();
+    cache(&verifier, &token).await;
     let (head, sig) = token.rsplit_once('.').unwrap();
     let mut bytes = sig.as_bytes().to_vec();
     bytes[0] = if bytes[0] == b'A' { b'B' } else { b'A' };
@@ -123,9 +148,10 @@ async fn bounded_by_entries_and_token_size() {
             Algorithm::HS256,
             &claims_with("jti", Some(json!(i.to_string()))),
         );
-        verifier.verify::<StandardClaims>(&token).await.unwrap();
+        cache(&verifier, &token).await;
     }
-    assert!(verifier.token_cache_stats().unwrap().entries <= 32);
+    let entries = verifier.token_cache_stats().unwrap().entries;
+    assert!((16..=32).contains(&entries), "{entries}");
     let big = sign(
         Algorithm::HS256,
         &claims_with("pad", Some(json!("x".repeat(2000)))),
@@ -144,9 +170,10 @@ async fn bounded_by_entries_and_token_size() {
 async fn shared_claims_are_one_allocation_per_token() {
     let verifier = default_verifier();
     let token = sign(Algorithm::ES256, &claims());
-    let first = verifier.verify_shared::<Value>(&token).await.unwrap();
+    verifier.verify_shared::<Value>(&token).await.unwrap();
     let second = verifier.verify_shared::<Value>(&token).await.unwrap();
-    assert!(Arc::ptr_eq(&first.claims, &second.claims));
+    let third = verifier.verify_shared::<Value>(&token).await.unwrap();
+    assert!(Arc::ptr_eq(&second.claims, &third.claims));
     // Another type on the same entry still works.
     let typed = verifier.verify::<StandardClaims>(&token).await.unwrap();
     assert_eq!(typed.claims.registered.sub.as_deref(), Some("user-1"));

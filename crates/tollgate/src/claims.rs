@@ -30,10 +30,14 @@ pub struct Authenticated {
 
 impl Authenticated {
     /// `claims` must be a JSON object (the verifier only produces objects).
-    pub(crate) fn new(claims: Arc<Value>, header: TokenHeader, config: Arc<ClaimsConfig>) -> Self {
+    pub(crate) fn new(
+        claims: Arc<Value>,
+        header: Arc<TokenHeader>,
+        config: Arc<ClaimsConfig>,
+    ) -> Self {
         Authenticated {
             claims,
-            header: Arc::new(header),
+            header,
             config,
         }
     }
@@ -53,7 +57,7 @@ impl Authenticated {
         };
         Authenticated::new(
             Arc::new(Value::Object(claims)),
-            header,
+            Arc::new(header),
             Arc::new(ClaimsConfig { roles: roles_claim }),
         )
     }

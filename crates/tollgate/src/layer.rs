@@ -37,7 +37,7 @@ use tracing::Instrument as _;
 
 use crate::claims::{Authenticated, ClaimsConfig};
 use crate::response::{Answering, AuthError, Challenge, ErrorResponder};
-use crate::token::{TokenSources, find_token};
+use crate::token::{TokenSources, find_owned_token};
 
 /// The verified claims of a token, as the layer needs them: a JSON object shared with the
 /// verifier's token cache (a cache hit costs no parsing).
@@ -305,7 +305,7 @@ where
         );
         let future = async move {
             request.extensions_mut().insert(config.answering.clone());
-            let found = find_token(&config.sources, request.headers(), request.uri().query());
+            let found = find_owned_token(&config.sources, request.headers(), request.uri().query());
             let refuse = |error: AuthError| {
                 let span = tracing::Span::current();
                 span.record("outcome", "rejected");
@@ -321,10 +321,10 @@ where
                     tracing::Span::current().record("outcome", "anonymous");
                     None
                 }
-                Ok(Some(token)) => Some(token.to_owned()),
+                Ok(Some(token)) => Some(token),
             };
             if let Some(token) = token {
-                match config.verifier.verify_token(&token).await {
+                match config.verifier.verify_token(token.as_str()).await {
                     Ok(verified) => {
                         let span = tracing::Span::current();
                         span.record("outcome", "verified");

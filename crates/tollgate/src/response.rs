@@ -84,8 +84,8 @@ impl std::error::Error for AuthError {}
 /// The parts of the `WWW-Authenticate` challenge that come from configuration.
 #[derive(Debug, Clone)]
 pub struct Challenge {
-    realm: Option<String>,
-    resource_metadata: Option<String>,
+    realm: Option<Arc<str>>,
+    resource_metadata: Option<Arc<str>>,
 }
 
 impl Default for Challenge {
@@ -114,8 +114,8 @@ fn quoted(value: &str) -> String {
 impl Challenge {
     pub(crate) fn new(realm: Option<String>, resource_metadata: Option<String>) -> Self {
         Challenge {
-            realm,
-            resource_metadata,
+            realm: realm.map(Arc::from),
+            resource_metadata: resource_metadata.map(Arc::from),
         }
     }
 

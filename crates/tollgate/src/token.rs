@@ -113,6 +113,49 @@ fn from_query<'q>(query: Option<&'q str>, name: &str) -> Result<Option<&'q str>,
     Ok(found)
 }
 
+/// A token found in a request, held without borrowing the request: a (reference-counted) clone
+/// of the `Authorization` header value, or a copy for the rarer cookie and query sources.
+#[derive(Debug, Clone)]
+pub(crate) enum FoundToken {
+    Header(http::HeaderValue, std::ops::Range<usize>),
+    Owned(String),
+}
+
+impl FoundToken {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            FoundToken::Header(value, range) => value
+                .to_str()
+                .ok()
+                .and_then(|v| v.get(range.clone()))
+                .unwrap_or_default(),
+            FoundToken::Owned(token) => token,
+        }
+    }
+}
+
+/// Like [`find_token`], detached from the request so the request can be changed afterwards.
+pub(crate) fn find_owned_token(
+    sources: &TokenSources,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Option<FoundToken>, InvalidRequest> {
+    let Some(token) = find_token(sources, headers, query)? else {
+        return Ok(None);
+    };
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        let bytes = value.as_bytes();
+        let start = (token.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
+        if start <= bytes.len() && start + token.len() <= bytes.len() {
+            return Ok(Some(FoundToken::Header(
+                value.clone(),
+                start..start + token.len(),
+            )));
+        }
+    }
+    Ok(Some(FoundToken::Owned(token.to_owned())))
+}
+
 /// Finds the one bearer token of a request: `Ok(None)` when there is none.
 pub(crate) fn find_token<'r>(
     sources: &TokenSources,
