@@ -5,24 +5,11 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::*;
 use tollgate_core::{Algorithm, TokenCacheConfig};
-
-fn run<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -54,7 +41,7 @@ fn main() {
     let avg_len = tokens.iter().map(String::len).sum::<usize>() / N;
     let before = rss_bytes();
     for token in &tokens {
-        run(verifier.verify_shared::<Value>(token)).unwrap();
+        block_on(verifier.verify_shared::<Value>(token)).unwrap();
     }
     let after = rss_bytes();
     let stats = verifier.token_cache_stats().unwrap();

@@ -5,26 +5,12 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
 use support::*;
 use tollgate_core::Algorithm;
-
-/// Our key sources answer synchronously for static keys, so one poll completes the future.
-fn run<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[allow(dead_code)]
@@ -69,15 +55,15 @@ fn bench_verify(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("verify/{alg}"));
         // Every check, no cache: what a token costs the first time it is seen.
         group.bench_function("tollgate-cold", |b| {
-            b.iter(|| run(cold.verify::<AppClaims>(black_box(&token))).unwrap())
+            b.iter(|| block_on(cold.verify::<AppClaims>(black_box(&token))).unwrap())
         });
         // Cache hit, claims deserialized into the caller's type on every call.
         group.bench_function("tollgate-cached", |b| {
-            b.iter(|| run(verifier.verify::<AppClaims>(black_box(&token))).unwrap())
+            b.iter(|| block_on(verifier.verify::<AppClaims>(black_box(&token))).unwrap())
         });
         // Cache hit, claims shared as `Arc<T>` (what the tower layer does).
         group.bench_function("tollgate-cached-shared", |b| {
-            b.iter(|| run(verifier.verify_shared::<AppClaims>(black_box(&token))).unwrap())
+            b.iter(|| block_on(verifier.verify_shared::<AppClaims>(black_box(&token))).unwrap())
         });
         let key = jsonwebtoken_key(alg);
         let mut validation = jsonwebtoken::Validation::new(alg.to_string().parse().unwrap());
@@ -98,7 +84,7 @@ fn bench_verify(c: &mut Criterion) {
     };
     let mut refusals = c.benchmark_group("refuse/RS256");
     refusals.bench_function("forged-signature", |b| {
-        b.iter(|| run(verifier.verify::<AppClaims>(black_box(&forged))).unwrap_err())
+        b.iter(|| block_on(verifier.verify::<AppClaims>(black_box(&forged))).unwrap_err())
     });
     let unknown_kid = sign_raw(
         Algorithm::RS256,
@@ -106,7 +92,7 @@ fn bench_verify(c: &mut Criterion) {
         &claims().to_string(),
     );
     refusals.bench_function("unknown-kid", |b| {
-        b.iter(|| run(verifier.verify::<AppClaims>(black_box(&unknown_kid))).unwrap_err())
+        b.iter(|| block_on(verifier.verify::<AppClaims>(black_box(&unknown_kid))).unwrap_err())
     });
     let alg_none = format!(
         "{}.{}.",
@@ -114,7 +100,7 @@ fn bench_verify(c: &mut Criterion) {
         b64(claims().to_string().as_bytes())
     );
     refusals.bench_function("alg-none", |b| {
-        b.iter(|| run(verifier.verify::<AppClaims>(black_box(&alg_none))).unwrap_err())
+        b.iter(|| block_on(verifier.verify::<AppClaims>(black_box(&alg_none))).unwrap_err())
     });
     refusals.finish();
 }

@@ -81,12 +81,8 @@ async fn strict_base64url() {
     let s = segments(&token);
     let with_padding = b64(br#"{"alg":"ES256","kid":"ec256"}x"#); // length forces padding
     let padded = format!("{with_padding}=.{}.{}", s[1], s[2]);
-    let std_alphabet = format!(
-        "{}.{}.{}",
-        s[0],
-        s[1],
-        s[2].replace('-', "+").replace('_', "/")
-    );
+    // `+` is standard base64, never base64url.
+    let std_alphabet = format!("{}.{}.+{}", s[0], s[1], &s[2][1..]);
     let spaced = format!("{}.{} .{}", s[0], s[1], s[2]);
     let leading_ws = format!(" {token}");
     // ES256 signatures are 64 bytes = 86 chars; the last char carries 4 unused bits.
@@ -96,17 +92,11 @@ async fn strict_base64url() {
     let idx = alphabet.iter().position(|&c| c == last).unwrap();
     sig.push(alphabet[(idx & !0b1111) | ((idx + 1) & 0b1111)]);
     let non_canonical = format!("{}.{}.{}", s[0], s[1], String::from_utf8(sig).unwrap());
-    for bad in [padded, spaced, leading_ws, non_canonical] {
+    for bad in [padded, std_alphabet, spaced, leading_ws, non_canonical] {
         assert_eq!(
             check(&bad).await.err(),
             Some(Error::Malformed(Malformed::Base64)),
             "{bad}"
-        );
-    }
-    if std_alphabet != token {
-        assert_eq!(
-            check(&std_alphabet).await.err(),
-            Some(Error::Malformed(Malformed::Base64))
         );
     }
 }

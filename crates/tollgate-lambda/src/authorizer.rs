@@ -262,14 +262,11 @@ impl Authorizer {
         &self,
         event: ApiGatewayCustomAuthorizerRequest,
     ) -> Result<PolicyResponse, AuthorizerError> {
-        let method_arn = event
-            .method_arn
-            .as_deref()
-            .ok_or(AuthorizerError::InvalidEvent("no methodArn"))?;
-        let resource = self.resource_for(method_arn)?;
-        let token = bearer(event.authorization_token.as_deref())?;
-        let decision = self.decide(token).await?;
-        Ok(self.policy(decision, resource))
+        self.rest_policy(
+            event.method_arn.as_deref(),
+            event.authorization_token.as_deref(),
+        )
+        .await
     }
 
     /// Answers a REST API `REQUEST` authorizer event: the token is read from the configured header (default `Authorization`).
@@ -277,14 +274,20 @@ impl Authorizer {
         &self,
         event: ApiGatewayCustomAuthorizerRequestTypeRequest,
     ) -> Result<PolicyResponse, AuthorizerError> {
-        let method_arn = event
-            .method_arn
-            .as_deref()
-            .ok_or(AuthorizerError::InvalidEvent("no methodArn"))?;
-        let resource = self.resource_for(method_arn)?;
         let header = single_header(&event.headers, &self.inner.header)
             .or_else(|| single_header(&event.multi_value_headers, &self.inner.header));
-        let token = bearer(header)?;
+        self.rest_policy(event.method_arn.as_deref(), header).await
+    }
+
+    /// The REST authorizer steps shared by `TOKEN` and `REQUEST` events.
+    async fn rest_policy(
+        &self,
+        method_arn: Option<&str>,
+        authorization: Option<&str>,
+    ) -> Result<PolicyResponse, AuthorizerError> {
+        let method_arn = method_arn.ok_or(AuthorizerError::InvalidEvent("no methodArn"))?;
+        let resource = self.resource_for(method_arn)?;
+        let token = bearer(authorization)?;
         let decision = self.decide(token).await?;
         Ok(self.policy(decision, resource))
     }

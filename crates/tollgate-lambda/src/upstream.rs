@@ -66,8 +66,6 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -202,44 +200,8 @@ impl<S: fmt::Debug> fmt::Debug for TrustedClaimsService<S> {
     }
 }
 
-/// The response future of [`TrustedClaimsService`].
-pub struct TrustedClaimsFuture<F> {
-    state: State<F>,
-}
-
-enum State<F> {
-    Inner(Pin<Box<F>>),
-    Refused(Option<Response<Body>>),
-}
-
-impl<F> fmt::Debug for TrustedClaimsFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TrustedClaimsFuture")
-    }
-}
-
-impl<F, B, E> Future for TrustedClaimsFuture<F>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Both variants are Unpin (the inner future is boxed).
-        match &mut self.get_mut().state {
-            State::Inner(future) => future
-                .as_mut()
-                .poll(cx)
-                .map(|r| r.map(|res| res.map(Body::new))),
-            State::Refused(response) => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => Poll::Pending,
-            },
-        }
-    }
-}
+/// The response future of [`TrustedClaimsService`]: the same pass-or-refuse future as the guards'.
+pub type TrustedClaimsFuture<F> = tollgate::GuardFuture<F>;
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TrustedClaimsService<S>
 where
@@ -265,9 +227,7 @@ where
                 let auth = Authenticated::from_trusted_claims(claims, self.config.roles.clone());
                 tracing::debug!(sub = auth.subject(), "trusted upstream claims");
                 request.extensions_mut().insert(auth);
-                TrustedClaimsFuture {
-                    state: State::Inner(Box::pin(self.inner.call(request))),
-                }
+                TrustedClaimsFuture::inner(self.inner.call(request))
             }
             None => {
                 tracing::debug!("no trusted authorizer context: request refused");
@@ -276,9 +236,7 @@ where
                     .config
                     .responder
                     .respond(&error, &self.config.challenge);
-                TrustedClaimsFuture {
-                    state: State::Refused(Some(response)),
-                }
+                TrustedClaimsFuture::refused(response)
             }
         }
     }

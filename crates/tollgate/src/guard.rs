@@ -307,23 +307,40 @@ impl<S: fmt::Debug> fmt::Debug for GuardService<S> {
     }
 }
 
-/// The response future of [`GuardService`].
-pub struct GuardFuture<F, E> {
-    state: GuardState<F, E>,
+/// The response future of [`GuardService`], and of any layer that either refuses a request
+/// with a ready answer or passes it on (e.g. `tollgate-lambda`'s trusted-claims layer).
+pub struct GuardFuture<F> {
+    state: GuardState<F>,
 }
 
-enum GuardState<F, E> {
+enum GuardState<F> {
     Inner(Pin<Box<F>>),
-    Refused(Option<Response<Body>>, PhantomData<fn() -> E>),
+    Refused(Option<Response<Body>>),
 }
 
-impl<F, E> fmt::Debug for GuardFuture<F, E> {
+impl<F> GuardFuture<F> {
+    /// Passes the request on: resolves to the inner service's response.
+    pub fn inner(future: F) -> Self {
+        GuardFuture {
+            state: GuardState::Inner(Box::pin(future)),
+        }
+    }
+
+    /// Refuses the request: resolves to `response`.
+    pub fn refused(response: Response<Body>) -> Self {
+        GuardFuture {
+            state: GuardState::Refused(Some(response)),
+        }
+    }
+}
+
+impl<F> fmt::Debug for GuardFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("GuardFuture")
     }
 }
 
-impl<F, B, E> Future for GuardFuture<F, E>
+impl<F, B, E> Future for GuardFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
@@ -333,13 +350,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Both variants are Unpin (the inner future is boxed), so no projection is needed.
-        let this = self.get_mut();
-        match &mut this.state {
+        match &mut self.get_mut().state {
             GuardState::Inner(future) => future
                 .as_mut()
                 .poll(cx)
                 .map(|r| r.map(|res| res.map(Body::new))),
-            GuardState::Refused(response, _) => match response.take() {
+            GuardState::Refused(response) => match response.take() {
                 Some(response) => Poll::Ready(Ok(response)),
                 None => Poll::Pending,
             },
@@ -355,7 +371,7 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = GuardFuture<S::Future, S::Error>;
+    type Future = GuardFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -380,14 +396,10 @@ where
             }
         };
         match verdict {
-            Ok(()) => GuardFuture {
-                state: GuardState::Inner(Box::pin(self.inner.call(request))),
-            },
+            Ok(()) => GuardFuture::inner(self.inner.call(request)),
             Err(error) => {
                 tracing::debug!(reason = %error, "guard refused request");
-                GuardFuture {
-                    state: GuardState::Refused(Some(answering.respond(&error)), PhantomData),
-                }
+                GuardFuture::refused(answering.respond(&error))
             }
         }
     }

@@ -180,3 +180,15 @@ pub fn tamper_signature(token: &str) -> String {
     bytes[0] ^= 1;
     format!("{rest}.{}", b64(&bytes))
 }
+
+/// Drives a future to completion on this thread. For benches: static key sources answer
+/// synchronously, so one poll completes the verification.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
