@@ -110,27 +110,6 @@ impl CryptoProvider {
     }
 }
 
-impl CryptoProvider {
-    /// SHA-256 of `data`, with this backend; `None` if the backend fails (then nothing is cached).
-    pub(crate) fn sha256(&self, data: &[u8]) -> Option<[u8; 32]> {
-        match self.backend {
-            #[cfg(feature = "aws-lc-rs")]
-            Backend::AwsLc => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
-                .as_ref()
-                .try_into()
-                .ok(),
-            Backend::Jsonwebtoken(provider) => {
-                let digest = (provider.key_utils.compute_digest)(
-                    data,
-                    jsonwebtoken::jwk::ThumbprintHash::SHA256,
-                )
-                .ok()?;
-                digest.as_slice().try_into().ok()
-            }
-        }
-    }
-}
-
 impl Default for CryptoProvider {
     fn default() -> Self {
         #[cfg(feature = "aws-lc-rs")]

@@ -63,6 +63,7 @@ mod scan;
 mod source;
 mod token_cache;
 mod validation;
+mod verified_token;
 mod verifier;
 
 pub use algorithm::{Algorithm, KeyFamily, UnknownAlgorithm};
@@ -80,4 +81,5 @@ pub use validation::{
     ClaimCheck, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, MAX_NUMERIC_DATE, Validation,
     ValidationBuilder,
 };
+pub use verified_token::VerifiedToken;
 pub use verifier::{TokenHeader, Verified, VerifiedJws, Verifier};

@@ -2,24 +2,27 @@
 //! the first full verification later requests with the same token skip the signature check.
 //!
 //! Invariants:
-//! - keyed by the SHA-256 digest of the whole token string (strict base64url makes the string
-//!   canonical, so a re-spelled token cannot alias a cached one);
+//! - looked up by a keyed SipHash-1-3 of the whole token string (random key per cache), and a hit
+//!   requires a constant-time comparison of the whole stored token: two tokens share an entry
+//!   only if they are byte-for-byte equal (strict base64url makes that canonical);
 //! - an entry lives until the earliest of the token's `exp` (plus leeway) and the cache's
 //!   maximum TTL, and the policy's time rules are re-applied on every hit;
 //! - an entry is used only while the key that verified it is alive: when a key source drops the
 //!   key (rotation, JWKS refresh), the entry is ignored and the token is verified again;
 //! - bounded: a fixed number of entries spread over shards, tokens over a size cap never cached;
-//! - admitted on the second sighting of a token, so tokens used once cost no insert or eviction;
+//! - only verified tokens are stored, and only on their second sighting, so tokens used once
+//!   cost no insert or eviction;
 //! - readers take one shard's read lock, never a global lock.
 
-use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::key::VerificationKey;
+use crate::verified_token::Entry;
 use crate::verifier::{TimeClaims, TokenHeader};
 
 /// Default number of cached tokens.
@@ -63,13 +66,14 @@ pub struct TokenCacheStats {
     pub entries: usize,
 }
 
-pub(crate) type Digest = [u8; 32];
+/// A token's lookup key: the cache's keyed SipHash-1-3 of the whole token string.
+pub(crate) type CacheKey = u64;
 
-/// The digest is uniformly random already: its first eight bytes are a perfect hash.
+/// The key is a keyed hash already: hashing it again would only cost time.
 #[derive(Default)]
-struct DigestHasher(u64);
+struct PrehashedKey(u64);
 
-impl Hasher for DigestHasher {
+impl Hasher for PrehashedKey {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -79,53 +83,27 @@ impl Hasher for DigestHasher {
             self.0 = (self.0 << 8) | u64::from(b);
         }
     }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
-type Shard = RwLock<HashMap<Digest, Arc<Entry>, BuildHasherDefault<DigestHasher>>>;
+type Shard = RwLock<HashMap<CacheKey, Arc<Entry>, BuildHasherDefault<PrehashedKey>>>;
 
-/// One verified token.
-pub(crate) struct Entry {
-    pub(crate) header: Arc<TokenHeader>,
-    pub(crate) payload: Box<[u8]>,
-    pub(crate) times: TimeClaims,
-    /// Unix second after which the entry must not be used.
-    valid_until: i64,
-    key: Weak<VerificationKey>,
-    /// The claims as the first caller's type, shared by later callers asking for the same type.
-    typed: OnceLock<(TypeId, Arc<dyn Any + Send + Sync>)>,
-}
-
-impl Entry {
-    /// An entry for a verifier without a cache.
-    pub(crate) fn uncached(header: TokenHeader, payload: Vec<u8>, times: TimeClaims) -> Entry {
-        Entry {
-            header: Arc::new(header),
-            payload: payload.into_boxed_slice(),
-            times,
-            valid_until: i64::MIN,
-            key: Weak::new(),
-            typed: OnceLock::new(),
-        }
+/// Byte equality whose running time depends only on the lengths, so a lookup reveals nothing
+/// about how much of a cached token a guess got right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
     }
-
-    /// The shared typed claims, when they were stored as `T`.
-    pub(crate) fn typed<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        let (type_id, value) = self.typed.get()?;
-        if *type_id != TypeId::of::<T>() {
-            return None;
-        }
-        value.clone().downcast::<T>().ok()
-    }
-
-    /// Stores typed claims (first writer wins).
-    pub(crate) fn set_typed<T: Send + Sync + 'static>(&self, value: Arc<T>) {
-        let _ = self.typed.set((TypeId::of::<T>(), value));
-    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
 }
 
 /// Admission filter: a token is cached on its second sighting, so a stream of tokens that are
 /// each used once (a crawler, an attacker, a benchmark's pool) never pays for inserting and
-/// evicting entries. One bit per digest slot; cleared after `DOORKEEPER_BITS / 4` admissions so it
+/// evicting entries. One bit per key slot; cleared after `DOORKEEPER_BITS / 4` admissions so it
 /// never saturates.
 struct Doorkeeper {
     bits: Box<[AtomicU64]>,
@@ -144,11 +122,11 @@ impl Doorkeeper {
         }
     }
 
-    /// Marks `digest` as seen; whether it had been seen before.
-    fn seen_before(&self, digest: &Digest) -> bool {
-        let index =
-            (usize::from(digest[0]) | usize::from(digest[1]) << 8 | usize::from(digest[2]) << 16)
-                % DOORKEEPER_BITS;
+    /// Marks `key` as seen; whether it had been seen before.
+    fn seen_before(&self, key: CacheKey) -> bool {
+        // Bits 8.. of the key: independent of the shard bits (32..36) and of the low bits the
+        // shard's table uses.
+        let index = (key >> 8) as usize % DOORKEEPER_BITS;
         let mask = 1u64 << (index % 64);
         let previous = self.bits[index / 64].fetch_or(mask, Ordering::Relaxed);
         if previous & mask != 0 {
@@ -165,6 +143,7 @@ impl Doorkeeper {
 }
 
 pub(crate) struct TokenCache {
+    hasher: RandomState,
     doorkeeper: Doorkeeper,
     shards: Box<[Shard]>,
     per_shard: usize,
@@ -180,6 +159,7 @@ impl TokenCache {
             return None;
         }
         Some(TokenCache {
+            hasher: RandomState::new(),
             doorkeeper: Doorkeeper::new(),
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             per_shard: config.max_entries.div_ceil(SHARDS),
@@ -192,55 +172,55 @@ impl TokenCache {
         })
     }
 
-    pub(crate) fn cacheable(&self, token: &str) -> bool {
-        token.len() <= self.max_token_bytes
+    /// The lookup key of `token`, or `None` when the token is too large to be cached.
+    pub(crate) fn key(&self, token: &str) -> Option<CacheKey> {
+        (token.len() <= self.max_token_bytes).then(|| self.hasher.hash_one(token.as_bytes()))
     }
 
     /// Whether a verified token should be stored: only from its second sighting on.
-    pub(crate) fn admit(&self, digest: &Digest) -> bool {
-        self.doorkeeper.seen_before(digest)
+    pub(crate) fn admit(&self, key: CacheKey) -> bool {
+        self.doorkeeper.seen_before(key)
     }
 
-    fn shard(&self, digest: &Digest) -> &Shard {
-        &self.shards[usize::from(digest[8]) % self.shards.len()]
+    fn shard(&self, key: CacheKey) -> &Shard {
+        &self.shards[(key >> 32) as usize % self.shards.len()]
     }
 
-    /// The live entry for `digest`, if any.
-    pub(crate) fn get(&self, digest: &Digest, now: i64) -> Option<Arc<Entry>> {
+    /// The live entry for `token` (whose key is `key`), if any. Counts hits only: a miss is
+    /// counted by [`TokenCache::record_miss`] when the full verification runs.
+    pub(crate) fn get(&self, key: CacheKey, token: &str, now: i64) -> Option<Arc<Entry>> {
         let found = {
-            let shard = self.shard(digest).read().unwrap_or_else(|p| p.into_inner());
-            shard.get(digest).cloned()
-        };
-        match found {
-            Some(entry) if now < entry.valid_until && entry.key.strong_count() > 0 => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(entry)
-            }
-            Some(_) => {
-                self.remove(digest);
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
+            let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
+            shard.get(&key).cloned()
+        }?;
+        if !constant_time_eq(&found.token, token.as_bytes()) {
+            return None;
+        }
+        if now < found.valid_until && found.key.strong_count() > 0 {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            Some(found)
+        } else {
+            self.remove(key);
+            None
         }
     }
 
-    pub(crate) fn remove(&self, digest: &Digest) {
-        let mut shard = self
-            .shard(digest)
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        shard.remove(digest);
+    /// Counts a verification that could not be answered from the cache.
+    pub(crate) fn record_miss(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Caches a token verified at `now` with `key`; returns the entry.
+    pub(crate) fn remove(&self, key: CacheKey) {
+        let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
+        shard.remove(&key);
+    }
+
+    /// Caches `token`, verified at `now` with `key`; returns the entry.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &self,
-        digest: Digest,
+        cache_key: CacheKey,
+        token: &str,
         header: TokenHeader,
         payload: Vec<u8>,
         times: TimeClaims,
@@ -252,19 +232,19 @@ impl TokenCache {
         if let Some(exp) = times.exp {
             valid_until = valid_until.min(exp.saturating_add(leeway_secs as i64));
         }
-        let entry = Arc::new(Entry {
-            header: Arc::new(header),
-            payload: payload.into_boxed_slice(),
+        let entry = Arc::new(Entry::new(
+            token.as_bytes().into(),
+            header,
+            payload,
             times,
             valid_until,
-            key: Arc::downgrade(key),
-            typed: OnceLock::new(),
-        });
+            Arc::downgrade(key),
+        ));
         let mut shard = self
-            .shard(&digest)
+            .shard(cache_key)
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        if shard.len() >= self.per_shard && !shard.contains_key(&digest) {
+        if shard.len() >= self.per_shard && !shard.contains_key(&cache_key) {
             // Evict one entry in O(1): a dead one among the first few in hash order (which is
             // random), else the first. Scanning the whole shard here made every miss of a full
             // cache pay for hundreds of entries.
@@ -278,7 +258,8 @@ impl TokenCache {
                 shard.remove(&victim);
             }
         }
-        shard.insert(digest, entry.clone());
+        // Two distinct verified tokens with the same 64-bit key: the newer one takes the slot.
+        shard.insert(cache_key, entry.clone());
         entry
     }
 
@@ -292,5 +273,18 @@ impl TokenCache {
                 .map(|s| s.read().map(|m| m.len()).unwrap_or(0))
                 .sum(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(constant_time_eq(b"", b""));
     }
 }

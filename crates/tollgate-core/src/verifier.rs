@@ -1,7 +1,7 @@
 //! The verification engine: token string + policy + key source -> typed claims or a precise error.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
@@ -14,8 +14,9 @@ use crate::jwk::MAX_KID_LEN;
 use crate::key::VerificationKey;
 use crate::scan::{self, Loose, MemberSink};
 use crate::source::{KeyRequest, KeySource};
-use crate::token_cache::{Entry, TokenCache, TokenCacheConfig, TokenCacheStats};
+use crate::token_cache::{CacheKey, TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::validation::{MAX_NUMERIC_DATE, Validation};
+use crate::verified_token::{Entry, VerifiedToken};
 
 /// The protected header of a verified token (only the members Tollgate acts on).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,14 @@ impl fmt::Debug for Verifier {
             .field("crypto", &self.inner.crypto)
             .finish()
     }
+}
+
+/// What the verified-token cache says about a token.
+enum Lookup {
+    /// Cached: verified, or refused by the time rules re-applied now.
+    Hit(Result<Arc<Entry>, Error>),
+    /// Not cached; the token's cache key when it may be cached.
+    Miss(Option<CacheKey>),
 }
 
 /// Pieces of a compact JWS, borrowed from the token.
@@ -509,60 +518,91 @@ impl Verifier {
     }
 
     /// Verifies a token now; the claims come as an `Arc<T>` shared with later verifications of
-    /// the same token, so a cache hit costs no deserialization. What the tower layer uses.
+    /// the same token, so a cache hit costs no deserialization.
     pub async fn verify_shared<T>(&self, token: &str) -> Result<Verified<Arc<T>>, Error>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        let entry = self
-            .verified_entry(token, unix_seconds(SystemTime::now()))
-            .await?;
-        let claims = match entry.typed::<T>() {
-            Some(claims) => claims,
-            None => {
-                let claims = Arc::new(
-                    serde_json::from_slice::<T>(&entry.payload)
-                        .map_err(|e| Error::ClaimsShape(e.to_string()))?,
-                );
-                entry.set_typed(claims.clone());
-                claims
-            }
-        };
+        let verified = self.verify_token(token).await?;
         Ok(Verified {
-            claims,
-            header: entry.header.clone(),
-            expires_at: entry.times.exp,
+            claims: verified.claims::<T>()?,
+            header: verified.shared_header(),
+            expires_at: verified.expires_at(),
         })
+    }
+
+    /// Verifies a token now, leaving the claims undecoded until asked for
+    /// ([`VerifiedToken::claims`], [`VerifiedToken::claims_json`]). With the cache on, every
+    /// verification of the same token string shares one [`VerifiedToken`]. What the tower layer
+    /// uses.
+    pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, Error> {
+        self.verified_entry(token, unix_seconds(SystemTime::now()))
+            .await
+            .map(VerifiedToken::from_entry)
+    }
+
+    /// Answers from the verified-token cache alone, synchronously: `Some` when the token is
+    /// cached (verified, or refused because it has expired since), `None` when it has to be
+    /// verified in full with [`Verifier::verify_token`]. Lets a caller skip setting up an async
+    /// verification on the hot path.
+    pub fn cached(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
+        match self.lookup(token, unix_seconds(SystemTime::now())) {
+            Lookup::Hit(result) => Some(result.map(VerifiedToken::from_entry)),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    /// The cache's answer for `token` at `now`.
+    fn lookup(&self, token: &str, now: i64) -> Lookup {
+        let inner = &*self.inner;
+        let Some(cache) = &inner.cache else {
+            return Lookup::Miss(None);
+        };
+        let Some(key) = cache.key(token) else {
+            return Lookup::Miss(None);
+        };
+        let Some(entry) = cache.get(key, token, now) else {
+            return Lookup::Miss(Some(key));
+        };
+        if let Err(err) = entry.times.check(&inner.validation, now) {
+            if matches!(err, Error::Expired { .. }) {
+                cache.remove(key);
+            }
+            return Lookup::Hit(Err(err));
+        }
+        Lookup::Hit(Ok(entry))
     }
 
     /// The verified token, from the cache when possible.
     async fn verified_entry(&self, token: &str, now: i64) -> Result<Arc<Entry>, Error> {
+        let key = match self.lookup(token, now) {
+            Lookup::Hit(result) => return result,
+            Lookup::Miss(key) => key,
+        };
         let inner = &*self.inner;
-        let cache = inner.cache.as_ref().filter(|c| c.cacheable(token));
-        let digest = cache.and_then(|_| inner.crypto.sha256(token.as_bytes()));
-        if let (Some(cache), Some(digest)) = (cache, &digest)
-            && let Some(entry) = cache.get(digest, now)
-        {
-            if let Err(err) = entry.times.check(&inner.validation, now) {
-                if matches!(err, Error::Expired { .. }) {
-                    cache.remove(digest);
-                }
-                return Err(err);
-            }
-            return Ok(entry);
+        if let Some(cache) = &inner.cache {
+            cache.record_miss();
         }
-        let (header, payload, times, key) = self.verify_full(token, now).await?;
-        match (cache, digest) {
-            (Some(cache), Some(digest)) if cache.admit(&digest) => Ok(cache.insert(
-                digest,
+        let (header, payload, times, verified_with) = self.verify_full(token, now).await?;
+        match (&inner.cache, key) {
+            (Some(cache), Some(key)) if cache.admit(key) => Ok(cache.insert(
+                key,
+                token,
                 header,
                 payload,
                 times,
                 inner.validation.leeway_secs,
-                &key,
+                &verified_with,
                 now,
             )),
-            _ => Ok(Arc::new(Entry::uncached(header, payload, times))),
+            _ => Ok(Arc::new(Entry::new(
+                Box::default(),
+                header,
+                payload,
+                times,
+                i64::MIN,
+                Weak::new(),
+            ))),
         }
     }
 

@@ -195,3 +195,92 @@ async fn caching_can_be_turned_off_and_never_crosses_policies() {
         Err(Error::WrongAudience { .. })
     ));
 }
+
+#[tokio::test]
+async fn cached_answers_synchronously_only_for_cached_tokens() {
+    let verifier = default_verifier();
+    let token = sign(Algorithm::RS256, &claims());
+    assert!(verifier.cached(&token).is_none(), "never seen");
+    verifier.verify_token(&token).await.unwrap();
+    assert!(verifier.cached(&token).is_none(), "seen once: not admitted");
+    let admitted = verifier.verify_token(&token).await.unwrap();
+    let hit = verifier.cached(&token).unwrap().unwrap();
+    assert!(hit.ptr_eq(&admitted), "a hit hands out the cached entry");
+    // Every full verification is one miss; `cached` adds hits only.
+    let stats = verifier.token_cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses), (1, 2));
+    // A different token, even one differing only in its signature, is not answered.
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(verifier.cached(&forged).is_none());
+    assert!(verifier.verify_token(&forged).await.is_err());
+}
+
+#[tokio::test]
+async fn cached_refuses_a_token_that_expired_after_caching() {
+    let verifier = default_verifier().with_token_cache(Some(TokenCacheConfig {
+        max_ttl: Duration::from_secs(3600),
+        ..TokenCacheConfig::default()
+    }));
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Expires within the leeway window used at `now`, then is checked again later.
+    let token = sign(Algorithm::HS256, &claims_with("exp", Some(json!(now - 59))));
+    cache(&verifier, &token).await;
+    assert!(verifier.cached(&token).unwrap().is_ok());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(
+        verifier.cached(&token).is_none(),
+        "an entry is never handed out past exp + leeway"
+    );
+    assert!(matches!(
+        verifier.verify_token(&token).await,
+        Err(Error::Expired { .. })
+    ));
+    assert_eq!(verifier.token_cache_stats().unwrap().entries, 0);
+}
+
+#[tokio::test]
+async fn typed_views_are_shared_per_type_and_json_is_lazy() {
+    #[derive(serde::Deserialize)]
+    struct Subject {
+        sub: String,
+    }
+    let verifier = default_verifier();
+    let token = sign(Algorithm::ES256, &claims());
+    cache(&verifier, &token).await;
+    let first = verifier.verify_token(&token).await.unwrap();
+    let second = verifier.cached(&token).unwrap().unwrap();
+    let a = first.claims::<Subject>().unwrap();
+    let b = second.claims::<Subject>().unwrap();
+    assert!(
+        Arc::ptr_eq(&a, &b),
+        "one deserialization per token and type"
+    );
+    assert_eq!(a.sub, "user-1");
+    let standard = second.claims::<StandardClaims>().unwrap();
+    assert_eq!(standard.registered.sub.as_deref(), Some("user-1"));
+    assert!(Arc::ptr_eq(
+        &standard,
+        &first.claims::<StandardClaims>().unwrap()
+    ));
+    assert_eq!(first.claims_json()["sub"], "user-1");
+    assert_eq!(first.subject(), Some("user-1"));
+    // A type the claims do not fit is a shape error, every time.
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct NeedsTenant {
+        tenant: String,
+    }
+    assert!(matches!(
+        first.claims::<NeedsTenant>(),
+        Err(Error::ClaimsShape(_))
+    ));
+    assert!(matches!(
+        second.claims::<NeedsTenant>(),
+        Err(Error::ClaimsShape(_))
+    ));
+}

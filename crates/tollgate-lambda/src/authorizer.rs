@@ -86,8 +86,8 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use http::HeaderMap;
 use serde_json::{Map, Value};
-use tollgate::{TokenVerifier, VerifiedClaims};
-use tollgate_core::{ClaimPath, ConfigError};
+use tollgate::TokenVerifier;
+use tollgate_core::{ClaimPath, ConfigError, VerifiedToken};
 
 /// The IAM policy version API Gateway expects.
 pub const POLICY_VERSION: &str = "2012-10-17";
@@ -231,7 +231,7 @@ impl AuthorizerBuilder {
 enum Decision {
     Allow {
         principal: String,
-        claims: Arc<Value>,
+        token: VerifiedToken,
     },
     Deny,
 }
@@ -308,10 +308,9 @@ impl Authorizer {
             },
             Err(_) => Decision::Deny,
         };
-        if let Decision::Allow { claims, .. } = decision {
+        if let Decision::Allow { token, .. } = decision {
             response.is_authorized = true;
-            let empty = Map::new();
-            let claims = claims.as_object().unwrap_or(&empty);
+            let claims = token.claims_json();
             for path in &self.inner.context_claims {
                 if let Some(value) = path.lookup(claims) {
                     response
@@ -348,17 +347,15 @@ impl Authorizer {
         }
     }
 
-    fn allow(&self, verified: VerifiedClaims) -> Decision {
-        let claims = verified.claims;
-        let principal = claims
-            .as_object()
-            .and_then(|object| self.inner.principal_claim.lookup(object))
-            .and_then(Value::as_str);
+    fn allow(&self, token: VerifiedToken) -> Decision {
+        let principal = self
+            .inner
+            .principal_claim
+            .lookup(token.claims_json())
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         match principal {
-            Some(principal) if !principal.is_empty() => Decision::Allow {
-                principal: principal.to_owned(),
-                claims,
-            },
+            Some(principal) if !principal.is_empty() => Decision::Allow { principal, token },
             _ => {
                 tracing::debug!(
                     claim = %self.inner.principal_claim,
@@ -384,12 +381,10 @@ impl Authorizer {
         statement.resource = vec![resource];
         let mut response = PolicyResponse::default();
         match decision {
-            Decision::Allow { principal, claims } => {
+            Decision::Allow { principal, token } => {
                 statement.effect = IamPolicyEffect::Allow;
                 response.principal_id = Some(principal);
-                if let Some(claims) = claims.as_object() {
-                    response.context = rest_context(&self.inner.context_claims, claims);
-                }
+                response.context = rest_context(&self.inner.context_claims, token.claims_json());
             }
             Decision::Deny => {
                 statement.effect = IamPolicyEffect::Deny;

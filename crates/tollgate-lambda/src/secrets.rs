@@ -592,13 +592,18 @@ impl SecretVerifier {
 impl TokenVerifier for SecretVerifier {
     fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
         Box::pin(async move {
-            match self.verifier.verify_shared::<Value>(token).await {
+            match self.verifier.verify_token(token).await {
                 Err(Error::InvalidSignature) => match self.source.refresh_after_failure().await {
-                    Refresh::Changed => self.verifier.verify_shared::<Value>(token).await,
+                    Refresh::Changed => self.verifier.verify_token(token).await,
                     _ => Err(Error::InvalidSignature),
                 },
                 other => other,
             }
         })
+    }
+
+    fn cached(&self, token: &str) -> Option<Result<tollgate_core::VerifiedToken, Error>> {
+        // Only verified tokens are cached, so a hit never needs the refresh-on-bad-signature.
+        self.verifier.cached(token)
     }
 }

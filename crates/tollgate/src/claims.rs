@@ -7,7 +7,7 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use tollgate_core::{ClaimPath, TokenHeader};
+use tollgate_core::{ClaimPath, TokenHeader, VerifiedToken};
 
 use crate::response::{Answering, AuthError, AuthRejection};
 
@@ -20,25 +20,37 @@ pub(crate) struct ClaimsConfig {
 /// A verified token, as the layer leaves it in the request extensions.
 ///
 /// Handlers usually take [`Claims<T>`] or a guard instead; this type is for middleware and for
-/// reading roles and scopes directly.
+/// reading roles and scopes directly. Cheap to clone.
 #[derive(Clone)]
 pub struct Authenticated {
-    claims: Arc<Value>,
-    header: Arc<TokenHeader>,
+    claims: ClaimsSource,
     config: Arc<ClaimsConfig>,
+    /// How the layer that verified the token answers failures (for extractors and guards).
+    answering: Option<Answering>,
+}
+
+#[derive(Clone)]
+enum ClaimsSource {
+    /// Verified here; shared with the verifier's token cache, so typed claims are reused across
+    /// requests that present the same token.
+    Token(VerifiedToken),
+    /// Verified upstream ([`Authenticated::from_trusted_claims`]).
+    Trusted {
+        claims: Arc<Map<String, Value>>,
+        header: Arc<TokenHeader>,
+    },
 }
 
 impl Authenticated {
-    /// `claims` must be a JSON object (the verifier only produces objects).
     pub(crate) fn new(
-        claims: Arc<Value>,
-        header: Arc<TokenHeader>,
+        token: VerifiedToken,
         config: Arc<ClaimsConfig>,
+        answering: Answering,
     ) -> Self {
         Authenticated {
-            claims,
-            header,
+            claims: ClaimsSource::Token(token),
             config,
+            answering: Some(answering),
         }
     }
 
@@ -55,24 +67,39 @@ impl Authenticated {
             kid: None,
             typ: None,
         };
-        Authenticated::new(
-            Arc::new(Value::Object(claims)),
-            Arc::new(header),
-            Arc::new(ClaimsConfig { roles: roles_claim }),
-        )
+        Authenticated {
+            claims: ClaimsSource::Trusted {
+                claims: Arc::new(claims),
+                header: Arc::new(header),
+            },
+            config: Arc::new(ClaimsConfig { roles: roles_claim }),
+            answering: None,
+        }
     }
 
     /// All claims.
     pub fn claims(&self) -> &Map<String, Value> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        self.claims
-            .as_object()
-            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+        match &self.claims {
+            ClaimsSource::Token(token) => token.claims_json(),
+            ClaimsSource::Trusted { claims, .. } => claims,
+        }
     }
 
     /// The token header.
     pub fn header(&self) -> &TokenHeader {
-        &self.header
+        match &self.claims {
+            ClaimsSource::Token(token) => token.header(),
+            ClaimsSource::Trusted { header, .. } => header,
+        }
+    }
+
+    /// The verified token, when it was verified by this process (not for
+    /// [`from_trusted_claims`](Self::from_trusted_claims)).
+    pub fn token(&self) -> Option<&VerifiedToken> {
+        match &self.claims {
+            ClaimsSource::Token(token) => Some(token),
+            ClaimsSource::Trusted { .. } => None,
+        }
     }
 
     /// `sub`, if present.
@@ -107,7 +134,31 @@ impl Authenticated {
 
     /// The claims as the application's type.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&*self.claims)
+        match &self.claims {
+            ClaimsSource::Token(token) => serde_json::from_slice(token.payload()),
+            ClaimsSource::Trusted { claims, .. } => T::deserialize(&**claims),
+        }
+    }
+
+    /// The claims as `T`, shared: for a token verified here, deserialized once per token and
+    /// reused by every later request presenting it.
+    fn shared<T>(&self) -> Result<Arc<T>, String>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        match &self.claims {
+            ClaimsSource::Token(token) => token.claims::<T>().map_err(|e| match e {
+                tollgate_core::Error::ClaimsShape(why) => why,
+                other => other.to_string(),
+            }),
+            ClaimsSource::Trusted { claims, .. } => T::deserialize(&**claims)
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    pub(crate) fn answering(&self) -> Option<&Answering> {
+        self.answering.as_ref()
     }
 }
 
@@ -116,9 +167,17 @@ impl fmt::Debug for Authenticated {
         f.debug_struct("Authenticated")
             .field("sub", &self.subject())
             .field("iss", &self.issuer())
-            .field("kid", &self.header.kid)
+            .field("kid", &self.header().kid)
             .finish_non_exhaustive()
     }
+}
+
+/// How the layer that handled this request answers failures: set by the layer either on its own
+/// (no token, optional mode) or inside [`Authenticated`].
+pub(crate) fn answering_in(extensions: &http::Extensions) -> Option<&Answering> {
+    extensions
+        .get::<Answering>()
+        .or_else(|| extensions.get::<Authenticated>()?.answering())
 }
 
 /// Reads the layer's verification result and answering config from a request.
@@ -126,7 +185,7 @@ pub(crate) fn authenticated(parts: &Parts) -> Result<&Authenticated, AuthRejecti
     parts.extensions.get::<Authenticated>().ok_or_else(|| {
         AuthRejection::new(
             AuthError::MissingCredentials,
-            parts.extensions.get::<Answering>(),
+            answering_in(&parts.extensions),
         )
     })
 }
@@ -135,7 +194,8 @@ pub(crate) fn authenticated(parts: &Parts) -> Result<&Authenticated, AuthRejecti
 ///
 /// Rejects with 401 when the request carries no verified token (the layer is missing, or in
 /// optional mode the client sent none), and with 401 `invalid_token` when the claims do not fit
-/// `T`. The typed value is computed once per request and reused by later extractors.
+/// `T`. The typed value is deserialized once per token and shared by every later request that
+/// presents the same token (the verifier's token cache keeps it); each extraction clones it.
 ///
 /// ```
 /// use serde::Deserialize;
@@ -156,30 +216,20 @@ pub(crate) fn authenticated(parts: &Parts) -> Result<&Authenticated, AuthRejecti
 #[derive(Debug, Clone)]
 pub struct Claims<T>(pub T);
 
-/// Cache of the typed claims in the request extensions.
-#[derive(Clone)]
-struct TypedClaims<T>(T);
-
-fn typed<T>(parts: &mut Parts) -> Result<Option<T>, AuthRejection>
+fn typed<T>(parts: &Parts) -> Result<Option<T>, AuthRejection>
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    if let Some(TypedClaims(cached)) = parts.extensions.get::<TypedClaims<T>>() {
-        return Ok(Some(cached.clone()));
-    }
     let Some(auth) = parts.extensions.get::<Authenticated>() else {
         return Ok(None);
     };
-    match auth.deserialize::<T>() {
-        Ok(value) => {
-            parts.extensions.insert(TypedClaims(value.clone()));
-            Ok(Some(value))
-        }
+    match auth.shared::<T>() {
+        Ok(value) => Ok(Some(T::clone(&value))),
         Err(err) => {
             tracing::debug!(error = %err, "claims do not fit the extractor's type");
             Err(AuthRejection::new(
-                AuthError::ClaimsShape(err.to_string()),
-                parts.extensions.get::<Answering>(),
+                AuthError::ClaimsShape(err),
+                answering_in(&parts.extensions),
             ))
         }
     }
@@ -197,7 +247,7 @@ where
             Some(claims) => Ok(Claims(claims)),
             None => Err(AuthRejection::new(
                 AuthError::MissingCredentials,
-                parts.extensions.get::<Answering>(),
+                answering_in(&parts.extensions),
             )),
         }
     }

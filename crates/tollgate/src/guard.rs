@@ -34,11 +34,12 @@ use axum_core::body::Body;
 use axum_core::extract::FromRequestParts;
 use http::request::Parts;
 use http::{Request, Response};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::claims::{Authenticated, authenticated};
-use crate::response::{Answering, AuthError, AuthRejection};
+use crate::claims::{Authenticated, answering_in, authenticated};
+use crate::response::{AuthError, AuthRejection};
 
 /// A role name at the type level; declare one with [`role!`](crate::role).
 pub trait Role: Send + Sync + 'static {
@@ -170,7 +171,7 @@ fn guard_parts(
 ) -> Result<Authenticated, AuthRejection> {
     let auth = authenticated(parts)?;
     check(auth, kind, quantifier, names)
-        .map_err(|e| AuthRejection::new(e, parts.extensions.get::<Answering>()))?;
+        .map_err(|e| AuthRejection::new(e, answering_in(&parts.extensions)))?;
     Ok(auth.clone())
 }
 
@@ -307,29 +308,38 @@ impl<S: fmt::Debug> fmt::Debug for GuardService<S> {
     }
 }
 
-/// The response future of [`GuardService`], and of any layer that either refuses a request
-/// with a ready answer or passes it on (e.g. `tollgate-lambda`'s trusted-claims layer).
-pub struct GuardFuture<F> {
-    state: GuardState<F>,
+pin_project! {
+    /// The response future of [`GuardService`], and of any layer that either refuses a request
+    /// with a ready answer or passes it on (e.g. `tollgate-lambda`'s trusted-claims layer). Adds
+    /// no allocation to the inner future.
+    pub struct GuardFuture<F> {
+        #[pin]
+        state: GuardState<F>,
+    }
 }
 
-enum GuardState<F> {
-    Inner(Pin<Box<F>>),
-    Refused(Option<Response<Body>>),
+pin_project! {
+    #[project = GuardStateProj]
+    enum GuardState<F> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response<Body>> },
+    }
 }
 
 impl<F> GuardFuture<F> {
     /// Passes the request on: resolves to the inner service's response.
     pub fn inner(future: F) -> Self {
         GuardFuture {
-            state: GuardState::Inner(Box::pin(future)),
+            state: GuardState::Inner { future },
         }
     }
 
     /// Refuses the request: resolves to `response`.
     pub fn refused(response: Response<Body>) -> Self {
         GuardFuture {
-            state: GuardState::Refused(Some(response)),
+            state: GuardState::Refused {
+                response: Some(response),
+            },
         }
     }
 }
@@ -349,13 +359,9 @@ where
     type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Both variants are Unpin (the inner future is boxed), so no projection is needed.
-        match &mut self.get_mut().state {
-            GuardState::Inner(future) => future
-                .as_mut()
-                .poll(cx)
-                .map(|r| r.map(|res| res.map(Body::new))),
-            GuardState::Refused(response) => match response.take() {
+        match self.project().state.project() {
+            GuardStateProj::Inner { future } => future.poll(cx).map_ok(|res| res.map(Body::new)),
+            GuardStateProj::Refused { response } => match response.take() {
                 Some(response) => Poll::Ready(Ok(response)),
                 None => Poll::Pending,
             },
@@ -378,9 +384,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let answering = request
-            .extensions()
-            .get::<Answering>()
+        let answering = answering_in(request.extensions())
             .cloned()
             .unwrap_or_default();
         let verdict = match request.extensions().get::<Authenticated>() {

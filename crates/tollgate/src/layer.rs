@@ -29,47 +29,65 @@ use std::task::{Context, Poll};
 
 use axum_core::body::Body;
 use http::{Request, Response};
-use serde_json::Value;
-use tollgate_core::{ClaimPath, ConfigError, Verified, Verifier};
+use pin_project_lite::pin_project;
+use tollgate_core::{ClaimPath, ConfigError, VerifiedToken, Verifier};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument as _;
 
 use crate::claims::{Authenticated, ClaimsConfig};
+use crate::guard::GuardFuture;
 use crate::response::{Answering, AuthError, Challenge, ErrorResponder};
 use crate::token::{TokenSources, find_owned_token};
 
-/// The verified claims of a token, as the layer needs them: a JSON object shared with the
-/// verifier's token cache (a cache hit costs no parsing).
-pub type VerifiedClaims = Verified<Arc<Value>>;
-
 /// The future of [`TokenVerifier::verify_token`].
 pub type VerifyFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<VerifiedClaims, tollgate_core::Error>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = Result<VerifiedToken, tollgate_core::Error>> + Send + 'a>>;
 
 /// Something that verifies tokens: a [`Verifier`] (one issuer) or a
 /// [`MultiIssuer`](tollgate_core::remote::MultiIssuer) (several).
 pub trait TokenVerifier: Send + Sync + 'static {
     /// Verifies `token`.
     fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a>;
+
+    /// Answers synchronously when the verifier has `token` in a cache of verified tokens:
+    /// `Some(Ok)` for a live entry, `Some(Err)` for one the time rules now refuse, `None` when
+    /// [`verify_token`](Self::verify_token) must run. The layer asks this first, so a cache hit
+    /// sets up no async verification. The default has no cache.
+    fn cached(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
+        let _ = token;
+        None
+    }
 }
 
 impl TokenVerifier for Verifier {
     fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        Box::pin(self.verify_shared::<Value>(token))
+        Box::pin(Verifier::verify_token(self, token))
+    }
+
+    fn cached(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
+        Verifier::cached(self, token)
     }
 }
 
 #[cfg(feature = "remote")]
 impl TokenVerifier for tollgate_core::remote::MultiIssuer {
     fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        Box::pin(async move { self.route(token)?.verify_shared::<Value>(token).await })
+        Box::pin(async move { self.route(token)?.verify_token(token).await })
+    }
+
+    fn cached(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
+        self.route(token).ok()?.cached(token)
     }
 }
 
 impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
     fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
         (**self).verify_token(token)
+    }
+
+    fn cached(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
+        (**self).cached(token)
     }
 }
 
@@ -255,22 +273,100 @@ impl<S: fmt::Debug> fmt::Debug for AuthService<S> {
     }
 }
 
-/// The response future of [`AuthService`].
-pub struct ResponseFuture<E> {
-    inner: Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>,
-}
+type BoxResponseFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E>> + Send>>;
 
-impl<E> Future for ResponseFuture<E> {
-    type Output = Result<Response<Body>, E>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+pin_project! {
+    /// The response future of [`AuthService`]: the inner service's response, or the layer's own
+    /// answer. A request whose token is answered from the verifier's cache (or refused before any
+    /// verification) costs no allocation here; only a full verification is boxed.
+    pub struct ResponseFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
     }
 }
 
-impl<E> fmt::Debug for ResponseFuture<E> {
+pin_project! {
+    #[project = StateProj]
+    enum State<F, E> {
+        // The inner service's response, or the layer's own answer without calling it.
+        Decided { #[pin] future: GuardFuture<F> },
+        // A full verification, then the inner service.
+        Verifying { future: BoxResponseFuture<E> },
+    }
+}
+
+impl<F, E> ResponseFuture<F, E> {
+    fn inner(future: F) -> Self {
+        ResponseFuture {
+            state: State::Decided {
+                future: GuardFuture::inner(future),
+            },
+        }
+    }
+
+    fn answered(response: Response<Body>) -> Self {
+        ResponseFuture {
+            state: State::Decided {
+                future: GuardFuture::refused(response),
+            },
+        }
+    }
+
+    fn verifying(future: BoxResponseFuture<E>) -> Self {
+        ResponseFuture {
+            state: State::Verifying { future },
+        }
+    }
+}
+
+impl<F, E> fmt::Debug for ResponseFuture<F, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ResponseFuture")
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Decided { future } => future.poll(cx),
+            StateProj::Verifying { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl Config {
+    /// Answers a refused request, and says why in the log.
+    fn refuse(&self, error: AuthError) -> Response<Body> {
+        let span = tracing::Span::current();
+        span.record("outcome", "rejected");
+        tracing::debug!(status = error.status().as_u16(), reason = %error, "request refused");
+        self.answering.respond(&error)
+    }
+
+    /// Leaves the verified token in the request for extractors and guards.
+    fn accept<B>(&self, request: &mut Request<B>, verified: VerifiedToken) {
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            span.record("outcome", "verified");
+            if let Some(sub) = verified.subject() {
+                span.record("sub", sub);
+            }
+            if let Some(iss) = verified.issuer() {
+                span.record("iss", iss);
+            }
+            if let Some(kid) = &verified.header().kid {
+                span.record("kid", kid.as_str());
+            }
+        }
+        let auth = Authenticated::new(verified, self.claims.clone(), self.answering.clone());
+        request.extensions_mut().insert(auth);
     }
 }
 
@@ -285,17 +381,13 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // The service that was polled ready handles this request; the clone waits for the next.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let config = self.config.clone();
         let span = tracing::debug_span!(
             "tollgate.auth",
             outcome = tracing::field::Empty,
@@ -303,55 +395,53 @@ where
             iss = tracing::field::Empty,
             kid = tracing::field::Empty,
         );
-        let future = async move {
-            request.extensions_mut().insert(config.answering.clone());
-            let found = find_owned_token(&config.sources, request.headers(), request.uri().query());
-            let refuse = |error: AuthError| {
-                let span = tracing::Span::current();
-                span.record("outcome", "rejected");
-                tracing::debug!(status = error.status().as_u16(), reason = %error, "request refused");
-                Ok(config.answering.respond(&error))
-            };
-            let token = match found {
-                Err(why) => return refuse(AuthError::InvalidRequest(why)),
-                Ok(None) if config.mode == Mode::Required => {
-                    return refuse(AuthError::MissingCredentials);
-                }
-                Ok(None) => {
-                    tracing::Span::current().record("outcome", "anonymous");
-                    None
-                }
-                Ok(Some(token)) => Some(token),
-            };
-            if let Some(token) = token {
-                match config.verifier.verify_token(token.as_str()).await {
-                    Ok(verified) => {
-                        let span = tracing::Span::current();
-                        span.record("outcome", "verified");
-                        if let Some(sub) = verified.claims.get("sub").and_then(Value::as_str) {
-                            span.record("sub", sub);
+        let entered = span.enter();
+        let config = &*self.config;
+        let answered = ResponseFuture::answered;
+        let found = find_owned_token(&config.sources, request.headers(), request.uri().query());
+        let token = match found {
+            Err(why) => return answered(config.refuse(AuthError::InvalidRequest(why))),
+            Ok(None) if config.mode == Mode::Required => {
+                return answered(config.refuse(AuthError::MissingCredentials));
+            }
+            Ok(None) => {
+                span.record("outcome", "anonymous");
+                request.extensions_mut().insert(config.answering.clone());
+                None
+            }
+            Ok(Some(token)) => Some(token),
+        };
+        if let Some(token) = token {
+            match config.verifier.cached(token.as_str()) {
+                Some(Ok(verified)) => config.accept(&mut request, verified),
+                Some(Err(err)) => return answered(config.refuse(AuthError::Token(err))),
+                None => {
+                    // A full verification (signature, maybe a key fetch): the async path.
+                    let clone = self.inner.clone();
+                    let mut inner = std::mem::replace(&mut self.inner, clone);
+                    let config = self.config.clone();
+                    let future = async move {
+                        match config.verifier.verify_token(token.as_str()).await {
+                            Ok(verified) => config.accept(&mut request, verified),
+                            Err(err) => return Ok(config.refuse(AuthError::Token(err))),
                         }
-                        if let Some(iss) = verified.claims.get("iss").and_then(Value::as_str) {
-                            span.record("iss", iss);
-                        }
-                        if let Some(kid) = &verified.header.kid {
-                            span.record("kid", kid.as_str());
-                        }
-                        let auth = Authenticated::new(
-                            verified.claims,
-                            verified.header,
-                            config.claims.clone(),
-                        );
-                        request.extensions_mut().insert(auth);
-                    }
-                    Err(err) => return refuse(AuthError::Token(err)),
+                        let response = inner.call(request).await?;
+                        Ok(response.map(Body::new))
+                    };
+                    drop(entered);
+                    return ResponseFuture::verifying(Box::pin(future.instrument(span)));
                 }
             }
-            let response = inner.call(request).await?;
-            Ok(response.map(Body::new))
-        };
-        ResponseFuture {
-            inner: Box::pin(future.instrument(span)),
+        }
+        drop(entered);
+        let future = self.inner.call(request);
+        if span.is_disabled() {
+            ResponseFuture::inner(future)
+        } else {
+            // With the span recorded (tracing at debug level), the handler runs inside it.
+            ResponseFuture::verifying(Box::pin(
+                async move { Ok(future.await?.map(Body::new)) }.instrument(span),
+            ))
         }
     }
 }

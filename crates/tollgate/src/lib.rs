@@ -59,8 +59,7 @@ pub use guard::{
     require_any_role, require_any_scope, require_role, require_scopes,
 };
 pub use layer::{
-    AuthLayer, AuthLayerBuilder, AuthService, Mode, ResponseFuture, TokenVerifier, VerifiedClaims,
-    VerifyFuture,
+    AuthLayer, AuthLayerBuilder, AuthService, Mode, ResponseFuture, TokenVerifier, VerifyFuture,
 };
 pub use response::{
     Answering, AuthError, AuthRejection, Challenge, ErrorResponder, Rfc6750Responder,
