@@ -10,7 +10,8 @@
 # DURATION (wrk seconds, 4), CONNECTIONS (32), SERVER_CPU (0), CLIENT_CPU (1), OUT (directory).
 # The server is pinned to SERVER_CPU with taskset and wrk (-t1) to CLIENT_CPU. Server CPU time
 # per request is utime+stime of the server process (/proc/<pid>/stat) over the wrk run divided
-# by the requests wrk completed.
+# by the requests wrk completed; user CPU (utime alone) is reported too, because the kernel part
+# grows when the server is slower (each response then wakes an idle wrk on the other core).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -96,12 +97,13 @@ scenario() {
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
 to_us() { # wrk latency (e.g. 1.23ms, 850.00us, 1.02s) -> microseconds
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'
 }
 
 RESULTS="$OUT/results.tsv"
-printf 'scenario\tmode\tround\trps\tp50_us\tp99_us\tcpu_us_per_req\trequests\tnon2xx\n' >"$RESULTS"
+printf 'scenario\tmode\tround\trps\tp50_us\tp99_us\tcpu_us_per_req\trequests\tnon2xx\tuser_us_per_req\n' >"$RESULTS"
 STATS="$OUT/tollgate-stats.log"
 CLK_TCK=$(getconf CLK_TCK)
 echo "==> load before: $(cat /proc/loadavg)" | tee "$OUT/load.log"
@@ -119,8 +121,9 @@ run_one() { # scenario mode round
   local warm="$TOKENS/${alg,,}-warm.txt"
   taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d1s -H "Authorization: Bearer $(cat "$warm")" \
     "http://127.0.0.1:$PORT/me" >/dev/null
-  local before after out
+  local before after user_before user_after out
   before=$(cpu_ticks "$pid")
+  user_before=$(user_ticks "$pid")
   case $how in
     header)
       out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency \
@@ -133,22 +136,24 @@ run_one() { # scenario mode round
         "http://127.0.0.1:$PORT$route") ;;
   esac
   after=$(cpu_ticks "$pid")
+  user_after=$(user_ticks "$pid")
   if [[ $mode == tollgate* ]]; then
     echo "$sc $mode round $round: $(curl -s "http://127.0.0.1:$PORT/stats")" >>"$STATS"
   fi
   kill "$pid"
   wait "$pid" 2>/dev/null || true
-  local rps requests non2xx p50 p99 cpu
+  local rps requests non2xx p50 p99 cpu user
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
   p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
   p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
   cpu=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$mode" "$round" "$rps" "$p50" "$p99" "$cpu" \
-    "$requests" "${non2xx:-0}" >>"$RESULTS"
-  printf '  %-18s %-17s round %s: %10s req/s  p50 %8s us  p99 %8s us  cpu %7s us/req  non-2xx %s\n' \
-    "$sc" "$mode" "$round" "$rps" "$p50" "$p99" "$cpu" "${non2xx:-0}"
+  user=$(awk -v t=$((user_after - user_before)) -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$sc" "$mode" "$round" "$rps" "$p50" "$p99" "$cpu" \
+    "$requests" "${non2xx:-0}" "$user" >>"$RESULTS"
+  printf '  %-18s %-17s round %s: %10s req/s  p50 %8s us  p99 %8s us  cpu %7s us/req (user %s)  non-2xx %s\n' \
+    "$sc" "$mode" "$round" "$rps" "$p50" "$p99" "$cpu" "$user" "${non2xx:-0}"
 }
 
 for sc in $SCENARIOS; do

@@ -22,20 +22,31 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 
 
-print("| scenario | server | req/s | x no-auth | x plain | p50 us | p99 us | CPU us/req "
-      "| capacity req/s/core | capacity x no-auth | capacity x plain | runs | non-2xx |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+def user(sc, mode):
+    rs = runs.get((sc, mode))
+    if not rs or any(not r.get("user_us_per_req") for r in rs):
+        return None
+    return statistics.median(float(r["user_us_per_req"]) for r in rs)
+
+
+print("| scenario | server | req/s | x no-auth | x plain | x jwt-authorizer | p50 us | p99 us "
+      "| CPU us/req | user CPU us/req | capacity x no-auth | capacity x plain "
+      "| capacity x jwt-authorizer | runs | non-2xx |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for sc in scenarios:
-    base, plain = med(sc, "noauth", "rps"), med(sc, "plain", "rps")
-    base_cpu, plain_cpu = med(sc, "noauth", "cpu_us_per_req"), med(sc, "plain", "cpu_us_per_req")
+    base, plain, jwta = (med(sc, m, "rps") for m in ("noauth", "plain", "jwt-authorizer"))
+    base_cpu, plain_cpu, jwta_cpu = (med(sc, m, "cpu_us_per_req")
+                                     for m in ("noauth", "plain", "jwt-authorizer"))
     for mode in order:
         rps = med(sc, mode, "rps")
         if rps is None:
             continue
         cpu = med(sc, mode, "cpu_us_per_req")
+        u = user(sc, mode)
         non2xx = sum(int(r["non2xx"] or 0) for r in runs[(sc, mode)])
-        cap = 1e6 / cpu
         print(f"| {sc} | {mode} | {rps:,.0f} | {ratio(rps, base)} | {ratio(rps, plain)} "
+              f"| {ratio(rps, jwta)} "
               f"| {med(sc, mode, 'p50_us'):,.0f} | {med(sc, mode, 'p99_us'):,.0f} | {cpu:.1f} "
-              f"| {cap:,.0f} | {ratio(base_cpu, cpu)} | {ratio(plain_cpu, cpu)} "
+              f"| {'-' if u is None else f'{u:.1f}'} "
+              f"| {ratio(base_cpu, cpu)} | {ratio(plain_cpu, cpu)} | {ratio(jwta_cpu, cpu)} "
               f"| {len(runs[(sc, mode)])} | {non2xx} |")

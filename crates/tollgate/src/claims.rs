@@ -11,10 +11,13 @@ use tollgate_core::{ClaimPath, TokenHeader, VerifiedToken};
 
 use crate::response::{Answering, AuthError, AuthRejection};
 
-/// Where roles are read from; configured once on the layer and shared with every guard.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ClaimsConfig {
+/// What a layer shares with every request it passes on: where roles are read from, and how
+/// failures are answered. One `Arc` per layer, so marking a request authenticated costs one
+/// reference count.
+#[derive(Clone, Default)]
+pub(crate) struct AuthContext {
     pub(crate) roles: ClaimPath,
+    pub(crate) answering: Option<Answering>,
 }
 
 /// A verified token, as the layer leaves it in the request extensions.
@@ -24,9 +27,7 @@ pub(crate) struct ClaimsConfig {
 #[derive(Clone)]
 pub struct Authenticated {
     claims: ClaimsSource,
-    config: Arc<ClaimsConfig>,
-    /// How the layer that verified the token answers failures (for extractors and guards).
-    answering: Option<Answering>,
+    context: Arc<AuthContext>,
 }
 
 #[derive(Clone)]
@@ -42,15 +43,10 @@ enum ClaimsSource {
 }
 
 impl Authenticated {
-    pub(crate) fn new(
-        token: VerifiedToken,
-        config: Arc<ClaimsConfig>,
-        answering: Answering,
-    ) -> Self {
+    pub(crate) fn new(token: VerifiedToken, context: Arc<AuthContext>) -> Self {
         Authenticated {
             claims: ClaimsSource::Token(token),
-            config,
-            answering: Some(answering),
+            context,
         }
     }
 
@@ -72,8 +68,10 @@ impl Authenticated {
                 claims: Arc::new(claims),
                 header: Arc::new(header),
             },
-            config: Arc::new(ClaimsConfig { roles: roles_claim }),
-            answering: None,
+            context: Arc::new(AuthContext {
+                roles: roles_claim,
+                answering: None,
+            }),
         }
     }
 
@@ -114,7 +112,7 @@ impl Authenticated {
 
     /// The roles at the configured claim path (default `roles`).
     pub fn roles(&self) -> Vec<&str> {
-        self.config.roles.strings(self.claims())
+        self.context.roles.strings(self.claims())
     }
 
     /// The scopes (`scope` string or `scp` string/array).
@@ -158,7 +156,7 @@ impl Authenticated {
     }
 
     pub(crate) fn answering(&self) -> Option<&Answering> {
-        self.answering.as_ref()
+        self.context.answering.as_ref()
     }
 }
 

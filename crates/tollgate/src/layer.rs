@@ -35,10 +35,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument as _;
 
-use crate::claims::{Authenticated, ClaimsConfig};
+use crate::claims::{AuthContext, Authenticated};
 use crate::guard::GuardFuture;
 use crate::response::{Answering, AuthError, Challenge, ErrorResponder};
-use crate::token::{TokenSources, find_owned_token};
+use crate::token::{TokenSources, find_token, own_token};
 
 /// The future of [`TokenVerifier::verify_token`].
 pub type VerifyFuture<'a> =
@@ -105,7 +105,7 @@ struct Config {
     mode: Mode,
     sources: TokenSources,
     answering: Answering,
-    claims: Arc<ClaimsConfig>,
+    context: Arc<AuthContext>,
 }
 
 /// A tower [`Layer`] that verifies the bearer token of every request and puts the result
@@ -144,7 +144,7 @@ impl AuthLayer {
             realm: Some("api".into()),
             resource_metadata: None,
             responder: None,
-            claims: ClaimsConfig::default(),
+            roles: ClaimPath::default(),
         }
     }
 }
@@ -158,7 +158,7 @@ pub struct AuthLayerBuilder {
     realm: Option<String>,
     resource_metadata: Option<String>,
     responder: Option<Arc<dyn ErrorResponder>>,
-    claims: ClaimsConfig,
+    roles: ClaimPath,
 }
 
 impl AuthLayerBuilder {
@@ -215,7 +215,7 @@ impl AuthLayerBuilder {
     /// Where roles are read from, for every guard: a dotted path such as `realm_access.roles`,
     /// `resource_access.my-client.roles` or `cognito:groups` (default `roles`).
     pub fn roles_claim(mut self, path: &str) -> Result<Self, ConfigError> {
-        self.claims.roles = ClaimPath::new(path)?;
+        self.roles = ClaimPath::new(path)?;
         Ok(self)
     }
 
@@ -240,8 +240,11 @@ impl AuthLayerBuilder {
                 verifier: self.verifier,
                 mode: self.mode,
                 sources: self.sources,
+                context: Arc::new(AuthContext {
+                    roles: self.roles,
+                    answering: Some(answering.clone()),
+                }),
                 answering,
-                claims: Arc::new(self.claims),
             }),
         }
     }
@@ -365,7 +368,7 @@ impl Config {
                 span.record("kid", kid.as_str());
             }
         }
-        let auth = Authenticated::new(verified, self.claims.clone(), self.answering.clone());
+        let auth = Authenticated::new(verified, self.context.clone());
         request.extensions_mut().insert(auth);
     }
 }
@@ -398,7 +401,7 @@ where
         let entered = span.enter();
         let config = &*self.config;
         let answered = ResponseFuture::answered;
-        let found = find_owned_token(&config.sources, request.headers(), request.uri().query());
+        let found = find_token(&config.sources, request.headers(), request.uri().query());
         let token = match found {
             Err(why) => return answered(config.refuse(AuthError::InvalidRequest(why))),
             Ok(None) if config.mode == Mode::Required => {
@@ -412,11 +415,13 @@ where
             Ok(Some(token)) => Some(token),
         };
         if let Some(token) = token {
-            match config.verifier.cached(token.as_str()) {
+            match config.verifier.cached(token) {
                 Some(Ok(verified)) => config.accept(&mut request, verified),
                 Some(Err(err)) => return answered(config.refuse(AuthError::Token(err))),
                 None => {
-                    // A full verification (signature, maybe a key fetch): the async path.
+                    // A full verification (signature, maybe a key fetch): the async path, with
+                    // the token detached from the request.
+                    let token = own_token(request.headers(), token);
                     let clone = self.inner.clone();
                     let mut inner = std::mem::replace(&mut self.inner, clone);
                     let config = self.config.clone();

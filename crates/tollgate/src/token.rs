@@ -155,26 +155,17 @@ impl FoundToken {
     }
 }
 
-/// Like [`find_token`], detached from the request so the request can be changed afterwards.
-pub(crate) fn find_owned_token(
-    sources: &TokenSources,
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<Option<FoundToken>, InvalidRequest> {
-    let Some(token) = find_token(sources, headers, query)? else {
-        return Ok(None);
-    };
+/// Detaches `token`, found by [`find_token`] in `headers` (or the query), from the request so the
+/// request can be changed afterwards.
+pub(crate) fn own_token(headers: &HeaderMap, token: &str) -> FoundToken {
     if let Some(value) = headers.get(AUTHORIZATION) {
         let bytes = value.as_bytes();
         let start = (token.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
         if start <= bytes.len() && start + token.len() <= bytes.len() {
-            return Ok(Some(FoundToken::Header(
-                value.clone(),
-                start..start + token.len(),
-            )));
+            return FoundToken::Header(value.clone(), start..start + token.len());
         }
     }
-    Ok(Some(FoundToken::Owned(token.to_owned())))
+    FoundToken::Owned(token.to_owned())
 }
 
 /// Finds the one bearer token of a request: `Ok(None)` when there is none.
