@@ -27,12 +27,16 @@ struct MeClaims {
 }
 
 fn token(key: &SigningKey, n: u64) -> String {
+    token_expiring(key, n, 4_102_444_800)
+}
+
+fn token_expiring(key: &SigningKey, n: u64, exp: u64) -> String {
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(ISSUER));
     claims.insert("aud".into(), json!(AUDIENCE));
     claims.insert("sub".into(), json!(format!("user-{n}")));
     claims.insert("jti".into(), json!(n.to_string()));
-    claims.insert("exp".into(), json!(4_102_444_800u64));
+    claims.insert("exp".into(), json!(exp));
     key.sign(&claims, "JWT").unwrap()
 }
 
@@ -62,8 +66,16 @@ fn request(token: &str) -> Request<Body> {
 }
 
 async fn call(app: &Router, token: &str) {
+    call_expecting(app, token, StatusCode::OK).await
+}
+
+async fn call_expecting(app: &Router, token: &str, status: StatusCode) {
     let response = app.clone().oneshot(request(token)).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status(), status);
+    // Read the body, as a server writing the answer would.
+    axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap();
 }
 
 fn bench_layer(c: &mut Criterion) {
@@ -112,6 +124,18 @@ fn bench_layer(c: &mut Criterion) {
     // lookup (~0.2 us).
     group.bench_function("tollgate-cache-off", |b| {
         b.iter(|| runtime.block_on(call(&uncached, black_box(&single))))
+    });
+    // The refusal an attacker can choose that costs the most: a genuine signature on an expired
+    // token (every check runs, then the 401 answer is built). Compare with cache-off.
+    let expired = token_expiring(&key, 0, 1_000_000_000);
+    group.bench_function("tollgate-refuse-expired", |b| {
+        b.iter(|| {
+            runtime.block_on(call_expecting(
+                &uncached,
+                black_box(&expired),
+                StatusCode::UNAUTHORIZED,
+            ))
+        })
     });
     group.finish();
 }
