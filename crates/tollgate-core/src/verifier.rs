@@ -1,7 +1,9 @@
 //! The verification engine: token string + policy + key source -> typed claims or a precise error.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
@@ -552,6 +554,21 @@ impl Verifier {
         }
     }
 
+    /// Verifies `token` if that needs no waiting: `Some` for a cached token and for a full
+    /// verification whose key the key source already holds (a [`KeySet`](crate::KeySet), a JWKS
+    /// cache that is fresh), `None` when the key source has to fetch first (then call
+    /// [`Verifier::verify_token`]). Lets the tower layer decide most requests inside
+    /// `Service::call`, with no future to box.
+    pub fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
+        let future = std::pin::pin!(self.verify_token(token));
+        // A key source that must fetch returns Pending; the abandoned attempt is dropped before
+        // anything was counted or cached, and the caller starts the verification again.
+        match future.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending => None,
+        }
+    }
+
     /// The cache's answer for `token` at `now`.
     fn lookup(&self, token: &str, now: i64) -> Lookup {
         let inner = &*self.inner;
@@ -580,10 +597,13 @@ impl Verifier {
             Lookup::Miss(key) => key,
         };
         let inner = &*self.inner;
+        let outcome = self.verify_full(token, now).await;
+        // Counted once the verification is over, so a verification abandoned while waiting for
+        // keys (see `verify_now`) is not counted twice.
         if let Some(cache) = &inner.cache {
             cache.record_miss();
         }
-        let (header, payload, times, verified_with) = self.verify_full(token, now).await?;
+        let (header, payload, times, verified_with) = outcome?;
         match (&inner.cache, key) {
             (Some(cache), Some(key)) if cache.admit(key) => Ok(cache.insert(
                 key,

@@ -284,3 +284,49 @@ async fn typed_views_are_shared_per_type_and_json_is_lazy() {
         Err(Error::ClaimsShape(_))
     ));
 }
+
+/// A key source that has to wait (like a JWKS fetch) before it answers.
+#[derive(Debug)]
+struct Waiting(KeySet);
+
+impl KeySource for Waiting {
+    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
+        KeyFuture::new(async move {
+            tokio::task::yield_now().await;
+            self.0.find(request.kid, request.alg).cloned()
+        })
+    }
+}
+
+#[tokio::test]
+async fn verify_now_decides_without_waiting_or_says_none() {
+    // Keys at hand: a full verification completes synchronously, and refusals too.
+    let verifier = default_verifier();
+    let token = sign(Algorithm::RS256, &claims());
+    assert!(verifier.verify_now(&token).unwrap().is_ok());
+    let expired = sign(
+        Algorithm::RS256,
+        &claims_with("exp", Some(json!(1_000_000))),
+    );
+    assert!(matches!(
+        verifier.verify_now(&expired),
+        Some(Err(Error::Expired { .. }))
+    ));
+    assert_eq!(verifier.token_cache_stats().unwrap().misses, 2);
+
+    // Keys behind a wait: no answer now, nothing counted or cached; the async path works.
+    let waiting = Verifier::new(
+        policy().build().unwrap(),
+        Waiting(key_set()),
+        CryptoProvider::default(),
+    );
+    for _ in 0..3 {
+        assert!(waiting.verify_now(&token).is_none());
+    }
+    let stats = waiting.token_cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
+    waiting.verify_token(&token).await.unwrap();
+    waiting.verify_token(&token).await.unwrap();
+    // Cached now: answered without touching the waiting key source.
+    assert!(waiting.verify_now(&token).unwrap().is_ok());
+}

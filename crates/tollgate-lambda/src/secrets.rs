@@ -602,8 +602,11 @@ impl TokenVerifier for SecretVerifier {
         })
     }
 
-    fn cached(&self, token: &str) -> Option<Result<tollgate_core::VerifiedToken, Error>> {
-        // Only verified tokens are cached, so a hit never needs the refresh-on-bad-signature.
-        self.verifier.cached(token)
+    fn verify_now(&self, token: &str) -> Option<Result<tollgate_core::VerifiedToken, Error>> {
+        match self.verifier.verify_now(token) {
+            // The secret may have been rotated: the async path re-reads it and tries again.
+            Some(Err(Error::InvalidSignature)) => None,
+            other => other,
+        }
     }
 }

@@ -50,11 +50,10 @@ pub trait TokenVerifier: Send + Sync + 'static {
     /// Verifies `token`.
     fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a>;
 
-    /// Answers synchronously when the verifier has `token` in a cache of verified tokens:
-    /// `Some(Ok)` for a live entry, `Some(Err)` for one the time rules now refuse, `None` when
-    /// [`verify_token`](Self::verify_token) must run. The layer asks this first, so a cache hit
-    /// sets up no async verification. The default has no cache.
-    fn cached(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
+    /// Answers synchronously when that needs no waiting (a cached token, or keys already at
+    /// hand), `None` when [`verify_token`](Self::verify_token) must run. The layer asks this
+    /// first, so such requests set up no async verification. The default always says `None`.
+    fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
         let _ = token;
         None
     }
@@ -65,8 +64,8 @@ impl TokenVerifier for Verifier {
         Box::pin(Verifier::verify_token(self, token))
     }
 
-    fn cached(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
-        Verifier::cached(self, token)
+    fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
+        Verifier::verify_now(self, token)
     }
 }
 
@@ -76,8 +75,11 @@ impl TokenVerifier for tollgate_core::remote::MultiIssuer {
         Box::pin(async move { self.route(token)?.verify_token(token).await })
     }
 
-    fn cached(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
-        self.route(token).ok()?.cached(token)
+    fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
+        match self.route(token) {
+            Ok(verifier) => verifier.verify_now(token),
+            Err(err) => Some(Err(err)),
+        }
     }
 }
 
@@ -86,8 +88,8 @@ impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
         (**self).verify_token(token)
     }
 
-    fn cached(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
-        (**self).cached(token)
+    fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
+        (**self).verify_now(token)
     }
 }
 
@@ -280,8 +282,8 @@ type BoxResponseFuture<E> = Pin<Box<dyn Future<Output = Result<Response<Body>, E
 
 pin_project! {
     /// The response future of [`AuthService`]: the inner service's response, or the layer's own
-    /// answer. A request whose token is answered from the verifier's cache (or refused before any
-    /// verification) costs no allocation here; only a full verification is boxed.
+    /// answer. A request decided inside `call` (a cached token, keys at hand, or refused) costs
+    /// no allocation here; only a verification that waits for a key fetch is boxed.
     pub struct ResponseFuture<F, E> {
         #[pin]
         state: State<F, E>,
@@ -415,12 +417,12 @@ where
             Ok(Some(token)) => Some(token),
         };
         if let Some(token) = token {
-            match config.verifier.cached(token) {
+            match config.verifier.verify_now(token) {
                 Some(Ok(verified)) => config.accept(&mut request, verified),
                 Some(Err(err)) => return answered(config.refuse(AuthError::Token(err))),
                 None => {
-                    // A full verification (signature, maybe a key fetch): the async path, with
-                    // the token detached from the request.
+                    // The key source must fetch first: the async path, with the token
+                    // detached from the request.
                     let token = own_token(request.headers(), token);
                     let clone = self.inner.clone();
                     let mut inner = std::mem::replace(&mut self.inner, clone);
