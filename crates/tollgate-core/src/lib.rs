@@ -50,6 +50,7 @@ mod claims;
 mod crypto;
 mod der;
 mod error;
+mod header_memo;
 mod jwk;
 mod key;
 mod key_set;

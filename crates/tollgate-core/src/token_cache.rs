@@ -267,7 +267,7 @@ impl TokenCache {
         &self,
         cache_key: CacheKey,
         token: &str,
-        header: TokenHeader,
+        header: Arc<TokenHeader>,
         payload: Vec<u8>,
         times: TimeClaims,
         leeway_secs: u64,

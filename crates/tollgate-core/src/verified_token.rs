@@ -75,7 +75,7 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn new(
         token: Box<[u8]>,
-        header: TokenHeader,
+        header: Arc<TokenHeader>,
         payload: Vec<u8>,
         times: TimeClaims,
         valid_until: i64,
@@ -83,7 +83,7 @@ impl Entry {
     ) -> Entry {
         Entry {
             token,
-            header: Arc::new(header),
+            header,
             payload: payload.into_boxed_slice(),
             times,
             valid_until,

@@ -12,6 +12,7 @@ use crate::algorithm::Algorithm;
 use crate::b64;
 use crate::crypto::CryptoProvider;
 use crate::error::{Error, Malformed};
+use crate::header_memo::HeaderMemo;
 use crate::jwk::MAX_KID_LEN;
 use crate::key::VerificationKey;
 use crate::scan::{self, Loose, MemberSink};
@@ -92,6 +93,7 @@ struct Inner {
     keys: Arc<dyn KeySource>,
     crypto: CryptoProvider,
     cache: Option<TokenCache>,
+    headers: HeaderMemo,
 }
 
 impl fmt::Debug for Verifier {
@@ -463,6 +465,7 @@ impl Verifier {
                 keys,
                 crypto,
                 cache,
+                headers: HeaderMemo::default(),
             }),
         }
     }
@@ -489,6 +492,7 @@ impl Verifier {
                 keys: inner.keys.clone(),
                 crypto: inner.crypto,
                 cache,
+                headers: HeaderMemo::default(),
             }),
         }
     }
@@ -631,7 +635,7 @@ impl Verifier {
         &self,
         token: &str,
         now: i64,
-    ) -> Result<(TokenHeader, Vec<u8>, TimeClaims, Arc<VerificationKey>), Error> {
+    ) -> Result<(Arc<TokenHeader>, Vec<u8>, TimeClaims, Arc<VerificationKey>), Error> {
         let validation = &self.inner.validation;
         let (header, payload, key) = self.verify_jws_parts(token).await?;
         if validation.required_claims.len() > 128 {
@@ -660,16 +664,24 @@ impl Verifier {
     /// any bytes. For conformance testing and non-JWT JWS payloads.
     pub async fn verify_signature(&self, token: &str) -> Result<VerifiedJws, Error> {
         let (header, payload, _) = self.verify_jws_parts(token).await?;
-        Ok(VerifiedJws { header, payload })
+        Ok(VerifiedJws {
+            header: TokenHeader::clone(&header),
+            payload,
+        })
     }
 
     async fn verify_jws_parts(
         &self,
         token: &str,
-    ) -> Result<(TokenHeader, Vec<u8>, Arc<VerificationKey>), Error> {
+    ) -> Result<(Arc<TokenHeader>, Vec<u8>, Arc<VerificationKey>), Error> {
         let inner = &*self.inner;
         let parts = split(token, inner.validation.max_token_bytes)?;
-        let header = parse_header(&parts, &inner.validation)?;
+        let remembered = inner.headers.get(parts.header);
+        let seen_before = remembered.is_some();
+        let header = match remembered {
+            Some(header) => header,
+            None => Arc::new(parse_header(&parts, &inner.validation)?),
+        };
         if parts.signature.is_empty() {
             return Err(Malformed::EmptySegment.into());
         }
@@ -701,6 +713,9 @@ impl Verifier {
             .verify(header.alg, &key, parts.signing_input.as_bytes(), &signature)
         {
             return Err(Error::InvalidSignature);
+        }
+        if !seen_before {
+            inner.headers.remember(parts.header, &header);
         }
         Ok((header, payload, key))
     }

@@ -330,3 +330,24 @@ async fn verify_now_decides_without_waiting_or_says_none() {
     // Cached now: answered without touching the waiting key source.
     assert!(waiting.verify_now(&token).unwrap().is_ok());
 }
+
+#[tokio::test]
+async fn remembered_headers_never_skip_the_signature() {
+    let verifier = default_verifier().with_token_cache(None);
+    let token = sign(Algorithm::RS256, &claims());
+    verifier.verify_token(&token).await.unwrap();
+    // Same header segment (now remembered), another payload under the old signature.
+    let (head, rest) = token.split_once('.').unwrap();
+    let signature = rest.rsplit_once('.').unwrap().1;
+    let other = sign(Algorithm::RS256, &claims_with("sub", Some(json!("admin"))));
+    let other_payload = other.split('.').nth(1).unwrap();
+    let forged = format!("{head}.{other_payload}.{signature}");
+    assert!(matches!(
+        verifier.verify_token(&forged).await,
+        Err(Error::InvalidSignature)
+    ));
+    // The genuine token with that header still verifies, and another header is still checked.
+    verifier.verify_token(&other).await.unwrap();
+    let none = format!("eyJhbGciOiJub25lIn0.{other_payload}.");
+    assert!(verifier.verify_token(&none).await.is_err());
+}

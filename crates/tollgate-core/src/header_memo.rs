@@ -1,0 +1,80 @@
+//! Protected headers already seen on verified tokens.
+//!
+//! An issuer signs every token with the same few headers (`{"alg":"RS256","kid":"k1","typ":"JWT"}`),
+//! so the header segment of a new token has almost always been decoded, scanned and checked
+//! against the policy before. Remembering the outcome per exact segment string skips that work
+//! (base64, a JSON scan, three small allocations) on cache misses.
+//!
+//! Invariants:
+//! - a segment is remembered only after a token carrying it passed its signature check, so
+//!   unauthenticated input never fills the memo, and it is bounded ([`MAX_HEADERS`]);
+//! - the memo belongs to one `Verifier`, so a remembered header was accepted by that verifier's
+//!   policy (algorithm allow-list, `typ`, `crit`, `b64`, `cty`, `kid` length): the checks of
+//!   `parse_header` depend on nothing but the segment and the policy;
+//! - lookups compare the whole segment string.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::verifier::TokenHeader;
+
+/// Most distinct headers remembered: an issuer has a handful of keys in its set at a time.
+const MAX_HEADERS: usize = 32;
+
+/// Longest header segment remembered, in bytes.
+const MAX_SEGMENT: usize = 512;
+
+#[derive(Default)]
+pub(crate) struct HeaderMemo {
+    headers: RwLock<HashMap<Box<str>, Arc<TokenHeader>>>,
+}
+
+impl HeaderMemo {
+    /// The checked header of a verified token with this exact header segment, if any.
+    pub(crate) fn get(&self, segment: &str) -> Option<Arc<TokenHeader>> {
+        let headers = self.headers.read().unwrap_or_else(|p| p.into_inner());
+        headers.get(segment).cloned()
+    }
+
+    /// Remembers the header of a token whose signature verified.
+    pub(crate) fn remember(&self, segment: &str, header: &Arc<TokenHeader>) {
+        if segment.len() > MAX_SEGMENT {
+            return;
+        }
+        let mut headers = self.headers.write().unwrap_or_else(|p| p.into_inner());
+        if headers.len() >= MAX_HEADERS && !headers.contains_key(segment) {
+            // Keys rotated many times over: start again rather than track ages.
+            headers.clear();
+        }
+        headers.insert(segment.into(), header.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithm::Algorithm;
+
+    fn header(kid: &str) -> Arc<TokenHeader> {
+        Arc::new(TokenHeader {
+            alg: Algorithm::RS256,
+            kid: Some(kid.into()),
+            typ: None,
+        })
+    }
+
+    #[test]
+    fn remembers_exact_segments_within_bounds() {
+        let memo = HeaderMemo::default();
+        memo.remember("eyJh", &header("a"));
+        assert_eq!(memo.get("eyJh").unwrap().kid.as_deref(), Some("a"));
+        assert!(memo.get("eyJ").is_none());
+        assert!(memo.get("eyJhX").is_none());
+        memo.remember(&"x".repeat(MAX_SEGMENT + 1), &header("long"));
+        assert!(memo.get(&"x".repeat(MAX_SEGMENT + 1)).is_none());
+        for i in 0..MAX_HEADERS * 3 {
+            memo.remember(&format!("seg{i}"), &header("k"));
+            assert!(memo.headers.read().unwrap().len() <= MAX_HEADERS);
+        }
+    }
+}
