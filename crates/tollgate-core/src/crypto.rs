@@ -90,7 +90,7 @@ impl CryptoProvider {
         alg: Algorithm,
         key: &VerificationKey,
         message: &[u8],
-        signature: &Vec<u8>,
+        signature: &[u8],
     ) -> bool {
         match self.backend {
             #[cfg(feature = "aws-lc-rs")]
@@ -99,7 +99,8 @@ impl CryptoProvider {
                 .verify(alg, key.material(), message, signature),
             Backend::Jsonwebtoken(provider) => {
                 match (provider.verifier_factory)(&alg.to_jsonwebtoken(), key.material()) {
-                    Ok(verifier) => verifier.verify(message, signature).is_ok(),
+                    // jsonwebtoken's verifier trait takes its signature type, a `Vec<u8>`.
+                    Ok(verifier) => verifier.verify(message, &signature.to_vec()).is_ok(),
                     Err(err) => {
                         tracing::debug!(%alg, error = %err, "crypto backend refused the key");
                         false

@@ -154,7 +154,11 @@ impl<'de, S: MemberSink<'de>> Visitor<'de> for ObjectScan<'_, S> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = SeenNames::default();
+        // Room for a typical token's members without growing.
+        let mut seen = SeenNames {
+            small: Vec::with_capacity(16),
+            large: None,
+        };
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
             let value = if self.0.wants(&name) {
                 Some(map.next_value::<Loose<'de>>()?)

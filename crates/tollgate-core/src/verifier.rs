@@ -106,6 +106,9 @@ impl fmt::Debug for Verifier {
     }
 }
 
+/// Longest signature of any accepted key: RSA with an 8,192-bit modulus.
+const MAX_SIGNATURE_BYTES: usize = 1024;
+
 /// What the verified-token cache says about a token.
 enum Lookup {
     /// Cached: verified, or refused by the time rules re-applied now.
@@ -685,7 +688,15 @@ impl Verifier {
         if parts.signature.is_empty() {
             return Err(Malformed::EmptySegment.into());
         }
-        let signature = b64::decode(parts.signature).ok_or(Malformed::Base64)?;
+        // On the stack: the largest signature accepted (RSA-8192) is 1,024 bytes.
+        let mut signature_buf = [0u8; MAX_SIGNATURE_BYTES];
+        let signature = match b64::decode_into(parts.signature, &mut signature_buf) {
+            Some(signature) => signature,
+            None if parts.signature.len() > MAX_SIGNATURE_BYTES * 4 / 3 + 1 => {
+                return Err(Malformed::SignatureLength.into());
+            }
+            None => return Err(Malformed::Base64.into()),
+        };
         if header
             .alg
             .fixed_signature_len()
@@ -710,7 +721,7 @@ impl Verifier {
         }
         if !inner
             .crypto
-            .verify(header.alg, &key, parts.signing_input.as_bytes(), &signature)
+            .verify(header.alg, &key, parts.signing_input.as_bytes(), signature)
         {
             return Err(Error::InvalidSignature);
         }
