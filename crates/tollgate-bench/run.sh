@@ -6,7 +6,9 @@
 #   crates/tollgate-bench/run.sh                      # everything (~25 min)
 #   SCENARIOS="rs256-single rs256-pool" crates/tollgate-bench/run.sh
 #
-# Knobs (environment): SCENARIOS, ROUNDS_MAIN (5, the RS256 scenarios), ROUNDS (3, the rest),
+# Knobs (environment): SCENARIOS, MODES (the servers of the non-refusal scenarios; add
+# `sig-only`, the no-auth app plus a bare RS256 signature check, for the physical floor),
+# ROUNDS_MAIN (5, the RS256 scenarios), ROUNDS (3, the rest),
 # DURATION (wrk seconds, 4), CONNECTIONS (32), SERVER_CPU (0), CLIENT_CPU (1), OUT (directory).
 # The server is pinned to SERVER_CPU with taskset and wrk (-t1) to CLIENT_CPU. Server CPU time
 # per request is utime+stime of the server process (/proc/<pid>/stat) over the wrk run divided
@@ -77,7 +79,7 @@ request = function()
 end
 LUA
 
-ALL_MODES="noauth tollgate tollgate-nocache plain jwt-authorizer axum-jwt-auth"
+ALL_MODES=${MODES:-"noauth tollgate tollgate-nocache plain jwt-authorizer axum-jwt-auth"}
 REFUSE_MODES="tollgate plain jwt-authorizer axum-jwt-auth"
 # scenario -> alg, token file, how wrk sends it (header = one token; pool = Lua), route, modes, rounds
 scenario() {

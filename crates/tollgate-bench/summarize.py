@@ -6,7 +6,7 @@ import statistics
 import sys
 
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-order = ["noauth", "tollgate", "tollgate-nocache", "plain", "jwt-authorizer", "axum-jwt-auth"]
+order = ["noauth", "sig-only", "tollgate", "tollgate-nocache", "plain", "jwt-authorizer", "axum-jwt-auth"]
 scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
 runs = {}
 for r in rows:

@@ -11,12 +11,6 @@ pub(crate) fn decode(input: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(input).ok()
 }
 
-/// Decodes strict base64url into `buf`; `None` as for [`decode`], or when `buf` is too small.
-pub(crate) fn decode_into<'b>(input: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
-    let len = URL_SAFE_NO_PAD.decode_slice(input, buf).ok()?;
-    buf.get(..len)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,18 +33,5 @@ mod tests {
             "non-zero trailing bits (canonical is Zm8)"
         );
         assert_eq!(decode("Z"), None, "impossible length");
-    }
-
-    #[test]
-    fn decode_into_is_as_strict_and_bounded() {
-        let mut buf = [0u8; 4];
-        assert_eq!(decode_into("Zm9v", &mut buf), Some(&b"foo"[..]));
-        assert_eq!(decode_into("Zm9", &mut buf), None, "trailing bits");
-        assert_eq!(decode_into("Zm8=", &mut buf), None, "padding");
-        assert_eq!(
-            decode_into("Zm9vYmFy", &mut buf),
-            None,
-            "too long for the buffer"
-        );
     }
 }
