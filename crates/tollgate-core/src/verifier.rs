@@ -564,15 +564,17 @@ impl Verifier {
     /// [`Verifier::verify_token`]). Lets the tower layer decide most requests inside
     /// `Service::call`, with no future to box.
     pub fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
-        // A hit needs no future at all.
-        if let Lookup::Hit(result) = self.lookup(token, unix_seconds(SystemTime::now())) {
-            return Some(result.map(VerifiedToken::from_entry));
-        }
-        let future = std::pin::pin!(self.verify_token(token));
+        // A hit needs no future at all; a miss goes on with the key already computed.
+        let now = unix_seconds(SystemTime::now());
+        let key = match self.lookup(token, now) {
+            Lookup::Hit(result) => return Some(result.map(VerifiedToken::from_entry)),
+            Lookup::Miss(key) => key,
+        };
+        let future = std::pin::pin!(self.verify_missed(token, now, key));
         // A key source that must fetch returns Pending; the abandoned attempt is dropped before
         // anything was counted or cached, and the caller starts the verification again.
         match future.poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(result) => Some(result),
+            Poll::Ready(result) => Some(result.map(VerifiedToken::from_entry)),
             Poll::Pending => None,
         }
     }
@@ -600,10 +602,19 @@ impl Verifier {
 
     /// The verified token, from the cache when possible.
     async fn verified_entry(&self, token: &str, now: i64) -> Result<Arc<Entry>, Error> {
-        let key = match self.lookup(token, now) {
-            Lookup::Hit(result) => return result,
-            Lookup::Miss(key) => key,
-        };
+        match self.lookup(token, now) {
+            Lookup::Hit(result) => result,
+            Lookup::Miss(key) => self.verify_missed(token, now, key).await,
+        }
+    }
+
+    /// Every check for a token the cache did not answer; caches it when admitted.
+    async fn verify_missed(
+        &self,
+        token: &str,
+        now: i64,
+        key: Option<CacheKey>,
+    ) -> Result<Arc<Entry>, Error> {
         let inner = &*self.inner;
         let outcome = self.verify_full(token, now).await;
         // Counted once the verification is over, so a verification abandoned while waiting for
