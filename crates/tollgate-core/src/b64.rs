@@ -11,6 +11,21 @@ pub(crate) fn decode(input: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(input).ok()
 }
 
+/// How many bytes `encoded` base64url characters decode to; `None` for an impossible length.
+pub(crate) const fn decoded_len(encoded: usize) -> Option<usize> {
+    match encoded % 4 {
+        1 => None,
+        0 => Some(encoded / 4 * 3),
+        rest => Some(encoded / 4 * 3 + rest - 1),
+    }
+}
+
+/// Decodes strict base64url into `out`, which must hold [`decoded_len`] bytes; returns how many
+/// were written. `None` as for [`decode`], or when `out` is too small.
+pub(crate) fn decode_into(input: &str, out: &mut [u8]) -> Option<usize> {
+    URL_SAFE_NO_PAD.decode_slice(input, out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +48,25 @@ mod tests {
             "non-zero trailing bits (canonical is Zm8)"
         );
         assert_eq!(decode("Z"), None, "impossible length");
+    }
+
+    #[test]
+    fn decodes_into_a_buffer_of_exactly_the_decoded_length() {
+        for input in ["", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "_-8"] {
+            let expected = decode(input).unwrap();
+            assert_eq!(decoded_len(input.len()), Some(expected.len()), "{input}");
+            let mut out = vec![0u8; expected.len()];
+            assert_eq!(
+                decode_into(input, &mut out),
+                Some(expected.len()),
+                "{input}"
+            );
+            assert_eq!(out, expected);
+        }
+        assert_eq!(decoded_len(5), None);
+        let mut small = [0u8; 1];
+        assert_eq!(decode_into("Zm9v", &mut small), None, "too small a buffer");
+        assert_eq!(decode_into("Zm9=", &mut [0u8; 3]), None, "padding");
+        assert_eq!(decode_into("Zm9", &mut [0u8; 2]), None, "non-canonical");
     }
 }

@@ -265,7 +265,8 @@ struct ClaimsSink<'a> {
     iss: Option<Loose<'a>>,
     aud: Option<Loose<'a>>,
     sub: Option<Loose<'a>>,
-    required: Vec<String>,
+    /// The policy's required claims, borrowed: a verification allocates nothing of the policy.
+    required: &'a [String],
     /// Bit i set when `required[i]` was present.
     required_seen: u128,
 }
@@ -659,7 +660,7 @@ impl Verifier {
             ));
         }
         let mut sink = ClaimsSink {
-            required: validation.required_claims.clone(),
+            required: &validation.required_claims,
             ..ClaimsSink::default()
         };
         scan_json(&payload, &mut sink, Malformed::Payload)?;
@@ -700,11 +701,11 @@ impl Verifier {
         if parts.signature.is_empty() {
             return Err(Malformed::EmptySegment.into());
         }
-        let signature = b64::decode(parts.signature).ok_or(Malformed::Base64)?;
+        let signature_len = b64::decoded_len(parts.signature.len()).ok_or(Malformed::Base64)?;
         if header
             .alg
             .fixed_signature_len()
-            .is_some_and(|len| len != signature.len())
+            .is_some_and(|len| len != signature_len)
         {
             return Err(Malformed::SignatureLength.into());
         }
@@ -723,9 +724,23 @@ impl Verifier {
                 reason,
             });
         }
+        // Decoded only now, after the last await, so the buffer is not part of the future; every
+        // signature of a key up to RSA-4096 fits on the stack.
+        let mut on_stack = [0u8; 512];
+        let on_heap;
+        let signature: &[u8] = match on_stack.get_mut(..signature_len) {
+            Some(buffer) => {
+                let written = b64::decode_into(parts.signature, buffer).ok_or(Malformed::Base64)?;
+                &buffer[..written]
+            }
+            None => {
+                on_heap = b64::decode(parts.signature).ok_or(Malformed::Base64)?;
+                &on_heap
+            }
+        };
         if !inner
             .crypto
-            .verify(header.alg, &key, parts.signing_input.as_bytes(), &signature)
+            .verify(header.alg, &key, parts.signing_input.as_bytes(), signature)
         {
             return Err(Error::InvalidSignature);
         }
