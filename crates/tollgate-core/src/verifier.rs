@@ -709,7 +709,6 @@ impl Verifier {
         {
             return Err(Malformed::SignatureLength.into());
         }
-        let payload = b64::decode(parts.payload).ok_or(Malformed::Base64)?;
         let key = inner
             .keys
             .key(KeyRequest {
@@ -724,8 +723,10 @@ impl Verifier {
                 reason,
             });
         }
-        // Decoded only now, after the last await, so the buffer is not part of the future; every
-        // signature of a key up to RSA-4096 fits on the stack.
+        // Payload and signature are decoded only now: a token without a usable key costs no
+        // decoding, and buffers that never live across an await are not part of the future.
+        // Every signature of a key up to RSA-4096 fits on the stack.
+        let payload = b64::decode(parts.payload).ok_or(Malformed::Base64)?;
         let mut on_stack = [0u8; 512];
         let on_heap;
         let signature: &[u8] = match on_stack.get_mut(..signature_len) {

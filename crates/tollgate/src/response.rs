@@ -97,18 +97,29 @@ impl Default for Challenge {
     }
 }
 
-/// Quotes a value as an RFC 7230 quoted-string, dropping control characters.
-fn quoted(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars().filter(|c| !c.is_control()) {
-        if c == '"' || c == '\\' {
-            out.push('\\');
+/// Appends `name="value"` (`value` as an RFC 9110 quoted-string, control characters dropped),
+/// preceded by `, ` unless it is the first parameter.
+fn push_param(out: &mut String, name: &str, value: &str) {
+    if out.len() > "Bearer".len() {
+        out.push(',');
+    }
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
+    let plain = value
+        .bytes()
+        .all(|b| b != b'"' && b != b'\\' && (b' '..0x7f).contains(&b));
+    if plain {
+        out.push_str(value);
+    } else {
+        for c in value.chars().filter(|c| !c.is_control()) {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
         }
-        out.push(c);
     }
     out.push('"');
-    out
 }
 
 impl Challenge {
@@ -126,25 +137,22 @@ impl Challenge {
         if error.status() == StatusCode::SERVICE_UNAVAILABLE {
             return None;
         }
-        let mut params: Vec<String> = Vec::new();
+        // One buffer, sized for the usual challenge: refusals are on the attacker's budget.
+        let mut value = String::with_capacity(128);
+        value.push_str("Bearer");
         if let Some(realm) = &self.realm {
-            params.push(format!("realm={}", quoted(realm)));
+            push_param(&mut value, "realm", realm);
         }
         if let Some(code) = error.code() {
-            params.push(format!("error={}", quoted(code.as_str())));
-            params.push(format!("error_description={}", quoted(error.description())));
+            push_param(&mut value, "error", code.as_str());
+            push_param(&mut value, "error_description", error.description());
         }
         if let AuthError::InsufficientScope { required } = error {
-            params.push(format!("scope={}", quoted(required)));
+            push_param(&mut value, "scope", required);
         }
         if let Some(url) = &self.resource_metadata {
-            params.push(format!("resource_metadata={}", quoted(url)));
+            push_param(&mut value, "resource_metadata", url);
         }
-        let value = if params.is_empty() {
-            "Bearer".to_owned()
-        } else {
-            format!("Bearer {}", params.join(", "))
-        };
         HeaderValue::from_str(&value).ok()
     }
 }
@@ -193,8 +201,13 @@ pub struct Rfc6750Responder;
 impl ErrorResponder for Rfc6750Responder {
     fn respond(&self, error: &AuthError, challenge: &Challenge) -> Response<Body> {
         let code = error.code().map_or("unauthorized", ErrorCode::as_str);
-        let body = serde_json::json!({ "error": code, "error_description": error.description() });
-        let mut response = Response::new(Body::from(body.to_string()));
+        let body = ErrorBody {
+            error: code,
+            error_description: error.description(),
+        };
+        // Serializing two strings cannot fail; an empty body would still carry the challenge.
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = Response::new(Body::from(body));
         *response.status_mut() = error.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -207,6 +220,13 @@ impl ErrorResponder for Rfc6750Responder {
         }
         response
     }
+}
+
+/// The JSON body of [`Rfc6750Responder`].
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    error_description: &'static str,
 }
 
 /// How the layer answers failures; shared with extractors and guards through request extensions.
@@ -273,3 +293,76 @@ impl fmt::Display for AuthRejection {
 }
 
 impl std::error::Error for AuthRejection {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge_for(challenge: &Challenge, error: &AuthError) -> Option<String> {
+        challenge
+            .www_authenticate(error)
+            .map(|value| value.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn challenges_list_parameters_in_order_and_quote_values() {
+        let bare = Challenge::new(None, None);
+        assert_eq!(
+            challenge_for(&bare, &AuthError::MissingCredentials).as_deref(),
+            Some("Bearer")
+        );
+        let full = Challenge::new(
+            Some("my \"api\"\\\u{7}x".into()),
+            Some("https://api.example/.well-known/oauth-protected-resource".into()),
+        );
+        let scope = AuthError::InsufficientScope {
+            required: "orders:read admin".into(),
+        };
+        assert_eq!(
+            challenge_for(&full, &scope).as_deref(),
+            Some(
+                "Bearer realm=\"my \\\"api\\\"\\\\x\", error=\"insufficient_scope\", \
+                 error_description=\"the token lacks the required role or scope\", \
+                 scope=\"orders:read admin\", \
+                 resource_metadata=\"https://api.example/.well-known/oauth-protected-resource\""
+            )
+        );
+        assert_eq!(
+            challenge_for(&Challenge::default(), &AuthError::MissingCredentials).as_deref(),
+            Some("Bearer realm=\"api\"")
+        );
+    }
+
+    #[test]
+    fn unavailable_keys_answer_without_a_challenge() {
+        let error = AuthError::Token(tollgate_core::Error::KeySourceUnavailable("down".into()));
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(challenge_for(&Challenge::default(), &error), None);
+        let response = Rfc6750Responder.respond(&error, &Challenge::default());
+        assert_eq!(response.headers()[RETRY_AFTER], "5");
+    }
+
+    #[test]
+    fn default_body_is_the_rfc6750_pair_as_json() {
+        let error = AuthError::InvalidRequest(InvalidRequest::MultipleTokens);
+        let response = Rfc6750Responder.respond(&error, &Challenge::default());
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+        let body = futures_body(response);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], "invalid_request");
+        assert_eq!(json["error_description"], error.description());
+        assert_eq!(json.as_object().unwrap().len(), 2);
+    }
+
+    fn futures_body(response: Response<Body>) -> Vec<u8> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(axum::body::to_bytes(response.into_body(), 4096))
+            .unwrap()
+            .to_vec()
+    }
+}

@@ -490,13 +490,11 @@ impl Shared {
         now < cached.expires_at + self.config.stale_if_error
     }
 
-    fn reject_unknown(&self, kid: &str) -> KeyResult {
+    fn reject_unknown(&self, kid: String) -> KeyResult {
         self.record(&self.counters.unknown_kid_rejections, |m| {
-            m.unknown_kid_rejected(kid)
+            m.unknown_kid_rejected(&kid)
         });
-        Err(KeyLookupError::UnknownKid {
-            kid: kid.to_owned(),
-        })
+        Err(KeyLookupError::UnknownKid { kid })
     }
 
     fn unavailable(&self) -> KeyLookupError {
@@ -532,7 +530,7 @@ impl Shared {
                             tracing::debug!(kid = %missing, "unknown kid refused during cooldown");
                         }
                         drop(state);
-                        Decision::Answer(self.reject_unknown(&missing))
+                        Decision::Answer(self.reject_unknown(missing))
                     } else {
                         Decision::Refresh { wanted_kid: kid }
                     }
@@ -560,7 +558,7 @@ impl Shared {
         match cached {
             Some(cached) if self.usable(cached, now) => match cached.keys.find(kid, alg) {
                 Ok(key) => Ok(Arc::clone(key)),
-                Err(KeyLookupError::UnknownKid { kid }) => self.reject_unknown(&kid),
+                Err(KeyLookupError::UnknownKid { kid }) => self.reject_unknown(kid),
                 Err(other) => Err(other),
             },
             _ => Err(self.unavailable()),
