@@ -1,5 +1,6 @@
-//! Shared pieces of the HTTP benchmark: the fixed keys (`fixtures/keys.json`), the JWK Set every
-//! server mode fetches, and token minting (valid, forged, expired, unknown-kid).
+//! Shared pieces of the benchmarks: the fixed keys (`fixtures/keys.json`), the JWK Set every
+//! server mode fetches, token minting (valid, forged, expired, unknown-kid), and the
+//! signature-only floor that both the HTTP and the in-memory layer benchmark measure.
 //!
 //! Not published; not a default workspace member. See `run.sh` and `BENCHMARKS.md`.
 
@@ -218,4 +219,59 @@ fn unsigned(alg: Algorithm, kid: &str, index: usize, nonce: &str) -> String {
         URL_SAFE_NO_PAD.encode(payload.to_string()),
         random_signature(len)
     )
+}
+
+/// The physical floor: `GET /me` behind a middleware that does nothing but the RS256 signature
+/// check of the bearer token (split at the last `.`, base64url-decode the signature, verify with
+/// the RSA key of `pkcs8_pem`, parsed once by aws-lc-rs): no header, no claims, no policy, no
+/// cache. What "no-auth + the bare signature check" costs.
+pub fn sig_only_router(pkcs8_pem: &str) -> axum::Router {
+    use std::sync::Arc;
+
+    use aws_lc_rs::signature::{KeyPair, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair};
+    use axum::extract::{Request, State};
+    use axum::http::{StatusCode, header};
+    use axum::middleware::{Next, from_fn_with_state};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(
+            pkcs8_pem
+                .lines()
+                .filter(|line| !line.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap();
+    let pair = RsaKeyPair::from_pkcs8(&der).unwrap();
+    let key = Arc::new(
+        ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref()).unwrap(),
+    );
+    async fn check(
+        State(key): State<Arc<ParsedPublicKey>>,
+        request: Request,
+        next: Next,
+    ) -> Response {
+        let verified = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|token| token.rsplit_once('.'))
+            .and_then(|(input, signature)| {
+                let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+                Some(key.verify_sig(input.as_bytes(), &signature).is_ok())
+            })
+            .unwrap_or(false);
+        if !verified {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        next.run(request).await
+    }
+    axum::Router::new()
+        .route(
+            "/me",
+            get(|| async { axum::Json(json!({"sub": "anonymous"})) }),
+        )
+        .route_layer(from_fn_with_state(key, check))
 }

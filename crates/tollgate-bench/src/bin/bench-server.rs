@@ -164,54 +164,11 @@ async fn tollgate_app(keys: &Keys, alg: Algorithm, jwks_url: &str, cache: bool) 
 
 // ---- the physical floor: no-auth + the bare signature check ----------------------------------
 
-/// The no-auth app behind a middleware that does nothing but the signature check of the token
-/// (split at the last `.`, base64url-decode the signature, verify with an RSA key parsed once by
-/// aws-lc-rs): no header, no claims, no policy. What "no-auth + the bare signature check" costs
-/// at the request rate a signature check allows.
+/// The no-auth app with `/me` behind the bare RS256 signature check
+/// ([`tollgate_bench::sig_only_router`]), at the request rate a signature check allows.
 fn sig_only_app(keys: &Keys, alg: Algorithm) -> Router {
-    use aws_lc_rs::signature::{KeyPair, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair};
-    use base64::Engine as _;
     assert_eq!(alg, Algorithm::RS256, "sig-only measures RS256");
-    let pkcs8 = base64::engine::general_purpose::STANDARD
-        .decode(
-            keys.file
-                .rsa
-                .lines()
-                .filter(|l| !l.starts_with("-----"))
-                .collect::<String>(),
-        )
-        .unwrap();
-    let pair = RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
-    let key = Arc::new(
-        ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref()).unwrap(),
-    );
-    async fn check(
-        State(key): State<Arc<ParsedPublicKey>>,
-        request: Request,
-        next: Next,
-    ) -> Response {
-        let verified = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|token| token.rsplit_once('.'))
-            .and_then(|(input, signature)| {
-                let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(signature)
-                    .ok()?;
-                Some(key.verify_sig(input.as_bytes(), &signature).is_ok())
-            })
-            .unwrap_or(false);
-        if !verified {
-            return StatusCode::UNAUTHORIZED.into_response();
-        }
-        next.run(request).await
-    }
-    Router::new()
-        .route("/me", get(|| async { Json(json!({"sub": "anonymous"})) }))
-        .route_layer(axum::middleware::from_fn_with_state(key, check))
-        .route("/public", get(public))
+    tollgate_bench::sig_only_router(&keys.file.rsa).route("/public", get(public))
 }
 
 // ---- plain jsonwebtoken middleware ------------------------------------------------------------

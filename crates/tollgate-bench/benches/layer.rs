@@ -2,7 +2,7 @@
 //! authentication and behind `AuthLayer`, called in memory (`oneshot`), RS256. Isolates what
 //! Tollgate adds to a request from the HTTP stack and the load generator (see BENCHMARKS.md for
 //! the HTTP benchmark). `sig-only` is the floor: no-auth plus the bare signature check.
-//! Run: `cargo bench -p tollgate --bench layer`.
+//! Run: `cargo bench -p tollgate-bench --bench layer`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::hint::black_box;
@@ -12,20 +12,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, StatusCode, header};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate::testing::SigningKey;
 use tollgate::{AuthLayer, Claims};
+use tollgate_bench::{AUDIENCE, ISSUER, MeClaims};
 use tollgate_core::{Algorithm, CryptoProvider, KeySet, TokenCacheConfig, Validation, Verifier};
 use tower::ServiceExt;
-
-const ISSUER: &str = "https://issuer.bench";
-const AUDIENCE: &str = "bench-api";
-
-#[derive(Clone, Deserialize)]
-struct MeClaims {
-    sub: String,
-}
 
 fn token(key: &SigningKey, n: u64) -> String {
     token_expiring(key, n, 4_102_444_800)
@@ -57,57 +49,6 @@ fn apps(keys: &KeySet, cache: Option<TokenCacheConfig>) -> (Router, Router) {
         .route_layer(AuthLayer::new(verifier));
     let open = Router::new().route("/me", get(|| async { Json(json!({"sub": "anonymous"})) }));
     (open, protected)
-}
-
-/// The physical floor: the no-auth app behind a middleware that only checks the RS256 signature
-/// (split at the last `.`, decode the signature, verify with a key aws-lc-rs parsed once): no
-/// header, no claims, no policy, no cache. `tollgate-cache-off` minus this is what Tollgate adds
-/// to a token's first request beyond the cryptography.
-fn sig_only_app(key: &SigningKey) -> Router {
-    use aws_lc_rs::signature::{KeyPair, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair};
-    use axum::extract::{Request as AxumRequest, State};
-    use axum::middleware::{Next, from_fn_with_state};
-    use axum::response::{IntoResponse, Response};
-    use base64::Engine as _;
-    use std::sync::Arc;
-    let pem = key.to_pkcs8_pem().unwrap();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(
-            pem.lines()
-                .filter(|line| !line.starts_with("-----"))
-                .collect::<String>(),
-        )
-        .unwrap();
-    let pair = RsaKeyPair::from_pkcs8(&der).unwrap();
-    let public = Arc::new(
-        ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, pair.public_key().as_ref()).unwrap(),
-    );
-    async fn check(
-        State(key): State<Arc<ParsedPublicKey>>,
-        request: AxumRequest,
-        next: Next,
-    ) -> Response {
-        let verified = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .and_then(|token| token.rsplit_once('.'))
-            .and_then(|(input, signature)| {
-                let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(signature)
-                    .ok()?;
-                Some(key.verify_sig(input.as_bytes(), &signature).is_ok())
-            })
-            .unwrap_or(false);
-        if !verified {
-            return StatusCode::UNAUTHORIZED.into_response();
-        }
-        next.run(request).await
-    }
-    Router::new()
-        .route("/me", get(|| async { Json(json!({"sub": "anonymous"})) }))
-        .route_layer(from_fn_with_state(public, check))
 }
 
 fn request(token: &str) -> Request<Body> {
@@ -177,7 +118,9 @@ fn bench_layer(c: &mut Criterion) {
     group.bench_function("tollgate-cache-off", |b| {
         b.iter(|| runtime.block_on(call(&uncached, black_box(&single))))
     });
-    let sig_only = sig_only_app(&key);
+    // `tollgate-cache-off` minus this is what Tollgate adds to a token's first request beyond
+    // the cryptography.
+    let sig_only = tollgate_bench::sig_only_router(&key.to_pkcs8_pem().unwrap());
     group.bench_function("sig-only", |b| {
         b.iter(|| runtime.block_on(call(&sig_only, black_box(&single))))
     });
