@@ -6,7 +6,6 @@ use axum::Router;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::{Value, json};
-use tollgate::core::ClaimPath;
 use tollgate::{AuthLayer, Authenticated, RequireRole, TokenVerifier};
 
 tollgate::role!(Admin = "admin");
@@ -47,24 +46,18 @@ async fn admin(guard: RequireRole<Admin>) -> impl IntoResponse {
     }))
 }
 
-/// The API: `/public` and `/healthz` open, `/me` and `/admin` behind the [`AuthLayer`] (roles
-/// read at `roles_claim`).
-pub(crate) fn router(
-    verifier: impl TokenVerifier,
-    roles_claim: &ClaimPath,
-) -> Result<Router, String> {
-    let layer = AuthLayer::builder(verifier)
-        .roles_claim(roles_claim.as_str())
-        .map_err(|e| format!("roles claim: {e}"))?
-        .build();
+/// The API: `/public` and `/healthz` open, `/me` and `/admin` behind the [`AuthLayer`]. Roles
+/// and scopes are read where the verifier's [`AccessClaims`](tollgate::core::AccessClaims) say
+/// (a preset's, or `AUTH_ROLES_CLAIM`): the layer gets no override of its own.
+pub(crate) fn router(verifier: impl TokenVerifier) -> Router {
     let protected = Router::new()
         .route("/me", get(me))
         .route("/admin", get(admin))
-        .layer(layer);
-    Ok(Router::new()
+        .layer(AuthLayer::new(verifier));
+    Router::new()
         .route("/public", get(public))
         .route("/healthz", get(healthz))
-        .merge(protected))
+        .merge(protected)
 }
 
 /// Binds `addr`; the error is one line naming the address.

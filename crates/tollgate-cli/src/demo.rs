@@ -2,14 +2,14 @@
 //! remote-key path (OIDC discovery, then the issuer's JWKS over HTTP).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Args;
 use tollgate::core::remote::OidcSource;
-use tollgate::core::{Algorithm, ClaimPath, CryptoProvider, Verifier};
+use tollgate::core::{Algorithm, CryptoProvider, Validation, Verifier};
 use tollgate::testing::DevIssuer;
 
 use crate::Failure;
-use crate::serve::{ApiConfig, KeySourceConfig};
 
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -34,22 +34,19 @@ async fn demo(bind: SocketAddr) -> Result<(), Failure> {
     let issuer = DevIssuer::start()
         .await
         .map_err(|e| Failure::runtime(format!("cannot start the dev issuer: {e}")))?;
-    let config = ApiConfig {
-        bind,
-        source: KeySourceConfig::Oidc(issuer.issuer().to_owned()),
-        issuers: vec![issuer.issuer().to_owned()],
-        audiences: vec![issuer.audience().to_owned()],
-        algorithms: vec![Algorithm::ES256, Algorithm::RS256],
-        roles_claim: ClaimPath::default(),
-        leeway_secs: 0,
-    };
     // The same path a production service takes: discovery document, then its jwks_uri.
     let keys = OidcSource::discover(issuer.issuer())
         .await
         .map_err(|e| Failure::runtime(format!("discovery against the dev issuer failed: {e}")))?;
-    let validation = config.validation().map_err(Failure::config)?;
+    let validation = Validation::builder([Algorithm::ES256, Algorithm::RS256])
+        .issuer(issuer.issuer())
+        .audience(issuer.audience())
+        .leeway(Duration::ZERO)
+        .build()
+        .map_err(|e| Failure::config(format!("invalid policy: {e}")))?;
+    // Roles at `roles`, scopes at `scope` and `scp`: the default AccessClaims.
     let verifier = Verifier::new(validation, keys, CryptoProvider::default());
-    let app = crate::api::router(verifier, &config.roles_claim).map_err(Failure::config)?;
+    let app = crate::api::router(verifier);
     let listener = crate::api::bind(bind)
         .await
         .map_err(|e| Failure::runtime(format!("{e} (pick another with --bind 127.0.0.1:0)")))?;

@@ -437,10 +437,16 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
             .filter(|a| !a.is_symmetric())
             .collect(),
     };
-    let validation = Validation::builder(algorithms.iter().copied())
+    let mut validation = Validation::builder(algorithms.iter().copied())
         .issuers(issuers.iter().cloned())
-        .audiences(args.audience.iter().cloned())
-        .leeway(Duration::from_secs(args.leeway))
+        .leeway(Duration::from_secs(args.leeway));
+    // No --audience: aud is not checked (shown as such below), an explicit decision here.
+    validation = if args.audience.is_empty() {
+        validation.any_audience()
+    } else {
+        validation.audiences(args.audience.iter().cloned())
+    };
+    let validation = validation
         .build()
         .map_err(|e| Failure::config(format!("invalid policy: {e}")))?;
 

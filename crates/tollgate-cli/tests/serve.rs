@@ -15,7 +15,7 @@ const SECRET: &str = "serve-test-secret-0123456789abcdef-0123";
 
 /// A started `serve` and its base URL.
 struct Serve {
-    _process: Running,
+    process: Running,
     base: String,
     http: reqwest::Client,
 }
@@ -29,7 +29,7 @@ impl Serve {
         let http = client();
         wait_healthy(&http, &base).await;
         Serve {
-            _process: process,
+            process,
             base,
             http,
         }
@@ -227,6 +227,31 @@ async fn algorithms_list() {
     .await;
     assert_eq!(both.status("/me", &es256).await, 200);
     assert_eq!(both.status("/me", &rs256).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unset_audience_is_warned_about_at_start() {
+    const WARNING: &str = "AUTH_AUDIENCE is not set: tokens for any audience are accepted";
+    let issuer = DevIssuer::start().await.unwrap();
+    let jwks = issuer.jwks_url();
+    let open = Serve::start(&[("AUTH_JWKS_URL", &jwks)]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !open.process.stderr().contains(WARNING) {
+        assert!(
+            Instant::now() < deadline,
+            "no warning: {}",
+            open.process.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let checked = Serve::start(&[("AUTH_JWKS_URL", &jwks), ("AUTH_AUDIENCE", "api")]).await;
+    assert_eq!(
+        checked
+            .status("/me", &sign(rs256(&issuer).audience("api")))
+            .await,
+        200
+    );
+    assert!(!checked.process.stderr().contains(WARNING));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

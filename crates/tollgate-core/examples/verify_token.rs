@@ -8,6 +8,8 @@
 //!     (--secret <shared secret> | --jwks <file> | --pem <file>) \
 //!     [--alg RS256,ES256] [--iss <issuer>] [--aud <audience>]
 //! ```
+//!
+//! Without `--aud`, tokens for any audience are accepted (and a note says so).
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
@@ -136,11 +138,15 @@ async fn verify_one(args: &[String]) -> Result<(), String> {
         }
     }
     let keys = keys.ok_or("give --secret, --jwks or --pem")?;
-    let policy = Validation::builder(algorithms)
-        .issuers(builder_issuers)
-        .audiences(builder_audiences)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut policy = Validation::builder(algorithms).issuers(builder_issuers);
+    if builder_audiences.is_empty() {
+        // No --aud: an explicit decision to accept any audience (say so, it is not the default).
+        eprintln!("note: no --aud given: tokens for any audience are accepted");
+        policy = policy.any_audience();
+    } else {
+        policy = policy.audiences(builder_audiences);
+    }
+    let policy = policy.build().map_err(|e| e.to_string())?;
     let verifier = Verifier::new(policy, keys, CryptoProvider::default());
     match verifier.verify::<serde_json::Value>(token).await {
         Ok(verified) => {

@@ -395,6 +395,22 @@ pub enum ConfigError {
     #[error("empty {0} in the policy")]
     EmptyValue(&'static str),
     /// A claim path that cannot be parsed.
-    #[error("invalid claim path {0:?}")]
+    #[error(
+        "invalid claim path {0:?} (use `roles`, `realm_access.roles`, `cognito:groups`, \
+         `https://example.com/roles` or `resource_access.\"my.client\".roles`)"
+    )]
     ClaimPath(String),
+    /// The policy neither names an audience nor says that any audience is acceptable.
+    #[error(
+        "no audience decision: call .audience(\"<your API's identifier>\") with the value your \
+         provider puts in `aud`, or .any_audience() if every token this issuer signs, for any \
+         client, may call this API"
+    )]
+    NoAudienceDecision,
+    /// More required claims than a policy may list.
+    #[error("{0} required claims configured; at most 128 are supported")]
+    TooManyRequiredClaims(usize),
+    /// An issuer template without exactly one `{tenantid}` after a non-empty prefix.
+    #[error("issuer template {0:?} must contain {{tenantid}} once, after the URL's start")]
+    IssuerTemplate(String),
 }

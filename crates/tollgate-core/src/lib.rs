@@ -47,6 +47,8 @@
 mod algorithm;
 mod b64;
 mod claims;
+#[cfg(feature = "remote")]
+pub mod config;
 mod crypto;
 mod der;
 mod error;
@@ -58,8 +60,11 @@ mod pem;
 #[cfg(feature = "aws-lc-rs")]
 mod prepared;
 #[cfg(feature = "remote")]
+pub mod providers;
+#[cfg(feature = "remote")]
 pub mod remote;
 mod roca;
+mod rules;
 mod scan;
 mod source;
 mod token_cache;
@@ -68,19 +73,20 @@ mod verified_token;
 mod verifier;
 
 pub use algorithm::{Algorithm, KeyFamily, UnknownAlgorithm};
-pub use claims::{Audience, ClaimPath, RegisteredClaims, StandardClaims, scopes};
+pub use claims::{AccessClaims, Audience, ClaimPath, RegisteredClaims, StandardClaims, scopes};
 pub use crypto::CryptoProvider;
 pub use error::{ConfigError, Error, ErrorCode, KeyError, KeyLookupError, Malformed};
 pub use key::{KeyMismatch, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, VerificationKey};
 pub use key_set::{KeySet, MAX_KEYS_PER_SET};
+pub use rules::{ClaimRule, TENANT_PLACEHOLDER, Tenants};
 pub use source::{KeyFuture, KeyRequest, KeyResult, KeySource};
 pub use token_cache::{
     DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_MAX_TOKEN_BYTES, DEFAULT_CACHE_TTL, TokenCacheConfig,
     TokenCacheStats,
 };
 pub use validation::{
-    ClaimCheck, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, MAX_NUMERIC_DATE, Validation,
-    ValidationBuilder,
+    ClaimCheck, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, MAX_NUMERIC_DATE,
+    MAX_REQUIRED_CLAIMS, Validation, ValidationBuilder,
 };
 pub use verified_token::VerifiedToken;
-pub use verifier::{TokenHeader, Verified, VerifiedJws, Verifier};
+pub use verifier::{TokenHeader, Verified, VerifiedJws, Verifier, VerifierBuilder};

@@ -105,6 +105,15 @@ impl fmt::Debug for KeyFuture<'_> {
 pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     /// Finds the key for a token.
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a>;
+
+    /// The issuer whose keys these are, when the source knows it (an
+    /// [`OidcSource`](crate::remote::OidcSource) found them through that issuer's metadata; a
+    /// provider preset's source). A [`Verifier`](crate::Verifier) whose policy lists no issuer
+    /// then accepts only tokens whose `iss` is exactly this: keys found for one issuer never
+    /// vouch for another's tokens. Default: `None` (static keys, a bare JWKS URL).
+    fn issuer(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl KeySource for KeySet {
@@ -117,10 +126,18 @@ impl<K: KeySource + ?Sized> KeySource for Arc<K> {
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
         (**self).key(request)
     }
+
+    fn issuer(&self) -> Option<&str> {
+        (**self).issuer()
+    }
 }
 
 impl<K: KeySource + ?Sized> KeySource for Box<K> {
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
         (**self).key(request)
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        (**self).issuer()
     }
 }

@@ -24,8 +24,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::key::VerificationKey;
-use crate::verified_token::Entry;
-use crate::verifier::{TimeClaims, TokenHeader};
+use crate::verified_token::{Entry, Verdict};
 
 /// Default number of cached tokens.
 pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
@@ -195,6 +194,8 @@ pub(crate) struct TokenCache {
     per_shard: usize,
     max_ttl_secs: i64,
     max_token_bytes: usize,
+    /// The configuration it was built from (for a verifier derived from this one).
+    config: TokenCacheConfig,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -213,9 +214,15 @@ impl TokenCache {
                 .unwrap_or(i64::MAX)
                 .max(1),
             max_token_bytes: config.max_token_bytes,
+            config,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         })
+    }
+
+    /// The configuration this cache was built from.
+    pub(crate) fn config(&self) -> TokenCacheConfig {
+        self.config
     }
 
     /// The lookup key of `token`, or `None` when the token is too large to be cached.
@@ -262,27 +269,22 @@ impl TokenCache {
     }
 
     /// Caches `token`, verified at `now` with `key`; returns the entry.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &self,
         cache_key: CacheKey,
         token: &str,
-        header: Arc<TokenHeader>,
-        payload: Vec<u8>,
-        times: TimeClaims,
+        verdict: Verdict,
         leeway_secs: u64,
         key: &Arc<VerificationKey>,
         now: i64,
     ) -> Arc<Entry> {
         let mut valid_until = now.saturating_add(self.max_ttl_secs);
-        if let Some(exp) = times.exp {
+        if let Some(exp) = verdict.times.exp {
             valid_until = valid_until.min(exp.saturating_add(leeway_secs as i64));
         }
         let entry = Arc::new(Entry::new(
             token.as_bytes().into(),
-            header,
-            payload,
-            times,
+            verdict,
             valid_until,
             Arc::downgrade(key),
         ));

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::algorithm::Algorithm;
 use crate::error::ConfigError;
+use crate::rules::ClaimRule;
 
 /// Default cap on the token length, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -27,6 +28,7 @@ pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
 /// use tollgate_core::{Algorithm, Validation};
 ///
 /// let policy = Validation::builder([Algorithm::RS256])
+///     .audience("my-api")
 ///     .check(|claims: &serde_json::Map<String, serde_json::Value>| {
 ///         match claims.get("token_use").and_then(|v| v.as_str()) {
 ///             Some("access") => Ok(()),
@@ -66,8 +68,14 @@ where
 ///    `now + leeway`; all time claims JSON numbers in `0..=253402300799`;
 /// 7. `iss` exactly one of the issuers and `aud` containing one of the audiences, when configured
 ///    (then a token without them is refused); [`required claims`](ValidationBuilder::require_claim)
-///    present;
-/// 8. custom [`ClaimCheck`]s.
+///    present; when the policy lists no issuer, a [`Verifier`](crate::Verifier) whose key source
+///    knows its issuer ([`KeySource::issuer`](crate::KeySource::issuer): OIDC discovery, every
+///    provider preset) requires that one;
+/// 8. typed [`ClaimRule`]s, then custom [`ClaimCheck`]s.
+///
+/// The audience is always a decision: [`build`](ValidationBuilder::build) refuses a policy with
+/// neither an [`audience`](ValidationBuilder::audience) nor
+/// [`any_audience`](ValidationBuilder::any_audience).
 ///
 /// ```
 /// use std::time::Duration;
@@ -95,7 +103,12 @@ pub struct Validation {
     pub(crate) types: Vec<String>,
     pub(crate) max_token_bytes: usize,
     pub(crate) checks: Vec<Arc<dyn ClaimCheck>>,
+    pub(crate) rules: Vec<ClaimRule>,
+    pub(crate) any_audience: bool,
 }
+
+/// Most required claims a policy may list (one bit each in the verifier's scan).
+pub const MAX_REQUIRED_CLAIMS: usize = 128;
 
 impl Validation {
     /// Starts a policy that accepts exactly these algorithms.
@@ -112,6 +125,8 @@ impl Validation {
                 types: Vec::new(),
                 max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
                 checks: Vec::new(),
+                rules: Vec::new(),
+                any_audience: false,
             },
         }
     }
@@ -134,6 +149,16 @@ impl Validation {
     /// The accepted audiences (empty: `aud` not checked).
     pub fn audiences(&self) -> &[String] {
         &self.audiences
+    }
+
+    /// Whether the policy accepts any audience ([`ValidationBuilder::any_audience`]).
+    pub fn accepts_any_audience(&self) -> bool {
+        self.any_audience
+    }
+
+    /// The claim rules ([`ValidationBuilder::rule`]).
+    pub fn rules(&self) -> &[ClaimRule] {
+        &self.rules
     }
 
     /// The leeway for time claims.
@@ -179,6 +204,8 @@ impl fmt::Debug for Validation {
             .field("types", &self.types)
             .field("max_token_bytes", &self.max_token_bytes)
             .field("checks", &self.checks.len())
+            .field("rules", &self.rules)
+            .field("any_audience", &self.any_audience)
             .finish()
     }
 }
@@ -217,6 +244,23 @@ impl ValidationBuilder {
         self.inner
             .audiences
             .extend(audiences.into_iter().map(Into::into));
+        self
+    }
+
+    /// Accepts tokens for any audience: the explicit decision for an API that every client of
+    /// the issuer may call, or whose audience is decided by a [`rule`](Self::rule) instead of
+    /// `aud` (Cognito access tokens carry their app client in `client_id` and no `aud`). Without
+    /// this or an [`audience`](Self::audience), [`build`](Self::build) refuses the policy:
+    /// skipping the audience check is never a silent default.
+    pub fn any_audience(mut self) -> Self {
+        self.inner.any_audience = true;
+        self
+    }
+
+    /// Adds a typed [`ClaimRule`], run after the registered claims passed, before custom
+    /// [`check`](Self::check)s.
+    pub fn rule(mut self, rule: ClaimRule) -> Self {
+        self.inner.rules.push(rule);
         self
     }
 
@@ -263,11 +307,20 @@ impl ValidationBuilder {
         self
     }
 
-    /// Checks the policy and builds it.
+    /// Checks the policy and builds it. Refused: no algorithm, no audience decision
+    /// ([`audience`](Self::audience) or [`any_audience`](Self::any_audience)), a leeway over
+    /// [`MAX_LEEWAY`], a size cap outside 256 B to 64 KiB, an empty value, more than
+    /// [`MAX_REQUIRED_CLAIMS`] required claims.
     pub fn build(mut self) -> Result<Validation, ConfigError> {
         let v = &mut self.inner;
         if v.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithms);
+        }
+        if v.audiences.is_empty() && !v.any_audience {
+            return Err(ConfigError::NoAudienceDecision);
+        }
+        if v.required_claims.len() > MAX_REQUIRED_CLAIMS {
+            return Err(ConfigError::TooManyRequiredClaims(v.required_claims.len()));
         }
         v.algorithms.sort();
         v.algorithms.dedup();

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::claims::AccessClaims;
 use crate::error::Error;
 use crate::key::VerificationKey;
 use crate::verifier::{TimeClaims, TokenHeader};
@@ -68,27 +69,42 @@ pub(crate) struct Entry {
     pub(crate) valid_until: i64,
     /// The key that verified the token: the entry is used only while the key source holds it.
     pub(crate) key: Weak<VerificationKey>,
+    /// Where the verifier reads roles and scopes (shared by all its entries).
+    pub(crate) access: Arc<AccessClaims>,
     json: OnceLock<Map<String, Value>>,
     typed: TypedViews,
+}
+
+/// What a full verification established about a token, before it becomes an [`Entry`].
+pub(crate) struct Verdict {
+    pub(crate) header: Arc<TokenHeader>,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) times: TimeClaims,
+    /// The claims as JSON when a rule or check already parsed them (so nothing parses twice).
+    pub(crate) json: Option<Map<String, Value>>,
+    pub(crate) access: Arc<AccessClaims>,
 }
 
 impl Entry {
     pub(crate) fn new(
         token: Box<[u8]>,
-        header: Arc<TokenHeader>,
-        payload: Vec<u8>,
-        times: TimeClaims,
+        verdict: Verdict,
         valid_until: i64,
         key: Weak<VerificationKey>,
     ) -> Entry {
+        let json = OnceLock::new();
+        if let Some(map) = verdict.json {
+            let _ = json.set(map);
+        }
         Entry {
             token,
-            header,
-            payload: payload.into_boxed_slice(),
-            times,
+            header: verdict.header,
+            payload: verdict.payload.into_boxed_slice(),
+            times: verdict.times,
             valid_until,
             key,
-            json: OnceLock::new(),
+            access: verdict.access,
+            json,
             typed: TypedViews::default(),
         }
     }
@@ -178,6 +194,21 @@ impl VerifiedToken {
                 Map::new()
             })
         })
+    }
+
+    /// The roles, read where the verifier's [`AccessClaims`] say (default `roles`).
+    pub fn roles(&self) -> Vec<&str> {
+        self.entry.access.roles(self.claims_json())
+    }
+
+    /// The scopes, read where the verifier's [`AccessClaims`] say (default `scope` and `scp`).
+    pub fn scopes(&self) -> Vec<&str> {
+        self.entry.access.scopes(self.claims_json())
+    }
+
+    /// Where this token's roles and scopes are read.
+    pub fn access_claims(&self) -> &AccessClaims {
+        &self.entry.access
     }
 
     /// `sub`, if it is a string.

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::algorithm::Algorithm;
 use crate::b64;
+use crate::claims::AccessClaims;
 use crate::crypto::CryptoProvider;
 use crate::error::{Error, Malformed};
 use crate::header_memo::HeaderMemo;
@@ -19,7 +20,7 @@ use crate::scan::{self, Loose, MemberSink};
 use crate::source::{KeyRequest, KeySource};
 use crate::token_cache::{CacheKey, TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::validation::{MAX_NUMERIC_DATE, Validation};
-use crate::verified_token::{Entry, VerifiedToken};
+use crate::verified_token::{Entry, Verdict, VerifiedToken};
 
 /// The protected header of a verified token (only the members Tollgate acts on).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +95,7 @@ struct Inner {
     crypto: CryptoProvider,
     cache: Option<TokenCache>,
     headers: HeaderMemo,
+    access: Arc<AccessClaims>,
 }
 
 impl fmt::Debug for Verifier {
@@ -102,7 +104,77 @@ impl fmt::Debug for Verifier {
             .field("validation", &self.inner.validation)
             .field("keys", &self.inner.keys)
             .field("crypto", &self.inner.crypto)
+            .field("access", &self.inner.access)
             .finish()
+    }
+}
+
+/// Configures a [`Verifier`]: from [`Verifier::builder`].
+///
+/// ```
+/// use tollgate_core::{AccessClaims, Algorithm, ClaimPath, CryptoProvider, KeySet,
+///                     TokenCacheConfig, Validation, Verifier, VerificationKey};
+///
+/// let key = VerificationKey::hmac([7u8; 32])?;
+/// let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
+/// let verifier = Verifier::builder(policy, KeySet::from(key), CryptoProvider::default())
+///     .access_claims(AccessClaims::default().roles_at([ClaimPath::new("groups")?]))
+///     .token_cache(Some(TokenCacheConfig::default()))
+///     .build();
+/// assert_eq!(verifier.access_claims().role_paths()[0].as_str(), "groups");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub struct VerifierBuilder {
+    validation: Validation,
+    keys: Arc<dyn KeySource>,
+    crypto: CryptoProvider,
+    cache: Option<TokenCacheConfig>,
+    access: AccessClaims,
+}
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("validation", &self.validation)
+            .field("keys", &self.keys)
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifierBuilder {
+    /// Where roles and scopes are read (default [`AccessClaims::default`]).
+    pub fn access_claims(mut self, access: AccessClaims) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// The verified-token cache (`None` turns it off; default [`TokenCacheConfig::default`]).
+    pub fn token_cache(mut self, config: Option<TokenCacheConfig>) -> Self {
+        self.cache = config;
+        self
+    }
+
+    /// Builds the verifier. When the policy lists no issuer and the key source knows its
+    /// issuer ([`KeySource::issuer`]), the policy is bound to that issuer.
+    pub fn build(self) -> Verifier {
+        let mut validation = self.validation;
+        if validation.issuers.is_empty()
+            && let Some(issuer) = self.keys.issuer()
+        {
+            validation.issuers.push(issuer.to_owned());
+        }
+        Verifier {
+            inner: Arc::new(Inner {
+                validation,
+                keys: self.keys,
+                crypto: self.crypto,
+                cache: self.cache.and_then(TokenCache::new),
+                headers: HeaderMemo::default(),
+                access: Arc::new(self.access),
+            }),
+        }
     }
 }
 
@@ -448,9 +520,10 @@ fn unix_seconds(time: SystemTime) -> i64 {
 }
 
 impl Verifier {
-    /// A verifier for `validation` with keys from `keys`, checking signatures with `crypto`.
+    /// A verifier for `validation` with keys from `keys`, checking signatures with `crypto`;
+    /// the defaults of [`Verifier::builder`].
     pub fn new(validation: Validation, keys: impl KeySource, crypto: CryptoProvider) -> Self {
-        Verifier::with_shared_keys(validation, Arc::new(keys), crypto)
+        Verifier::builder(validation, keys, crypto).build()
     }
 
     /// Like [`Verifier::new`] with a key source already shared elsewhere.
@@ -459,14 +532,53 @@ impl Verifier {
         keys: Arc<dyn KeySource>,
         crypto: CryptoProvider,
     ) -> Self {
-        let cache = TokenCache::new(TokenCacheConfig::default());
+        Verifier::builder_shared(validation, keys, crypto).build()
+    }
+
+    /// Configures a verifier: where roles and scopes live, the verified-token cache.
+    pub fn builder(
+        validation: Validation,
+        keys: impl KeySource,
+        crypto: CryptoProvider,
+    ) -> VerifierBuilder {
+        Verifier::builder_shared(validation, Arc::new(keys), crypto)
+    }
+
+    /// Like [`Verifier::builder`] with a key source already shared elsewhere.
+    pub fn builder_shared(
+        validation: Validation,
+        keys: Arc<dyn KeySource>,
+        crypto: CryptoProvider,
+    ) -> VerifierBuilder {
+        VerifierBuilder {
+            validation,
+            keys,
+            crypto,
+            cache: Some(TokenCacheConfig::default()),
+            access: AccessClaims::default(),
+        }
+    }
+
+    /// Where this verifier's tokens carry roles and scopes.
+    pub fn access_claims(&self) -> &AccessClaims {
+        &self.inner.access
+    }
+
+    /// The same verifier with roles and scopes read elsewhere (a new verifier: its own token
+    /// cache, empty).
+    pub fn with_access_claims(self, access: AccessClaims) -> Self {
+        let inner = &self.inner;
         Verifier {
             inner: Arc::new(Inner {
-                validation,
-                keys,
-                crypto,
-                cache,
+                validation: inner.validation.clone(),
+                keys: inner.keys.clone(),
+                crypto: inner.crypto,
+                cache: inner
+                    .cache
+                    .as_ref()
+                    .and_then(|c| TokenCache::new(c.config())),
                 headers: HeaderMemo::default(),
+                access: Arc::new(access),
             }),
         }
     }
@@ -494,6 +606,7 @@ impl Verifier {
                 crypto: inner.crypto,
                 cache,
                 headers: HeaderMemo::default(),
+                access: inner.access.clone(),
             }),
         }
     }
@@ -623,23 +736,19 @@ impl Verifier {
         if let Some(cache) = &inner.cache {
             cache.record_miss();
         }
-        let (header, payload, times, verified_with) = outcome?;
+        let (verdict, verified_with) = outcome?;
         match (&inner.cache, key) {
             (Some(cache), Some(key)) if cache.admit(key) => Ok(cache.insert(
                 key,
                 token,
-                header,
-                payload,
-                times,
+                verdict,
                 inner.validation.leeway_secs,
                 &verified_with,
                 now,
             )),
             _ => Ok(Arc::new(Entry::new(
                 Box::default(),
-                header,
-                payload,
-                times,
+                verdict,
                 i64::MIN,
                 Weak::new(),
             ))),
@@ -651,14 +760,9 @@ impl Verifier {
         &self,
         token: &str,
         now: i64,
-    ) -> Result<(Arc<TokenHeader>, Vec<u8>, TimeClaims, Arc<VerificationKey>), Error> {
+    ) -> Result<(Verdict, Arc<VerificationKey>), Error> {
         let validation = &self.inner.validation;
         let (header, payload, key) = self.verify_jws_parts(token).await?;
-        if validation.required_claims.len() > 128 {
-            return Err(Error::ClaimCheck(
-                "too many required claims configured".into(),
-            ));
-        }
         let mut sink = ClaimsSink {
             required: &validation.required_claims,
             ..ClaimsSink::default()
@@ -666,14 +770,26 @@ impl Verifier {
         scan_json(&payload, &mut sink, Malformed::Payload)?;
         let times = check_claims(&sink, validation, now)?;
         drop(sink);
-        if !validation.checks.is_empty() {
+        let mut json = None;
+        if !validation.rules.is_empty() || !validation.checks.is_empty() {
             let map: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(&payload).map_err(|_| Malformed::Payload)?;
+            for rule in &validation.rules {
+                rule.check(&map, now, validation.leeway_secs)?;
+            }
             for check in &validation.checks {
                 check.check(&map).map_err(Error::ClaimCheck)?;
             }
+            json = Some(map);
         }
-        Ok((header, payload, times, key))
+        let verdict = Verdict {
+            header,
+            payload,
+            times,
+            json,
+            access: self.inner.access.clone(),
+        };
+        Ok((verdict, key))
     }
 
     /// Checks structure, header and signature only: no claim is looked at. The payload may be

@@ -34,7 +34,12 @@ async fn every_algorithm_verifies_with_its_own_key() {
 
 #[tokio::test]
 async fn algorithm_allow_list() {
-    let only_rs = verifier(Validation::builder([Algorithm::RS256]).build().unwrap());
+    let only_rs = verifier(
+        Validation::builder([Algorithm::RS256])
+            .audience(AUDIENCE)
+            .build()
+            .unwrap(),
+    );
     assert!(
         check(&only_rs, &sign(Algorithm::RS256, &claims()))
             .await
@@ -62,7 +67,11 @@ async fn algorithm_allow_list() {
 
 #[tokio::test]
 async fn issuer_exact_match_from_a_list() {
-    let policy = || Validation::builder([Algorithm::ES256]).issuers(["https://a.example", ISSUER]);
+    let policy = || {
+        Validation::builder([Algorithm::ES256])
+            .issuers(["https://a.example", ISSUER])
+            .audience(AUDIENCE)
+    };
     assert!(
         check_claims(policy().build().unwrap(), claims())
             .await
@@ -92,7 +101,10 @@ async fn issuer_exact_match_from_a_list() {
     .await;
     assert!(matches!(not_string, Err(Error::InvalidClaim { ref claim, .. }) if claim == "iss"));
     // No issuer configured: iss not required.
-    let open = Validation::builder([Algorithm::ES256]).build().unwrap();
+    let open = Validation::builder([Algorithm::ES256])
+        .audience(AUDIENCE)
+        .build()
+        .unwrap();
     assert!(check_claims(open, claims_with("iss", None)).await.is_ok());
 }
 
@@ -139,8 +151,24 @@ async fn audience_string_or_array_membership() {
             "{bad_type}: {result:?}"
         );
     }
-    let open = Validation::builder([Algorithm::ES256]).build().unwrap();
-    assert!(check_claims(open, claims_with("aud", None)).await.is_ok());
+    // Any audience, decided explicitly: aud not required, any value accepted.
+    let open = || {
+        Validation::builder([Algorithm::ES256])
+            .any_audience()
+            .build()
+            .unwrap()
+    };
+    assert!(check_claims(open(), claims_with("aud", None)).await.is_ok());
+    assert!(
+        check_claims(open(), claims_with("aud", Some(json!("other"))))
+            .await
+            .is_ok()
+    );
+    // No decision at all: the policy is refused.
+    assert_eq!(
+        Validation::builder([Algorithm::ES256]).build().err(),
+        Some(ConfigError::NoAudienceDecision)
+    );
 }
 
 #[tokio::test]

@@ -1115,7 +1115,10 @@ async fn multi_issuer_entra_tenants() {
                 "https://login.example.com/v2.0",
                 "tid",
                 [tenant],
-                Validation::builder([Algorithm::ES256]).build().unwrap(),
+                Validation::builder([Algorithm::ES256])
+                    .audience(AUD)
+                    .build()
+                    .unwrap(),
                 tollgate_core::KeySet::new(),
             )
             .build()

@@ -50,6 +50,14 @@
 //! element containing whitespace or brackets cannot be written unambiguously and is left out, as
 //! are objects and `null`. The HTTP API simple response keeps the claims' JSON values as they are.
 //!
+//! Roles and scopes can go into `context` as the guards read them
+//! ([`AuthorizerBuilder::context_roles`], [`AuthorizerBuilder::context_scopes`]): with the
+//! verifier's [`AccessClaims`](tollgate_core::AccessClaims), merged over all its paths
+//! (Cognito's `cognito:groups`, Keycloak's realm and client roles, an Auth0 namespaced claim),
+//! whether the token wrote them as a string or an array. A
+//! [`TrustedClaimsLayer`](crate::TrustedClaimsLayer) behind the authorizer then reads them back
+//! at that key.
+//!
 //! ```no_run
 //! use lambda_http::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequest;
 //! use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
@@ -63,7 +71,8 @@
 //!     .audience("my-api")
 //!     .build()?;
 //! let authorizer = Authorizer::builder(Verifier::new(policy, keys, CryptoProvider::default()))
-//!     .context_claims(["email", "roles"])?
+//!     .context_claims(["email"])?
+//!     .context_roles("roles") // the verifier's AccessClaims reading, as `roles`
 //!     .build();
 //! let authorizer = &authorizer;
 //! lambda_runtime::run(service_fn(
@@ -154,6 +163,8 @@ struct Config {
     verifier: Arc<dyn TokenVerifier>,
     resource: PolicyResource,
     context_claims: Vec<ClaimPath>,
+    context_roles: Option<String>,
+    context_scopes: Option<String>,
     principal_claim: ClaimPath,
     header: http::HeaderName,
     invalid_token_unauthorized: bool,
@@ -164,6 +175,8 @@ impl fmt::Debug for Authorizer {
         f.debug_struct("Authorizer")
             .field("resource", &self.inner.resource)
             .field("context_claims", &self.inner.context_claims)
+            .field("context_roles", &self.inner.context_roles)
+            .field("context_scopes", &self.inner.context_scopes)
             .field("principal_claim", &self.inner.principal_claim)
             .field("header", &self.inner.header)
             .field(
@@ -187,8 +200,9 @@ impl AuthorizerBuilder {
         self
     }
 
-    /// The claims copied into the answer's `context` (dotted paths such as
-    /// `realm_access.roles`; the key is the path as written). Default: none.
+    /// The claims copied into the answer's `context` ([`ClaimPath`]s such as `email`,
+    /// `realm_access.roles` or `https://example.com/roles`; the key is the path in
+    /// [`ClaimPath::as_str`] form). Default: none.
     pub fn context_claims<I: AsRef<str>>(
         mut self,
         claims: impl IntoIterator<Item = I>,
@@ -198,6 +212,25 @@ impl AuthorizerBuilder {
             .map(|c| ClaimPath::new(c.as_ref()))
             .collect::<Result<_, _>>()?;
         Ok(self)
+    }
+
+    /// Also puts the token's roles in `context` under `key`, read the way every guard reads
+    /// them: with the verifier's [`AccessClaims`](tollgate_core::AccessClaims)
+    /// ([`VerifiedToken::roles`]: all role paths merged, a string `"admin"` and an array
+    /// `["admin"]` alike). Written as an array (REST: `"[admin user]"`), so that a
+    /// [`TrustedClaimsLayer`](crate::TrustedClaimsLayer) whose roles claim is `key` reads back
+    /// the same roles. Default: not written.
+    pub fn context_roles(mut self, key: impl Into<String>) -> Self {
+        self.config.context_roles = Some(key.into());
+        self
+    }
+
+    /// Also puts the token's scopes in `context` under `key`, read with the verifier's
+    /// [`AccessClaims`](tollgate_core::AccessClaims) ([`VerifiedToken::scopes`]), written as an
+    /// array like [`context_roles`](Self::context_roles). Default: not written.
+    pub fn context_scopes(mut self, key: impl Into<String>) -> Self {
+        self.config.context_scopes = Some(key.into());
+        self
     }
 
     /// The claim used as `principalId` (default `sub`). A verified token without it is denied.
@@ -249,6 +282,8 @@ impl Authorizer {
                 verifier: Arc::new(verifier),
                 resource: PolicyResource::default(),
                 context_claims: Vec::new(),
+                context_roles: None,
+                context_scopes: None,
                 principal_claim: sub_path(),
                 header: http::header::AUTHORIZATION,
                 invalid_token_unauthorized: false,
@@ -318,6 +353,9 @@ impl Authorizer {
                         .insert(path.as_str().to_owned(), value.clone());
                 }
             }
+            for (key, value) in self.access_context(&token) {
+                response.context.insert(key.to_owned(), value);
+            }
         }
         Ok(response)
     }
@@ -366,6 +404,20 @@ impl Authorizer {
         }
     }
 
+    /// The roles and scopes chosen for `context` ([`AuthorizerBuilder::context_roles`],
+    /// [`AuthorizerBuilder::context_scopes`]), as JSON arrays.
+    fn access_context(&self, token: &VerifiedToken) -> Vec<(&str, Value)> {
+        let array = |items: Vec<&str>| Value::from(items);
+        let mut out = Vec::new();
+        if let Some(key) = &self.inner.context_roles {
+            out.push((key.as_str(), array(token.roles())));
+        }
+        if let Some(key) = &self.inner.context_scopes {
+            out.push((key.as_str(), array(token.scopes())));
+        }
+        out
+    }
+
     fn resource_for(&self, method_arn: &str) -> Result<String, AuthorizerError> {
         match self.inner.resource {
             PolicyResource::MethodArn => Ok(method_arn.to_owned()),
@@ -385,6 +437,17 @@ impl Authorizer {
                 statement.effect = IamPolicyEffect::Allow;
                 response.principal_id = Some(principal);
                 response.context = rest_context(&self.inner.context_claims, token.claims_json());
+                for (key, value) in self.access_context(&token) {
+                    match flat_value(&value) {
+                        Some(flat) => {
+                            response.context.insert(key.to_owned(), flat);
+                        }
+                        None => tracing::debug!(
+                            key,
+                            "authorizer: roles or scopes cannot be a context value; left out"
+                        ),
+                    }
+                }
             }
             Decision::Deny => {
                 statement.effect = IamPolicyEffect::Deny;

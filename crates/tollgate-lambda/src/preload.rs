@@ -123,6 +123,11 @@ impl<S: KeySource> KeySource for PreloadedKeys<S> {
             Err(other) => KeyFuture::ready(Err(other)),
         }
     }
+
+    /// The fallback's issuer: the preloaded keys are a copy of the same issuer's keys.
+    fn issuer(&self) -> Option<&str> {
+        self.fallback.issuer()
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for PreloadedKeys<S> {

@@ -52,8 +52,8 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 use tollgate::{TokenVerifier, VerifyFuture};
 use tollgate_core::{
-    CryptoProvider, Error, KeyError, KeyFuture, KeyLookupError, KeyRequest, KeySource, Validation,
-    VerificationKey, Verifier,
+    AccessClaims, CryptoProvider, Error, KeyError, KeyFuture, KeyLookupError, KeyRequest,
+    KeySource, Validation, VerificationKey, Verifier,
 };
 
 /// The extension's default port.
@@ -567,6 +567,21 @@ impl SecretVerifier {
             verifier: Verifier::new(policy, source.clone(), crypto),
             source,
         }
+    }
+
+    /// Reads roles and scopes where `access` says (default [`AccessClaims::default`]), for
+    /// guards behind an [`AuthLayer`](tollgate::AuthLayer) and an
+    /// [`Authorizer`](crate::Authorizer)'s `context`.
+    pub fn with_access_claims(self, access: AccessClaims) -> Self {
+        SecretVerifier {
+            verifier: self.verifier.with_access_claims(access),
+            source: self.source,
+        }
+    }
+
+    /// Where roles and scopes are read.
+    pub fn access_claims(&self) -> &AccessClaims {
+        self.verifier.access_claims()
     }
 
     /// The source.

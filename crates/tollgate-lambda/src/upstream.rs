@@ -35,11 +35,15 @@
 //! # How the claims are rebuilt
 //! API Gateway hands the JWT authorizer's claims over as strings, arrays flattened to
 //! `"[admin user]"`. The layer turns back into JSON arrays the strings of exactly that form
-//! (`[`, words separated by single spaces, `]`, no brackets inside) found in the roles claim
-//! (top-level, see [`TrustedClaimsLayer::roles_claim`]), `scope`, `scp` and `aud`; other claims
-//! stay as they came. `exp`, `nbf`, `iat` and `auth_time` become numbers when they are whole
-//! seconds and are dropped otherwise (the REST Cognito authorizer writes dates such as
-//! `Tue Apr 04 18:39:39 UTC 2023`; API Gateway already checked them). The JWT authorizer's
+//! (`[`, words separated by single spaces, `]`, no brackets inside) found in the roles claims
+//! and scope claims (the top-level ones: API Gateway flattens only top-level claims; see
+//! [`TrustedClaimsLayer::roles_claim`] and [`TrustedClaimsLayer::access_claims`]), `scope`,
+//! `scp` and `aud`; other claims stay as they came. Roles and scopes are then read the way the
+//! [`AuthLayer`](tollgate::AuthLayer) reads them ([`ClaimPath::strings`]: an array, or a
+//! whitespace-separated string, so `"admin"` and `["admin"]` are the same role). `exp`, `nbf`,
+//! `iat` and `auth_time` become numbers when they are whole seconds and are dropped otherwise
+//! (the REST Cognito authorizer writes dates such as `Tue Apr 04 18:39:39 UTC 2023`; API
+//! Gateway already checked them). The JWT authorizer's
 //! `scopes` list becomes `scp` when the claims carry neither `scope` nor `scp`. For a REST
 //! Lambda authorizer, `principalId` becomes `sub` when the context has no `sub`, and
 //! `integrationLatency` is dropped.
@@ -74,7 +78,7 @@ use http::{Request, Response};
 use lambda_http::request::RequestContext;
 use serde_json::{Map, Value};
 use tollgate::{AuthError, Authenticated, Challenge, ErrorResponder, Rfc6750Responder};
-use tollgate_core::{ClaimPath, ConfigError};
+use tollgate_core::{AccessClaims, ClaimPath, ConfigError};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -103,7 +107,7 @@ const TIME_CLAIMS: [&str; 4] = ["exp", "nbf", "iat", "auth_time"];
 struct Config {
     jwt: bool,
     lambda: bool,
-    roles: ClaimPath,
+    access: AccessClaims,
     comma_separated_roles: bool,
     responder: Arc<dyn ErrorResponder>,
     challenge: Challenge,
@@ -121,7 +125,7 @@ impl fmt::Debug for TrustedClaimsLayer {
         f.debug_struct("TrustedClaimsLayer")
             .field("jwt", &self.config.jwt)
             .field("lambda", &self.config.lambda)
-            .field("roles", &self.config.roles)
+            .field("access", &self.config.access)
             .field("comma_separated_roles", &self.config.comma_separated_roles)
             .finish_non_exhaustive()
     }
@@ -133,7 +137,7 @@ impl TrustedClaimsLayer {
         let mut config = Config {
             jwt: false,
             lambda: false,
-            roles: ClaimPath::default(),
+            access: AccessClaims::default(),
             comma_separated_roles: false,
             responder: Arc::new(Rfc6750Responder),
             challenge: Challenge::default(),
@@ -154,14 +158,29 @@ impl TrustedClaimsLayer {
     }
 
     /// Where roles are read from, for every guard (default `roles`; `cognito:groups` for
-    /// Cognito). A top-level claim is rebuilt from API Gateway's flattened `"[a b]"` form.
+    /// Cognito): replaces the role paths of the [`access_claims`](Self::access_claims), keeps
+    /// their scope paths. A top-level claim is rebuilt from API Gateway's flattened `"[a b]"`
+    /// form.
     pub fn roles_claim(mut self, path: &str) -> Result<Self, ConfigError> {
-        self.config_mut().roles = ClaimPath::new(path)?;
+        let path = ClaimPath::new(path)?;
+        let config = self.config_mut();
+        config.access = config.access.clone().roles_at([path]);
         Ok(self)
     }
 
-    /// Also splits the roles claim on commas (`"admin,user"`), the form some REST API Cognito
-    /// authorizers hand `cognito:groups` over in. Only for role names without commas.
+    /// Where roles and scopes are read from (default [`AccessClaims::default`]: roles at
+    /// `roles`, scopes at `scope` and `scp`): typically the same [`AccessClaims`] as the
+    /// verifier behind the authorizer (`verifier.access_claims().clone()`), so that guards here
+    /// see what they would see behind an [`AuthLayer`](tollgate::AuthLayer). Top-level role and
+    /// scope claims are rebuilt from API Gateway's flattened `"[a b]"` form.
+    pub fn access_claims(mut self, access: AccessClaims) -> Self {
+        self.config_mut().access = access;
+        self
+    }
+
+    /// Also splits the (top-level) roles claims on commas (`"admin,user"`), the form some REST
+    /// API Cognito authorizers hand `cognito:groups` over in. Only for role names without
+    /// commas.
     pub fn comma_separated_roles(mut self) -> Self {
         self.config_mut().comma_separated_roles = true;
         self
@@ -224,7 +243,8 @@ where
             .and_then(|context| upstream_claims(context, &self.config));
         match claims {
             Some(claims) => {
-                let auth = Authenticated::from_trusted_claims(claims, self.config.roles.clone());
+                let auth =
+                    Authenticated::from_trusted_claims_with(claims, self.config.access.clone());
                 tracing::debug!(sub = auth.subject(), "trusted upstream claims");
                 request.extensions_mut().insert(auth);
                 TrustedClaimsFuture::inner(self.inner.call(request))
@@ -295,8 +315,25 @@ fn upstream_claims(context: &RequestContext, config: &Config) -> Option<Map<Stri
 
 /// Undoes API Gateway's stringification where it is unambiguous (see the module docs).
 fn normalize(claims: &mut Map<String, Value>, config: &Config) {
-    let roles = config.roles.as_str();
-    for name in [roles, "scope", "scp", "aud"] {
+    // API Gateway flattens top-level claims only: a nested path has no member name to rebuild.
+    let roles: Vec<&str> = config
+        .access
+        .role_paths()
+        .iter()
+        .filter_map(ClaimPath::top_level)
+        .collect();
+    let scopes = config
+        .access
+        .scope_paths()
+        .iter()
+        .filter_map(ClaimPath::top_level);
+    let mut flattened: Vec<&str> = roles.clone();
+    for name in scopes.chain(["scope", "scp", "aud"]) {
+        if !flattened.contains(&name) {
+            flattened.push(name);
+        }
+    }
+    for name in flattened {
         if let Some(Value::String(text)) = claims.get(name)
             && let Some(items) = parse_flattened(text)
         {
@@ -304,16 +341,18 @@ fn normalize(claims: &mut Map<String, Value>, config: &Config) {
             claims.insert(name.to_owned(), Value::Array(items));
         }
     }
-    if config.comma_separated_roles
-        && let Some(Value::String(text)) = claims.get(roles)
-    {
-        let items: Vec<Value> = text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| Value::String(s.to_owned()))
-            .collect();
-        claims.insert(roles.to_owned(), Value::Array(items));
+    if config.comma_separated_roles {
+        for name in roles {
+            if let Some(Value::String(text)) = claims.get(name) {
+                let items: Vec<Value> = text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::String(s.to_owned()))
+                    .collect();
+                claims.insert(name.to_owned(), Value::Array(items));
+            }
+        }
     }
     for name in TIME_CLAIMS {
         if let Some(Value::String(text)) = claims.get(name) {

@@ -7,16 +7,18 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use tollgate_core::{ClaimPath, TokenHeader, VerifiedToken};
+use tollgate_core::{AccessClaims, ClaimPath, TokenHeader, VerifiedToken};
 
 use crate::response::{Answering, AuthError, AuthRejection};
 
-/// What a layer shares with every request it passes on: where roles are read from, and how
-/// failures are answered. One `Arc` per layer, so marking a request authenticated costs one
-/// reference count.
+/// What a layer shares with every request it passes on: an override of where roles are read
+/// from, and how failures are answered. One `Arc` per layer, so marking a request authenticated
+/// costs one reference count.
 #[derive(Clone, Default)]
 pub(crate) struct AuthContext {
-    pub(crate) roles: ClaimPath,
+    /// [`AuthLayerBuilder::roles_claim`](crate::AuthLayerBuilder::roles_claim): replaces the
+    /// role paths of the verifier's [`AccessClaims`]. `None`: the verifier's paths.
+    pub(crate) roles: Option<ClaimPath>,
     pub(crate) answering: Option<Answering>,
 }
 
@@ -24,6 +26,12 @@ pub(crate) struct AuthContext {
 ///
 /// Handlers usually take [`Claims<T>`] or a guard instead; this type is for middleware and for
 /// reading roles and scopes directly. Cheap to clone.
+///
+/// Roles and scopes are read where the verifier's [`AccessClaims`] say
+/// ([`Verifier::builder`](tollgate_core::Verifier::builder)`.access_claims(..)`; default: roles
+/// at `roles`, scopes at `scope` and `scp`), unless the layer overrides the role path with
+/// [`roles_claim`](crate::AuthLayerBuilder::roles_claim). Every guard reads them through
+/// [`roles`](Self::roles) and [`scopes`](Self::scopes).
 #[derive(Clone)]
 pub struct Authenticated {
     claims: ClaimsSource,
@@ -33,12 +41,13 @@ pub struct Authenticated {
 #[derive(Clone)]
 enum ClaimsSource {
     /// Verified here; shared with the verifier's token cache, so typed claims are reused across
-    /// requests that present the same token.
+    /// requests that present the same token. Carries the verifier's [`AccessClaims`].
     Token(VerifiedToken),
     /// Verified upstream ([`Authenticated::from_trusted_claims`]).
     Trusted {
         claims: Arc<Map<String, Value>>,
         header: Arc<TokenHeader>,
+        access: Arc<AccessClaims>,
     },
 }
 
@@ -52,12 +61,27 @@ impl Authenticated {
 
     /// Claims that something upstream already verified (e.g. API Gateway's JWT authorizer, for
     /// `tollgate-lambda`'s trusted-claims layer), so that [`Claims<T>`] and the guards work without
-    /// verifying a token here. Roles are read at `roles_claim`.
+    /// verifying a token here. Roles are read at `roles_claim`, scopes at `scope` and `scp`
+    /// (the default [`AccessClaims`] with `roles_claim` as its only role path); see
+    /// [`from_trusted_claims_with`](Self::from_trusted_claims_with) for other paths.
     ///
     /// **No verification happens**: only call this with claims from a channel the client cannot
     /// write to. No token header was seen, so [`header`](Self::header) is a placeholder
     /// (`alg` RS256, no `kid`, no `typ`) and must not be relied on.
     pub fn from_trusted_claims(claims: Map<String, Value>, roles_claim: ClaimPath) -> Self {
+        Authenticated::from_trusted_claims_with(
+            claims,
+            AccessClaims::default().roles_at([roles_claim]),
+        )
+    }
+
+    /// Like [`from_trusted_claims`](Self::from_trusted_claims), with roles and scopes read where
+    /// `access` says (e.g. the same [`AccessClaims`] the verifier upstream used: Keycloak's realm
+    /// and client roles, Auth0's `permissions` as scopes).
+    ///
+    /// **No verification happens**: the same warning as for
+    /// [`from_trusted_claims`](Self::from_trusted_claims) applies.
+    pub fn from_trusted_claims_with(claims: Map<String, Value>, access: AccessClaims) -> Self {
         let header = TokenHeader {
             alg: tollgate_core::Algorithm::RS256,
             kid: None,
@@ -67,11 +91,9 @@ impl Authenticated {
             claims: ClaimsSource::Trusted {
                 claims: Arc::new(claims),
                 header: Arc::new(header),
+                access: Arc::new(access),
             },
-            context: Arc::new(AuthContext {
-                roles: roles_claim,
-                answering: None,
-            }),
+            context: Arc::new(AuthContext::default()),
         }
     }
 
@@ -110,14 +132,37 @@ impl Authenticated {
         self.claims().get("iss").and_then(Value::as_str)
     }
 
-    /// The roles at the configured claim path (default `roles`).
-    pub fn roles(&self) -> Vec<&str> {
-        self.context.roles.strings(self.claims())
+    /// Where the roles and scopes of this request are read: the verifier's [`AccessClaims`]
+    /// (or the trusted claims' ones). A layer's
+    /// [`roles_claim`](crate::AuthLayerBuilder::roles_claim) override is not part of it;
+    /// [`roles`](Self::roles) applies it.
+    pub fn access_claims(&self) -> &AccessClaims {
+        match &self.claims {
+            ClaimsSource::Token(token) => token.access_claims(),
+            ClaimsSource::Trusted { access, .. } => access,
+        }
     }
 
-    /// The scopes (`scope` string or `scp` string/array).
+    /// The roles: at the layer's [`roles_claim`](crate::AuthLayerBuilder::roles_claim) when it
+    /// set one, else at the role paths of the verifier's [`AccessClaims`] (default `roles`).
+    /// Arrays and whitespace-separated strings alike ([`ClaimPath::strings`]).
+    pub fn roles(&self) -> Vec<&str> {
+        if let Some(path) = &self.context.roles {
+            return path.strings(self.claims());
+        }
+        match &self.claims {
+            ClaimsSource::Token(token) => token.roles(),
+            ClaimsSource::Trusted { claims, access, .. } => access.roles(claims),
+        }
+    }
+
+    /// The scopes, at the scope paths of the verifier's [`AccessClaims`] (default `scope` and
+    /// `scp`).
     pub fn scopes(&self) -> Vec<&str> {
-        tollgate_core::scopes(self.claims())
+        match &self.claims {
+            ClaimsSource::Token(token) => token.scopes(),
+            ClaimsSource::Trusted { claims, access, .. } => access.scopes(claims),
+        }
     }
 
     /// Whether the token has this role.

@@ -6,7 +6,10 @@
 //!
 //! let forward = ForwardClaimsLayer::new()
 //!     .claim("sub", "x-user-id").unwrap()
-//!     .claim("realm_access.roles", "x-user-roles").unwrap();
+//!     .claim("https://example.com/tenant", "x-tenant").unwrap()
+//!     // The roles and scopes as the guards see them (the verifier's `AccessClaims`).
+//!     .roles("x-user-roles").unwrap()
+//!     .scopes("x-user-scopes").unwrap();
 //! # let _ = forward;
 //! ```
 
@@ -26,16 +29,51 @@ use crate::claims::Authenticated;
 ///
 /// Strings are copied as they are, numbers and booleans in JSON form, arrays of strings joined
 /// with `,`. A claim that is absent, an object, or not a valid header value is not forwarded
-/// (the header stays removed).
+/// (the header stays removed). [`roles`](Self::roles) and [`scopes`](Self::scopes) forward what
+/// [`Authenticated::roles`] and [`Authenticated::scopes`] read (the verifier's
+/// [`AccessClaims`](tollgate_core::AccessClaims), merged over all their paths), joined with `,`.
 #[derive(Clone, Default)]
 pub struct ForwardClaimsLayer {
-    mappings: Arc<Vec<(ClaimPath, HeaderName)>>,
+    mappings: Arc<Vec<(Forwarded, HeaderName)>>,
+}
+
+/// What one header carries.
+#[derive(Clone)]
+enum Forwarded {
+    Claim(ClaimPath),
+    Roles,
+    Scopes,
+}
+
+impl Forwarded {
+    fn name(&self) -> &str {
+        match self {
+            Forwarded::Claim(path) => path.as_str(),
+            Forwarded::Roles => "(roles)",
+            Forwarded::Scopes => "(scopes)",
+        }
+    }
+
+    fn value(&self, auth: &Authenticated) -> Option<HeaderValue> {
+        let list = |items: Vec<&str>| {
+            if items.is_empty() {
+                None
+            } else {
+                HeaderValue::from_str(&items.join(",")).ok()
+            }
+        };
+        match self {
+            Forwarded::Claim(path) => header_value(path.lookup(auth.claims())?),
+            Forwarded::Roles => list(auth.roles()),
+            Forwarded::Scopes => list(auth.scopes()),
+        }
+    }
 }
 
 impl fmt::Debug for ForwardClaimsLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.mappings.iter().map(|(c, h)| (c.as_str(), h.as_str())))
+            .entries(self.mappings.iter().map(|(c, h)| (c.name(), h.as_str())))
             .finish()
     }
 }
@@ -64,11 +102,32 @@ impl ForwardClaimsLayer {
         ForwardClaimsLayer::default()
     }
 
-    /// Forwards the claim at `path` as header `header`.
-    pub fn claim(mut self, path: &str, header: &str) -> Result<Self, ForwardConfigError> {
+    /// Forwards the claim at `path` (a [`ClaimPath`]) as header `header`.
+    pub fn claim(self, path: &str, header: &str) -> Result<Self, ForwardConfigError> {
         let path = ClaimPath::new(path)?;
+        self.forward(Forwarded::Claim(path), header)
+    }
+
+    /// Forwards the claim at an already built `path` as header `header`.
+    pub fn claim_path(self, path: ClaimPath, header: &str) -> Result<Self, ForwardConfigError> {
+        self.forward(Forwarded::Claim(path), header)
+    }
+
+    /// Forwards the roles, as the guards read them ([`Authenticated::roles`]), joined with `,`;
+    /// nothing when there are none.
+    pub fn roles(self, header: &str) -> Result<Self, ForwardConfigError> {
+        self.forward(Forwarded::Roles, header)
+    }
+
+    /// Forwards the scopes, as the guards read them ([`Authenticated::scopes`]), joined with
+    /// `,`; nothing when there are none.
+    pub fn scopes(self, header: &str) -> Result<Self, ForwardConfigError> {
+        self.forward(Forwarded::Scopes, header)
+    }
+
+    fn forward(mut self, what: Forwarded, header: &str) -> Result<Self, ForwardConfigError> {
         let header = HeaderName::try_from(header).map_err(|e| ForwardConfigError(e.to_string()))?;
-        Arc::make_mut(&mut self.mappings).push((path, header));
+        Arc::make_mut(&mut self.mappings).push((what, header));
         Ok(self)
     }
 }
@@ -101,7 +160,7 @@ impl<S> Layer<S> for ForwardClaimsLayer {
 #[derive(Clone)]
 pub struct ForwardClaims<S> {
     inner: S,
-    mappings: Arc<Vec<(ClaimPath, HeaderName)>>,
+    mappings: Arc<Vec<(Forwarded, HeaderName)>>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for ForwardClaims<S> {
@@ -133,9 +192,7 @@ where
                 Some(auth) => self
                     .mappings
                     .iter()
-                    .filter_map(|(path, header)| {
-                        Some((header.clone(), header_value(path.lookup(auth.claims())?)?))
-                    })
+                    .filter_map(|(what, header)| Some((header.clone(), what.value(auth)?)))
                     .collect(),
                 None => Vec::new(),
             };

@@ -1,6 +1,9 @@
 //! Role and scope guards: as extractors that read like the handler's signature, and as route
-//! layers for whole routers. Roles come from the claim path configured on the
-//! [`AuthLayer`](crate::AuthLayer); scopes from `scope`/`scp`. A missing requirement is a 403
+//! layers for whole routers. Roles and scopes are read with the verifier's
+//! [`AccessClaims`](tollgate_core::AccessClaims) (default: roles at `roles`, scopes at
+//! `scope`/`scp`), through [`Authenticated::roles`] and [`Authenticated::scopes`]; an
+//! [`AuthLayer`](crate::AuthLayer) may override the role path
+//! ([`roles_claim`](crate::AuthLayerBuilder::roles_claim)). A missing requirement is a 403
 //! `insufficient_scope` naming what was required; no verified token is a 401.
 //!
 //! ```

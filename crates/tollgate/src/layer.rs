@@ -127,6 +127,7 @@ impl fmt::Debug for AuthLayer {
             .field("mode", &self.config.mode)
             .field("sources", &self.config.sources)
             .field("answering", &self.config.answering)
+            .field("roles_override", &self.config.context.roles)
             .finish_non_exhaustive()
     }
 }
@@ -146,7 +147,7 @@ impl AuthLayer {
             realm: Some("api".into()),
             resource_metadata: None,
             responder: None,
-            roles: ClaimPath::default(),
+            roles: None,
         }
     }
 }
@@ -160,7 +161,7 @@ pub struct AuthLayerBuilder {
     realm: Option<String>,
     resource_metadata: Option<String>,
     responder: Option<Arc<dyn ErrorResponder>>,
-    roles: ClaimPath,
+    roles: Option<ClaimPath>,
 }
 
 impl AuthLayerBuilder {
@@ -214,11 +215,25 @@ impl AuthLayerBuilder {
         self
     }
 
-    /// Where roles are read from, for every guard: a dotted path such as `realm_access.roles`,
-    /// `resource_access.my-client.roles` or `cognito:groups` (default `roles`).
-    pub fn roles_claim(mut self, path: &str) -> Result<Self, ConfigError> {
-        self.roles = ClaimPath::new(path)?;
-        Ok(self)
+    /// Overrides where roles are read from, for every guard and
+    /// [`Authenticated::roles`](crate::Authenticated::roles) behind this layer: a
+    /// [`ClaimPath`] such as `realm_access.roles`, `cognito:groups`,
+    /// `https://example.com/roles` or `resource_access."my.client".roles`.
+    ///
+    /// By default roles are read where the verifier's
+    /// [`AccessClaims`](tollgate_core::AccessClaims) say (default `roles`; a provider preset
+    /// brings its own), which is usually the better place to configure them: every layer,
+    /// guard and authorizer using that verifier then agrees. This path *replaces* the
+    /// verifier's role paths (it is not added to them); scopes are unaffected.
+    pub fn roles_claim(self, path: &str) -> Result<Self, ConfigError> {
+        Ok(self.roles_path(ClaimPath::new(path)?))
+    }
+
+    /// Like [`roles_claim`](Self::roles_claim), with a path already built (e.g. with
+    /// [`ClaimPath::nested`], no quoting needed).
+    pub fn roles_path(mut self, path: ClaimPath) -> Self {
+        self.roles = Some(path);
+        self
     }
 
     /// Replaces the answer to failures (a closure `Fn(&AuthError, &Challenge) -> Response<Body>`

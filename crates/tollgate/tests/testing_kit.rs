@@ -99,6 +99,39 @@ async fn three_lines_to_test_a_protected_handler() {
 }
 
 #[tokio::test]
+async fn verifier_checks_the_dev_audience_and_reads_roles_where_told() {
+    let issuer = DevIssuer::start().await.unwrap();
+    // The kit's policy names the audience its tokens carry (never "any audience").
+    let policy = issuer.validation();
+    assert_eq!(policy.audiences(), [tollgate::testing::DEFAULT_AUDIENCE]);
+    assert!(!policy.accepts_any_audience());
+
+    let groups = tollgate::core::ClaimPath::new("cognito:groups").unwrap();
+    let verifier = issuer
+        .verifier_builder()
+        .unwrap()
+        .access_claims(tollgate::core::AccessClaims::default().roles_at([groups]))
+        .build();
+    let app = Router::new()
+        .route("/admin", get(|_: RequireRole<Admin>| async { "admin" }))
+        .layer(AuthLayer::new(verifier));
+    let base = serve(app).await;
+    let url = format!("{base}/admin");
+
+    let grouped = issuer.token().claim("cognito:groups", json!(["admin"]));
+    assert_eq!(status(&url, &grouped.sign().unwrap()).await, 200);
+    let as_string = issuer.token().claim("cognito:groups", json!("admin"));
+    assert_eq!(status(&url, &as_string.sign().unwrap()).await, 200);
+    let top_level = issuer.token().roles(["admin"]);
+    assert_eq!(status(&url, &top_level.sign().unwrap()).await, 403);
+    let elsewhere = issuer
+        .token()
+        .claim("cognito:groups", json!(["admin"]))
+        .audience("another-api");
+    assert_eq!(status(&url, &elsewhere.sign().unwrap()).await, 401);
+}
+
+#[tokio::test]
 async fn discovery_and_mint_endpoint() {
     let issuer = DevIssuer::start().await.unwrap();
     let http = reqwest::Client::new();

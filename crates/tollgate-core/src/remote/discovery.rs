@@ -160,7 +160,12 @@ impl Discovery {
         let metadata = self.fetch_with(&client).await?;
         let jwks_uri = metadata.jwks_uri.unwrap_or_default();
         tracing::debug!(issuer = %self.issuer, %jwks_uri, "discovered jwks_uri");
-        self.jwks.clone().client(client).url(jwks_uri).build()
+        self.jwks
+            .clone()
+            .client(client)
+            .url(jwks_uri)
+            .issuer(self.issuer.clone())
+            .build()
     }
 }
 
@@ -307,6 +312,11 @@ impl OidcInner {
 }
 
 impl KeySource for OidcSource {
+    /// The discovered issuer: the metadata document was checked to name exactly it.
+    fn issuer(&self) -> Option<&str> {
+        Some(self.inner.discovery.issuer())
+    }
+
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
         if let Some(source) = self.inner.source.get() {
             return source.key(request);

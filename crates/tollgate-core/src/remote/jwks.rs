@@ -99,8 +99,17 @@ impl JwksSourceBuilder {
                 min_backoff: MIN_BACKOFF,
                 max_backoff: MAX_BACKOFF,
                 format: KeyFormat::Jwks,
+                issuer: None,
             },
         }
+    }
+
+    /// The issuer whose keys these are. The source then reports it through
+    /// [`KeySource::issuer`], and a [`Verifier`](crate::Verifier) whose policy lists no issuer
+    /// accepts only that issuer's tokens. Provider presets set it.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.config.issuer = Some(issuer.into());
+        self
     }
 
     /// Replaces the URL, e.g. to point [`JwksSource::firebase`] at a mirror.
@@ -321,6 +330,7 @@ struct Config {
     min_backoff: Duration,
     max_backoff: Duration,
     format: KeyFormat,
+    issuer: Option<String>,
 }
 
 impl Config {
@@ -763,6 +773,10 @@ fn parse_pem_map(text: &str, algorithm: Algorithm) -> Result<KeySet, String> {
 }
 
 impl KeySource for JwksSource {
+    fn issuer(&self) -> Option<&str> {
+        self.shared.config.issuer.as_deref()
+    }
+
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
         let shared = &*self.shared;
         // Read the attempt count before the cache: a fetch completing after this point makes
@@ -784,6 +798,7 @@ impl fmt::Debug for JwksSource {
         f.debug_struct("JwksSource")
             .field("url", &self.shared.url_text)
             .field("format", &self.shared.config.format)
+            .field("issuer", &self.shared.config.issuer)
             .field("cached_keys", &cached.as_ref().map(|c| c.keys.len()))
             .field("stats", &self.stats())
             .finish()

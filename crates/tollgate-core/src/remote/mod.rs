@@ -29,6 +29,7 @@ mod multi;
 
 pub use discovery::{Discovery, DiscoveryKind, OidcSource, OidcSourceBuilder, ProviderMetadata};
 pub use error::RemoteError;
+pub(crate) use fetch::check_url;
 pub use jwks::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_FALLBACK_TTL, DEFAULT_MAX_REDIRECTS,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_STALE_IF_ERROR,

@@ -41,7 +41,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 pub use signer::{SigningKey, SigningKeyError};
 use tollgate_core::remote::JwksSource;
-use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier};
+use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier, VerifierBuilder};
 
 /// The audience dev tokens carry unless told otherwise.
 pub const DEFAULT_AUDIENCE: &str = "tollgate-dev";
@@ -272,12 +272,35 @@ impl DevIssuer {
             .unwrap_or_else(|_| unreachable_policy())
     }
 
-    /// A verifier for this issuer's tokens that fetches keys from its JWKS over HTTP.
+    /// A verifier for this issuer's tokens that fetches keys from its JWKS over HTTP, with
+    /// [`validation`](Self::validation)'s policy (its issuer and audience) and the default
+    /// [`AccessClaims`](tollgate_core::AccessClaims) (roles at `roles`, scopes at `scope`/`scp`,
+    /// as [`TokenBuilder::roles`] and [`TokenBuilder::scopes`] write them).
     pub fn verifier(&self) -> Result<Verifier, tollgate_core::remote::RemoteError> {
+        Ok(self.verifier_builder()?.build())
+    }
+
+    /// The [`verifier`](Self::verifier) before it is built, e.g. to read roles elsewhere:
+    ///
+    /// ```
+    /// # use tollgate::testing::DevIssuer;
+    /// use tollgate::core::{AccessClaims, ClaimPath};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let issuer = DevIssuer::start().await?;
+    /// let verifier = issuer
+    ///     .verifier_builder()?
+    ///     .access_claims(AccessClaims::default().roles_at([ClaimPath::new("cognito:groups")?]))
+    ///     .build();
+    /// # let _ = verifier;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn verifier_builder(&self) -> Result<VerifierBuilder, tollgate_core::remote::RemoteError> {
         let keys = JwksSource::builder(self.jwks_url())
             .ttl_bounds(Duration::from_secs(1), Duration::from_secs(300))
             .build()?;
-        Ok(Verifier::new(
+        Ok(Verifier::builder(
             self.validation(),
             keys,
             CryptoProvider::default(),

@@ -1,0 +1,2141 @@
+//! A [`Verifier`] from environment variables (feature `remote`): one parser for `tollgate serve`
+//! (prefix `AUTH_`), the Lambda examples and the Azure Functions example (prefix `TOLLGATE_`).
+//!
+//! Either name a provider preset ([`providers`](crate::providers)) with `<prefix>PROVIDER`, or
+//! configure the keys and policy yourself (the *generic* variables). Variables are shown with the
+//! prefix `AUTH_`; an empty value counts as unset; lists are comma-separated.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `AUTH_PROVIDER` | `cognito`, `auth0`, `firebase`, `entra`, `keycloak`, `google` or `okta` | unset: the generic variables |
+//! | **generic** (no provider) | | |
+//! | `AUTH_JWKS_URL` | JWK Set URL | - |
+//! | `AUTH_OIDC_ISSUER` | issuer for OIDC discovery; the token's `iss` must then equal it (unless `AUTH_ISSUER` says otherwise) | - |
+//! | `AUTH_HS256_SECRET` | shared secret, HS256 instead of public keys | - |
+//! | `AUTH_ISSUER` | accepted `iss` (list) | not checked (with `AUTH_OIDC_ISSUER`: that issuer) |
+//! | `AUTH_AUDIENCE` | accepted `aud` (list) | not checked |
+//! | **Cognito** | | |
+//! | `AUTH_COGNITO_USER_POOL_ID` | user pool id, `us-east-1_AbC123` | required |
+//! | `AUTH_COGNITO_CLIENT_IDS` | app client ids (list) | required |
+//! | `AUTH_COGNITO_TOKEN_USE` | `access` or `id` | `access` |
+//! | **Auth0** | | |
+//! | `AUTH_AUTH0_DOMAIN` | tenant or custom domain(s) (list), `tenant.us.auth0.com` | required |
+//! | `AUTH_AUDIENCE` | API identifier(s) (list) | required |
+//! | **Firebase** | | |
+//! | `AUTH_FIREBASE_PROJECT_ID` | project id | required |
+//! | **Entra ID** | | |
+//! | `AUTH_ENTRA_TENANT` | tenant id (a GUID), or `organizations` / `common` for multi-tenant | required |
+//! | `AUTH_ENTRA_ALLOWED_TENANTS` | multi-tenant only: tenant ids (list), or `*` for every tenant | required for multi-tenant |
+//! | `AUTH_AUDIENCE` | client id and/or App ID URI (list) | required |
+//! | **Keycloak** | | |
+//! | `AUTH_KEYCLOAK_URL` | server base URL (`https://sso.example.com`, or `.../auth` on old servers) | required |
+//! | `AUTH_KEYCLOAK_REALM` | realm | required |
+//! | `AUTH_KEYCLOAK_CLIENT_ID` | client id: its client roles, and the audience | required |
+//! | `AUTH_AUDIENCE` | accepted `aud` instead of the client id (list) | the client id |
+//! | **Google** | | |
+//! | `AUTH_GOOGLE_CLIENT_IDS` | OAuth client ids (list) | required |
+//! | `AUTH_GOOGLE_HOSTED_DOMAIN` | required `hd` (Workspace domain) | not checked |
+//! | **Okta** | | |
+//! | `AUTH_OKTA_ISSUER` | authorization server issuer, `https://example.okta.com/oauth2/default` | required |
+//! | `AUTH_AUDIENCE` | accepted `aud` (list) | `api://default` |
+//! | **overrides** (any mode) | | |
+//! | `AUTH_JWKS_URL` with a provider | where the provider's keys are fetched, in the provider's own format (Firebase: the x509 certificate map); the issuer rules stay the provider's | the provider's |
+//! | `AUTH_ALGORITHMS` | accepted algorithms (list) | RS256 (HS256 with a secret; a provider's own) |
+//! | `AUTH_ROLES_CLAIM` | roles claim path ([`ClaimPath`] syntax) | `roles` (a provider's own) |
+//! | `AUTH_LEEWAY_SECS` | `exp`/`nbf` leeway, seconds (at most 600) | 0 (with a provider: 60) |
+//!
+//! Providers' roles: Cognito `cognito:groups`, Auth0 `permissions`, Firebase `roles`, Entra
+//! `roles`, Keycloak realm plus client roles, Google none, Okta `groups`; scopes from `scope` and
+//! `scp` (Auth0: also `permissions`).
+//!
+//! Refused, with a one-line [`ConfigVarError`] naming the variable: a missing or malformed value,
+//! an unknown provider, no key source or several in generic mode, a provider together with
+//! `AUTH_OIDC_ISSUER`, `AUTH_HS256_SECRET` or `AUTH_ISSUER` (the issuer is the provider's), an
+//! `AUTH_AUDIENCE` a provider does not read (Cognito, Firebase, Google), a provider variable of
+//! another provider (or without `AUTH_PROVIDER`), plain `http://` to a host that is not
+//! loopback, symmetric algorithms without a secret, an HS256 secret shorter than 32 bytes.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use tollgate_core::config::AuthConfig;
+//!
+//! let vars = HashMap::from([
+//!     ("AUTH_PROVIDER".to_owned(), "cognito".to_owned()),
+//!     ("AUTH_COGNITO_USER_POOL_ID".to_owned(), "eu-west-1_Example1".to_owned()),
+//!     ("AUTH_COGNITO_CLIENT_IDS".to_owned(), "client-a, client-b".to_owned()),
+//! ]);
+//! let config = AuthConfig::from_vars("AUTH_", &vars)?;
+//! let verifier = config.build()?;
+//! assert_eq!(
+//!     verifier.validation().issuers(),
+//!     ["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example1"]
+//! );
+//! assert_eq!(verifier.access_claims().role_paths()[0].as_str(), "cognito:groups");
+//!
+//! let vars = HashMap::from([("AUTH_PROVIDER".to_owned(), "cognito".to_owned())]);
+//! let err = AuthConfig::from_vars("AUTH_", &vars).unwrap_err();
+//! assert_eq!(err.variable(), "AUTH_COGNITO_USER_POOL_ID");
+//! assert!(err.to_string().starts_with("AUTH_COGNITO_USER_POOL_ID is required with AUTH_PROVIDER=cognito"));
+//! # Ok::<(), tollgate_core::config::ConfigVarError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::algorithm::Algorithm;
+use crate::claims::{AccessClaims, ClaimPath};
+use crate::crypto::CryptoProvider;
+use crate::error::{ConfigError, KeyError};
+use crate::key::VerificationKey;
+use crate::key_set::KeySet;
+use crate::providers::ProviderError;
+use crate::providers::auth0::Auth0;
+use crate::providers::cognito::{Cognito, TokenUse};
+use crate::providers::entra::EntraId;
+use crate::providers::firebase::Firebase;
+use crate::providers::google::Google;
+use crate::providers::keycloak::Keycloak;
+use crate::providers::okta::{OKTA_DEFAULT_AUDIENCE, Okta};
+use crate::remote::{JwksSource, JwksSourceBuilder, OidcSource, RemoteError, check_url};
+use crate::source::KeySource;
+use crate::validation::{DEFAULT_LEEWAY, MAX_LEEWAY, Validation};
+use crate::verifier::Verifier;
+
+// Variable names without the prefix.
+const PROVIDER: &str = "PROVIDER";
+const JWKS_URL: &str = "JWKS_URL";
+const OIDC_ISSUER: &str = "OIDC_ISSUER";
+const HS256_SECRET: &str = "HS256_SECRET";
+const ISSUER: &str = "ISSUER";
+const AUDIENCE: &str = "AUDIENCE";
+const ALGORITHMS: &str = "ALGORITHMS";
+const ROLES_CLAIM: &str = "ROLES_CLAIM";
+const LEEWAY_SECS: &str = "LEEWAY_SECS";
+const COGNITO_USER_POOL_ID: &str = "COGNITO_USER_POOL_ID";
+const COGNITO_CLIENT_IDS: &str = "COGNITO_CLIENT_IDS";
+const COGNITO_TOKEN_USE: &str = "COGNITO_TOKEN_USE";
+const AUTH0_DOMAIN: &str = "AUTH0_DOMAIN";
+const FIREBASE_PROJECT_ID: &str = "FIREBASE_PROJECT_ID";
+const ENTRA_TENANT: &str = "ENTRA_TENANT";
+const ENTRA_ALLOWED_TENANTS: &str = "ENTRA_ALLOWED_TENANTS";
+const KEYCLOAK_URL: &str = "KEYCLOAK_URL";
+const KEYCLOAK_REALM: &str = "KEYCLOAK_REALM";
+const KEYCLOAK_CLIENT_ID: &str = "KEYCLOAK_CLIENT_ID";
+const GOOGLE_CLIENT_IDS: &str = "GOOGLE_CLIENT_IDS";
+const GOOGLE_HOSTED_DOMAIN: &str = "GOOGLE_HOSTED_DOMAIN";
+const OKTA_ISSUER: &str = "OKTA_ISSUER";
+
+/// Every variable, without the prefix, in the order of the module docs.
+const VARIABLES: [&str; 22] = [
+    PROVIDER,
+    JWKS_URL,
+    OIDC_ISSUER,
+    HS256_SECRET,
+    ISSUER,
+    AUDIENCE,
+    ALGORITHMS,
+    ROLES_CLAIM,
+    LEEWAY_SECS,
+    COGNITO_USER_POOL_ID,
+    COGNITO_CLIENT_IDS,
+    COGNITO_TOKEN_USE,
+    AUTH0_DOMAIN,
+    FIREBASE_PROJECT_ID,
+    ENTRA_TENANT,
+    ENTRA_ALLOWED_TENANTS,
+    KEYCLOAK_URL,
+    KEYCLOAK_REALM,
+    KEYCLOAK_CLIENT_ID,
+    GOOGLE_CLIENT_IDS,
+    GOOGLE_HOSTED_DOMAIN,
+    OKTA_ISSUER,
+];
+
+/// Every variable [`AuthConfig::from_env`] reads with `prefix`, e.g. to warn about look-alikes
+/// that are not read (`AUTH_AUDIENCES`).
+///
+/// ```
+/// let names = tollgate_core::config::variable_names("AUTH_");
+/// assert!(names.contains(&"AUTH_JWKS_URL".to_owned()));
+/// assert!(names.contains(&"AUTH_COGNITO_USER_POOL_ID".to_owned()));
+/// ```
+pub fn variable_names(prefix: &str) -> Vec<String> {
+    VARIABLES
+        .iter()
+        .map(|name| format!("{prefix}{name}"))
+        .collect()
+}
+
+/// An identity provider with a preset, as named by `<prefix>PROVIDER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Provider {
+    /// Amazon Cognito ([`Cognito`]).
+    Cognito,
+    /// Auth0 ([`Auth0`]).
+    Auth0,
+    /// Firebase Authentication ([`Firebase`]).
+    Firebase,
+    /// Microsoft Entra ID ([`EntraId`]).
+    Entra,
+    /// Keycloak ([`Keycloak`]).
+    Keycloak,
+    /// Google Sign-In ([`Google`]).
+    Google,
+    /// Okta ([`Okta`]).
+    Okta,
+}
+
+impl Provider {
+    /// Every provider.
+    pub const ALL: [Provider; 7] = [
+        Provider::Cognito,
+        Provider::Auth0,
+        Provider::Firebase,
+        Provider::Entra,
+        Provider::Keycloak,
+        Provider::Google,
+        Provider::Okta,
+    ];
+
+    /// The value of `<prefix>PROVIDER`: `cognito`, `auth0`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Cognito => "cognito",
+            Provider::Auth0 => "auth0",
+            Provider::Firebase => "firebase",
+            Provider::Entra => "entra",
+            Provider::Keycloak => "keycloak",
+            Provider::Google => "google",
+            Provider::Okta => "okta",
+        }
+    }
+
+    /// The provider named `name` (ASCII case-insensitive, surrounding spaces ignored).
+    pub fn from_name(name: &str) -> Option<Provider> {
+        let name = name.trim();
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Its own variables (without the prefix), read only with this provider.
+    fn own_variables(self) -> &'static [&'static str] {
+        match self {
+            Provider::Cognito => &[COGNITO_USER_POOL_ID, COGNITO_CLIENT_IDS, COGNITO_TOKEN_USE],
+            Provider::Auth0 => &[AUTH0_DOMAIN],
+            Provider::Firebase => &[FIREBASE_PROJECT_ID],
+            Provider::Entra => &[ENTRA_TENANT, ENTRA_ALLOWED_TENANTS],
+            Provider::Keycloak => &[KEYCLOAK_URL, KEYCLOAK_REALM, KEYCLOAK_CLIENT_ID],
+            Provider::Google => &[GOOGLE_CLIENT_IDS, GOOGLE_HOSTED_DOMAIN],
+            Provider::Okta => &[OKTA_ISSUER],
+        }
+    }
+
+    /// Whether it reads `AUDIENCE` (the others take the audience from their own variables).
+    fn reads_audience(self) -> bool {
+        matches!(
+            self,
+            Provider::Auth0 | Provider::Entra | Provider::Keycloak | Provider::Okta
+        )
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What is wrong with a [`ConfigVarError`]'s variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigVarErrorKind {
+    /// Required and unset (or empty).
+    Missing,
+    /// Set to a value that is not accepted.
+    Invalid,
+    /// Set, but contradicts another variable (or is not read in this mode).
+    Conflict,
+}
+
+/// The configuration in the environment is not usable. [`Display`](fmt::Display) is one line
+/// that names the variable at fault, with its prefix, and never shows a secret.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use tollgate_core::config::{AuthConfig, ConfigVarErrorKind};
+///
+/// let vars = HashMap::from([("TOLLGATE_PROVIDER".to_owned(), "okta".to_owned())]);
+/// let err = AuthConfig::from_vars("TOLLGATE_", &vars).unwrap_err();
+/// assert_eq!(err.variable(), "TOLLGATE_OKTA_ISSUER");
+/// assert_eq!(err.kind(), ConfigVarErrorKind::Missing);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigVarError {
+    variable: String,
+    kind: ConfigVarErrorKind,
+    message: String,
+}
+
+impl ConfigVarError {
+    fn new(variable: String, kind: ConfigVarErrorKind, message: String) -> Self {
+        ConfigVarError {
+            variable,
+            kind,
+            message: message.replace(['\n', '\r'], " "),
+        }
+    }
+
+    /// The variable at fault, with its prefix (`AUTH_COGNITO_CLIENT_IDS`).
+    pub fn variable(&self) -> &str {
+        &self.variable
+    }
+
+    /// Missing, invalid or conflicting.
+    pub fn kind(&self) -> ConfigVarErrorKind {
+        self.kind
+    }
+}
+
+type ConfigureKeys = Arc<dyn Fn(JwksSourceBuilder) -> JwksSourceBuilder + Send + Sync>;
+
+/// A shared secret; never shown.
+#[derive(Clone, PartialEq, Eq)]
+struct Secret(Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+/// Where the generic mode's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Keys {
+    Jwks(String),
+    Oidc(String),
+    Secret(Secret),
+}
+
+impl Keys {
+    fn variable(&self) -> &'static str {
+        match self {
+            Keys::Jwks(_) => JWKS_URL,
+            Keys::Oidc(_) => OIDC_ISSUER,
+            Keys::Secret(_) => HS256_SECRET,
+        }
+    }
+}
+
+/// Entra's allowed tenants in multi-tenant mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AllowedTenants {
+    Listed(Vec<String>),
+    Any,
+}
+
+/// The mode and its own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Generic {
+        keys: Keys,
+        issuers: Vec<String>,
+        audiences: Vec<String>,
+    },
+    Cognito {
+        pool_id: String,
+        client_ids: Vec<String>,
+        token_use: TokenUse,
+    },
+    Auth0 {
+        domains: Vec<String>,
+        audiences: Vec<String>,
+    },
+    Firebase {
+        project_id: String,
+    },
+    Entra {
+        tenant: String,
+        /// `None`: single tenant.
+        allowed: Option<AllowedTenants>,
+        audiences: Vec<String>,
+    },
+    Keycloak {
+        url: String,
+        realm: String,
+        client_id: String,
+        audiences: Vec<String>,
+    },
+    Google {
+        client_ids: Vec<String>,
+        hosted_domain: Option<String>,
+    },
+    Okta {
+        issuer: String,
+        audiences: Vec<String>,
+    },
+}
+
+/// A verifier configuration read from environment variables; see the [module docs](self).
+///
+/// [`Debug`](fmt::Debug) and [`summary`](Self::summary) never show the HS256 secret.
+#[derive(Clone)]
+pub struct AuthConfig {
+    prefix: String,
+    mode: Mode,
+    algorithms: Option<Vec<Algorithm>>,
+    roles_claim: Option<ClaimPath>,
+    leeway_secs: Option<u64>,
+    /// `JWKS_URL` with a provider.
+    key_url: Option<String>,
+    configure_keys: Option<ConfigureKeys>,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("prefix", &self.prefix)
+            .field("mode", &self.mode)
+            .field("algorithms", &self.algorithms)
+            .field("roles_claim", &self.roles_claim)
+            .field("leeway_secs", &self.leeway_secs)
+            .field("key_url", &self.key_url)
+            .field("configure_keys", &self.configure_keys.is_some())
+            .finish()
+    }
+}
+
+/// What [`AuthConfig::build_parts`] builds.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Built {
+    /// The verifier.
+    pub verifier: Verifier,
+    /// The JWKS source, in generic mode with `<prefix>JWKS_URL` (e.g. for
+    /// [`JwksSource::spawn_background_refresh`]); `None` otherwise (a preset's source is inside
+    /// its verifier and refreshes lazily).
+    pub jwks: Option<JwksSource>,
+}
+
+/// Reads the variables of one prefix.
+struct Reader<'v> {
+    prefix: &'v str,
+    vars: &'v HashMap<String, String>,
+}
+
+impl Reader<'_> {
+    fn name(&self, var: &str) -> String {
+        format!("{}{var}", self.prefix)
+    }
+
+    fn get(&self, var: &str) -> Option<&str> {
+        self.vars
+            .get(&self.name(var))
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn error(&self, var: &str, kind: ConfigVarErrorKind, message: String) -> ConfigVarError {
+        ConfigVarError::new(self.name(var), kind, message)
+    }
+
+    fn required(&self, var: &str, provider: Provider, hint: &str) -> Result<&str, ConfigVarError> {
+        self.get(var).ok_or_else(|| {
+            self.error(
+                var,
+                ConfigVarErrorKind::Missing,
+                format!(
+                    "{} is required with {}={provider} ({hint})",
+                    self.name(var),
+                    self.name(PROVIDER)
+                ),
+            )
+        })
+    }
+
+    /// A required, non-empty comma list.
+    fn required_list(
+        &self,
+        var: &str,
+        provider: Provider,
+        hint: &str,
+    ) -> Result<Vec<String>, ConfigVarError> {
+        let value = self.required(var, provider, hint)?;
+        let list = comma_list(value);
+        if list.is_empty() {
+            return Err(self.error(
+                var,
+                ConfigVarErrorKind::Invalid,
+                format!("{}={value:?} names nothing ({hint})", self.name(var)),
+            ));
+        }
+        Ok(list)
+    }
+
+    fn list(&self, var: &str) -> Vec<String> {
+        self.get(var).map(comma_list).unwrap_or_default()
+    }
+
+    /// `https://`, or `http://` to a loopback host.
+    fn url(&self, var: &str, value: &str) -> Result<String, ConfigVarError> {
+        let value = value.trim();
+        check_url(value, false).map_err(|e| self.remote_error(var, &e))?;
+        Ok(value.to_owned())
+    }
+
+    fn remote_error(&self, var: &str, error: &RemoteError) -> ConfigVarError {
+        remote_error(self.prefix, var, error)
+    }
+}
+
+fn remote_error(prefix: &str, var: &str, error: &RemoteError) -> ConfigVarError {
+    let name = format!("{prefix}{var}");
+    let message = match error {
+        RemoteError::InsecureUrl(url) => format!(
+            "{name}={url:?}: plain http is accepted only for loopback hosts (localhost, \
+             127.0.0.1, ::1); use https"
+        ),
+        other => format!("{name}: {other}"),
+    };
+    ConfigVarError::new(name, ConfigVarErrorKind::Invalid, message)
+}
+
+fn comma_list(value: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !out.iter().any(|v| v == item) {
+            out.push(item.to_owned());
+        }
+    }
+    out
+}
+
+fn known_algorithms() -> String {
+    Algorithm::ALL.map(Algorithm::as_str).join(", ")
+}
+
+impl AuthConfig {
+    /// Reads the variables `<prefix>...` from the process environment (only those of
+    /// [`variable_names`]). A value that is not UTF-8 is an error.
+    pub fn from_env(prefix: &str) -> Result<AuthConfig, ConfigVarError> {
+        let mut vars = HashMap::new();
+        for name in variable_names(prefix) {
+            if let Some(value) = std::env::var_os(&name) {
+                let value = value.into_string().map_err(|_| {
+                    ConfigVarError::new(
+                        name.clone(),
+                        ConfigVarErrorKind::Invalid,
+                        format!("{name} is not valid UTF-8"),
+                    )
+                })?;
+                vars.insert(name, value);
+            }
+        }
+        AuthConfig::from_vars(prefix, &vars)
+    }
+
+    /// Reads the configuration from `vars` (variable name, with its prefix, to value; an empty
+    /// value counts as unset; names without `prefix` are ignored). Checks every variable it can
+    /// without building anything; [`build`](Self::build) checks the rest (a malformed pool id,
+    /// an HS256 secret's length...).
+    pub fn from_vars(
+        prefix: &str,
+        vars: &HashMap<String, String>,
+    ) -> Result<AuthConfig, ConfigVarError> {
+        let r = Reader { prefix, vars };
+        let provider = match r.get(PROVIDER) {
+            None => None,
+            Some(value) => Some(Provider::from_name(value).ok_or_else(|| {
+                let names: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
+                r.error(
+                    PROVIDER,
+                    ConfigVarErrorKind::Invalid,
+                    format!(
+                        "{}={value:?} is not a provider (one of {}; unset for the generic \
+                         {}, {} or {} configuration)",
+                        r.name(PROVIDER),
+                        names.join(", "),
+                        r.name(JWKS_URL),
+                        r.name(OIDC_ISSUER),
+                        r.name(HS256_SECRET),
+                    ),
+                )
+            })?),
+        };
+
+        // Another provider's variables: a typo, or a forgotten PROVIDER.
+        for other in Provider::ALL {
+            if Some(other) == provider {
+                continue;
+            }
+            for var in other.own_variables() {
+                if r.get(var).is_some() {
+                    let why = match provider {
+                        Some(p) => format!("{}={p}", r.name(PROVIDER)),
+                        None => format!("{} is not set", r.name(PROVIDER)),
+                    };
+                    return Err(r.error(
+                        var,
+                        ConfigVarErrorKind::Conflict,
+                        format!(
+                            "{} is set but {why}; it is read only with {}={other}",
+                            r.name(var),
+                            r.name(PROVIDER)
+                        ),
+                    ));
+                }
+            }
+        }
+
+        let algorithms = match r.get(ALGORITHMS) {
+            Some(value) => Some(parse_algorithms(&r, value)?),
+            None => None,
+        };
+        let roles_claim = match r.get(ROLES_CLAIM) {
+            Some(path) => Some(ClaimPath::new(path.trim()).map_err(|_| {
+                r.error(
+                    ROLES_CLAIM,
+                    ConfigVarErrorKind::Invalid,
+                    format!(
+                        "{}={path:?} is not a claim path (e.g. roles, realm_access.roles, \
+                         cognito:groups or https://example.com/roles)",
+                        r.name(ROLES_CLAIM)
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let leeway_secs = match r.get(LEEWAY_SECS) {
+            Some(value) => {
+                let secs = value.trim().parse::<u64>().map_err(|_| {
+                    r.error(
+                        LEEWAY_SECS,
+                        ConfigVarErrorKind::Invalid,
+                        format!(
+                            "{}={value:?} is not a whole number of seconds",
+                            r.name(LEEWAY_SECS)
+                        ),
+                    )
+                })?;
+                if secs > MAX_LEEWAY.as_secs() {
+                    return Err(r.error(
+                        LEEWAY_SECS,
+                        ConfigVarErrorKind::Invalid,
+                        format!(
+                            "{}={secs} is too large (at most {} s)",
+                            r.name(LEEWAY_SECS),
+                            MAX_LEEWAY.as_secs()
+                        ),
+                    ));
+                }
+                Some(secs)
+            }
+            None => None,
+        };
+
+        let (mode, key_url) = match provider {
+            None => (generic_mode(&r, algorithms.as_deref())?, None),
+            Some(provider) => {
+                for var in [OIDC_ISSUER, HS256_SECRET] {
+                    if r.get(var).is_some() {
+                        return Err(r.error(
+                            var,
+                            ConfigVarErrorKind::Conflict,
+                            format!(
+                                "{} cannot be combined with {}={provider}: the provider's keys \
+                                 are used ({} only replaces where they are fetched)",
+                                r.name(var),
+                                r.name(PROVIDER),
+                                r.name(JWKS_URL)
+                            ),
+                        ));
+                    }
+                }
+                if r.get(ISSUER).is_some() {
+                    return Err(r.error(
+                        ISSUER,
+                        ConfigVarErrorKind::Conflict,
+                        format!(
+                            "{} cannot be combined with {}={provider}: the issuer is the \
+                             provider's",
+                            r.name(ISSUER),
+                            r.name(PROVIDER)
+                        ),
+                    ));
+                }
+                if !provider.reads_audience() && r.get(AUDIENCE).is_some() {
+                    let from = match provider {
+                        Provider::Cognito => r.name(COGNITO_CLIENT_IDS),
+                        Provider::Firebase => r.name(FIREBASE_PROJECT_ID),
+                        _ => r.name(GOOGLE_CLIENT_IDS),
+                    };
+                    return Err(r.error(
+                        AUDIENCE,
+                        ConfigVarErrorKind::Conflict,
+                        format!(
+                            "{} is not read with {}={provider}: the audience comes from {from}",
+                            r.name(AUDIENCE),
+                            r.name(PROVIDER)
+                        ),
+                    ));
+                }
+                if let Some(algorithms) = &algorithms
+                    && let Some(alg) = algorithms.iter().find(|a| a.is_symmetric())
+                {
+                    return Err(r.error(
+                        ALGORITHMS,
+                        ConfigVarErrorKind::Conflict,
+                        format!(
+                            "{}: {alg} needs a shared secret; {}={provider} provides public \
+                             keys only",
+                            r.name(ALGORITHMS),
+                            r.name(PROVIDER)
+                        ),
+                    ));
+                }
+                let key_url = match r.get(JWKS_URL) {
+                    Some(url) => Some(r.url(JWKS_URL, url)?),
+                    None => None,
+                };
+                (provider_mode(&r, provider)?, key_url)
+            }
+        };
+
+        Ok(AuthConfig {
+            prefix: prefix.to_owned(),
+            mode,
+            algorithms,
+            roles_claim,
+            leeway_secs,
+            key_url,
+            configure_keys: None,
+        })
+    }
+
+    /// Adjusts every remote key source the verifier uses (timeouts, TTL bounds, retry
+    /// backoff...): the generic JWKS URL, the JWKS found by OIDC discovery, a preset's.
+    #[must_use]
+    pub fn configure_keys(
+        mut self,
+        configure: impl Fn(JwksSourceBuilder) -> JwksSourceBuilder + Send + Sync + 'static,
+    ) -> Self {
+        self.configure_keys = Some(Arc::new(configure));
+        self
+    }
+
+    /// The provider, or `None` in generic mode.
+    pub fn provider(&self) -> Option<Provider> {
+        match self.mode {
+            Mode::Generic { .. } => None,
+            Mode::Cognito { .. } => Some(Provider::Cognito),
+            Mode::Auth0 { .. } => Some(Provider::Auth0),
+            Mode::Firebase { .. } => Some(Provider::Firebase),
+            Mode::Entra { .. } => Some(Provider::Entra),
+            Mode::Keycloak { .. } => Some(Provider::Keycloak),
+            Mode::Google { .. } => Some(Provider::Google),
+            Mode::Okta { .. } => Some(Provider::Okta),
+        }
+    }
+
+    /// The prefix the variables were read with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Builds the verifier. Nothing is fetched: remote keys are fetched on first use.
+    pub fn build(&self) -> Result<Verifier, ConfigVarError> {
+        self.build_parts().map(|built| built.verifier)
+    }
+
+    /// Builds the verifier, and exposes the generic mode's JWKS source.
+    pub fn build_parts(&self) -> Result<Built, ConfigVarError> {
+        match &self.mode {
+            Mode::Generic {
+                keys,
+                issuers,
+                audiences,
+            } => self.build_generic(keys, issuers, audiences),
+            _ => self.build_provider().map(|verifier| Built {
+                verifier,
+                jwks: None,
+            }),
+        }
+    }
+
+    /// Builds the verifier with its key source wrapped by `wrap`, e.g. keys preloaded at
+    /// start-up in front of the remote source (`tollgate_lambda::PreloadedKeys`). Policy, roles
+    /// and scopes are the same as [`build`](Self::build)'s.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::Arc;
+    /// use tollgate_core::config::AuthConfig;
+    ///
+    /// let vars = HashMap::from([
+    ///     ("AUTH_PROVIDER".to_owned(), "firebase".to_owned()),
+    ///     ("AUTH_FIREBASE_PROJECT_ID".to_owned(), "my-project".to_owned()),
+    /// ]);
+    /// let verifier = AuthConfig::from_vars("AUTH_", &vars)?.build_with_keys(|keys| keys)?;
+    /// assert_eq!(verifier.validation().audiences(), ["my-project"]);
+    /// # Ok::<(), tollgate_core::config::ConfigVarError>(())
+    /// ```
+    pub fn build_with_keys(
+        &self,
+        wrap: impl FnOnce(Arc<dyn KeySource>) -> Arc<dyn KeySource>,
+    ) -> Result<Verifier, ConfigVarError> {
+        let built = self.build()?;
+        // Every verifier built here uses the default crypto provider and token cache.
+        Ok(Verifier::builder_shared(
+            built.validation().clone(),
+            wrap(built.keys().clone()),
+            CryptoProvider::default(),
+        )
+        .access_claims(built.access_claims().clone())
+        .build())
+    }
+
+    fn var(&self, var: &str) -> String {
+        format!("{}{var}", self.prefix)
+    }
+
+    fn build_generic(
+        &self,
+        keys: &Keys,
+        issuers: &[String],
+        audiences: &[String],
+    ) -> Result<Built, ConfigVarError> {
+        let algorithms = self.algorithms.clone().unwrap_or_else(|| match keys {
+            Keys::Secret(_) => vec![Algorithm::HS256],
+            _ => vec![Algorithm::RS256],
+        });
+        let mut policy = Validation::builder(algorithms.iter().copied())
+            .issuers(issuers.iter().cloned())
+            .leeway(Duration::from_secs(self.leeway_secs.unwrap_or(0)));
+        policy = if audiences.is_empty() {
+            policy.any_audience()
+        } else {
+            policy.audiences(audiences.iter().cloned())
+        };
+        let validation = policy.build().map_err(|e| self.policy_error(&e))?;
+        let access = match &self.roles_claim {
+            Some(path) => AccessClaims::default().roles_at([path.clone()]),
+            None => AccessClaims::default(),
+        };
+        let crypto = CryptoProvider::default();
+        let configure = |builder: JwksSourceBuilder| match &self.configure_keys {
+            Some(configure) => configure(builder),
+            None => builder,
+        };
+        Ok(match keys {
+            Keys::Jwks(url) => {
+                let source = configure(JwksSource::builder(url.clone()))
+                    .build()
+                    .map_err(|e| remote_error(&self.prefix, JWKS_URL, &e))?;
+                Built {
+                    verifier: Verifier::builder(validation, source.clone(), crypto)
+                        .access_claims(access)
+                        .build(),
+                    jwks: Some(source),
+                }
+            }
+            Keys::Oidc(issuer) => {
+                let source = OidcSource::builder(issuer.clone())
+                    .jwks(configure)
+                    .lazy()
+                    .map_err(|e| remote_error(&self.prefix, OIDC_ISSUER, &e))?;
+                Built {
+                    verifier: Verifier::builder(validation, source, crypto)
+                        .access_claims(access)
+                        .build(),
+                    jwks: None,
+                }
+            }
+            Keys::Secret(secret) => {
+                let name = self.var(HS256_SECRET);
+                let invalid = |message| {
+                    ConfigVarError::new(name.clone(), ConfigVarErrorKind::Invalid, message)
+                };
+                let key = VerificationKey::hmac(&secret.0).map_err(|e| {
+                    invalid(match e {
+                        KeyError::SecretTooShort { len, min } => format!(
+                            "{name} is {len} bytes; at least {min} are required \
+                             (e.g. `openssl rand -base64 32`)"
+                        ),
+                        other => format!("{name}: {other}"),
+                    })
+                })?;
+                for alg in &algorithms {
+                    key.permits(*alg)
+                        .map_err(|why| invalid(format!("{name} cannot verify {alg}: {why}")))?;
+                }
+                Built {
+                    verifier: Verifier::builder(validation, KeySet::from(key), crypto)
+                        .access_claims(access)
+                        .build(),
+                    jwks: None,
+                }
+            }
+        })
+    }
+
+    /// A policy error of the generic mode: the variable most likely at fault.
+    fn policy_error(&self, error: &ConfigError) -> ConfigVarError {
+        let var = match error {
+            ConfigError::NoAlgorithms => ALGORITHMS,
+            ConfigError::LeewayTooLarge(_) => LEEWAY_SECS,
+            ConfigError::EmptyValue("audience") => AUDIENCE,
+            ConfigError::ClaimPath(_) => ROLES_CLAIM,
+            _ => ISSUER,
+        };
+        let name = self.var(var);
+        ConfigVarError::new(
+            name.clone(),
+            ConfigVarErrorKind::Invalid,
+            format!("{name}: invalid policy: {error}"),
+        )
+    }
+
+    fn build_provider(&self) -> Result<Verifier, ConfigVarError> {
+        macro_rules! with_overrides {
+            ($preset:expr) => {{
+                let mut preset = $preset;
+                if let Some(url) = &self.key_url {
+                    preset = preset.key_url(url.clone());
+                }
+                if let Some(algorithms) = &self.algorithms {
+                    preset = preset.algorithms(algorithms.iter().copied());
+                }
+                if let Some(secs) = self.leeway_secs {
+                    preset = preset.leeway(Duration::from_secs(secs));
+                }
+                if let Some(path) = &self.roles_claim {
+                    preset = preset.roles_claim(path.clone());
+                }
+                if let Some(configure) = &self.configure_keys {
+                    let configure = configure.clone();
+                    preset = preset.configure_keys(move |builder| configure(builder));
+                }
+                preset
+            }};
+        }
+        let result = match &self.mode {
+            Mode::Generic {
+                keys,
+                issuers,
+                audiences,
+            } => {
+                return self
+                    .build_generic(keys, issuers, audiences)
+                    .map(|b| b.verifier);
+            }
+            Mode::Cognito {
+                pool_id,
+                client_ids,
+                token_use,
+            } => with_overrides!(
+                Cognito::new(pool_id.clone(), client_ids.clone()).token_use(*token_use)
+            )
+            .build(),
+            Mode::Auth0 { domains, audiences } => {
+                let (first, rest) = audiences
+                    .split_first()
+                    .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+                let mut preset = Auth0::new(domains.clone(), first);
+                for audience in rest {
+                    preset = preset.audience(audience.clone());
+                }
+                with_overrides!(preset).build()
+            }
+            Mode::Firebase { project_id } => {
+                with_overrides!(Firebase::new(project_id.clone())).build()
+            }
+            Mode::Entra {
+                tenant,
+                allowed,
+                audiences,
+            } => {
+                let preset = match allowed {
+                    None => EntraId::single_tenant(tenant.clone()),
+                    Some(AllowedTenants::Listed(list)) => {
+                        EntraId::multi_tenant(list.clone()).keys_tenant(tenant.clone())
+                    }
+                    Some(AllowedTenants::Any) => EntraId::any_tenant().keys_tenant(tenant.clone()),
+                };
+                with_overrides!(preset.audiences(audiences.clone())).build()
+            }
+            Mode::Keycloak {
+                url,
+                realm,
+                client_id,
+                audiences,
+            } => {
+                let mut preset = Keycloak::new(url.clone(), realm.clone(), client_id.clone());
+                for audience in audiences {
+                    preset = preset.audience(audience.clone());
+                }
+                with_overrides!(preset).build()
+            }
+            Mode::Google {
+                client_ids,
+                hosted_domain,
+            } => {
+                let mut preset = Google::new(client_ids.clone());
+                if let Some(domain) = hosted_domain {
+                    preset = preset.hosted_domain(domain.clone());
+                }
+                with_overrides!(preset).build()
+            }
+            Mode::Okta { issuer, audiences } => {
+                let mut preset = Okta::new(issuer.clone());
+                for audience in audiences {
+                    preset = preset.audience(audience.clone());
+                }
+                with_overrides!(preset).build()
+            }
+        };
+        result.map_err(|e| self.provider_error(e))
+    }
+
+    /// A preset's error, attributed to the variable that carries the setting.
+    fn provider_error(&self, error: ProviderError) -> ConfigVarError {
+        let provider = self.provider().map_or("", Provider::name);
+        let invalid = |var: &str, message: String| {
+            ConfigVarError::new(self.var(var), ConfigVarErrorKind::Invalid, message)
+        };
+        match error {
+            ProviderError::Setting {
+                setting, reason, ..
+            } => {
+                let var = match (&self.mode, setting) {
+                    (Mode::Cognito { .. }, "user pool id") => COGNITO_USER_POOL_ID,
+                    (Mode::Cognito { .. }, _) => COGNITO_CLIENT_IDS,
+                    (Mode::Auth0 { .. }, "domain") => AUTH0_DOMAIN,
+                    (Mode::Firebase { .. }, _) => FIREBASE_PROJECT_ID,
+                    (Mode::Entra { allowed: None, .. }, "tenant") => ENTRA_TENANT,
+                    (Mode::Entra { .. }, "tenant" | "allowed tenants") => ENTRA_ALLOWED_TENANTS,
+                    (Mode::Entra { .. }, "keys tenant") => ENTRA_TENANT,
+                    (Mode::Keycloak { .. }, "base URL") => KEYCLOAK_URL,
+                    (Mode::Keycloak { .. }, "realm") => KEYCLOAK_REALM,
+                    (Mode::Keycloak { .. }, "client id") => KEYCLOAK_CLIENT_ID,
+                    (Mode::Google { .. }, "hosted domain") => GOOGLE_HOSTED_DOMAIN,
+                    (Mode::Google { .. }, _) => GOOGLE_CLIENT_IDS,
+                    (Mode::Okta { .. }, _) => OKTA_ISSUER,
+                    _ if setting == "audience" => AUDIENCE,
+                    _ => PROVIDER,
+                };
+                let mut message = format!("{}: {reason}", self.var(var));
+                if var == ENTRA_TENANT {
+                    message.push_str(" (or organizations / common for a multi-tenant API)");
+                }
+                invalid(var, message)
+            }
+            ProviderError::Policy { source, .. } => {
+                let var = match source {
+                    ConfigError::NoAlgorithms => ALGORITHMS,
+                    ConfigError::LeewayTooLarge(_) => LEEWAY_SECS,
+                    ConfigError::ClaimPath(_) => ROLES_CLAIM,
+                    ConfigError::EmptyValue("audience") => AUDIENCE,
+                    _ => PROVIDER,
+                };
+                invalid(
+                    var,
+                    format!("{}: invalid {provider} policy: {source}", self.var(var)),
+                )
+            }
+            ProviderError::Keys { source, .. } => {
+                let var = match (&self.key_url, &self.mode) {
+                    (Some(_), _) => JWKS_URL,
+                    (None, Mode::Keycloak { .. }) => KEYCLOAK_URL,
+                    (None, Mode::Okta { .. }) => OKTA_ISSUER,
+                    (None, _) => PROVIDER,
+                };
+                remote_error(&self.prefix, var, &source)
+            }
+        }
+    }
+
+    /// One line for a start-up log: the mode, its settings and the overrides; never the
+    /// secret.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use tollgate_core::config::AuthConfig;
+    ///
+    /// let vars = HashMap::from([
+    ///     ("AUTH_HS256_SECRET".to_owned(), "0123456789abcdef0123456789abcdef".to_owned()),
+    ///     ("AUTH_AUDIENCE".to_owned(), "my-api".to_owned()),
+    /// ]);
+    /// let summary = AuthConfig::from_vars("AUTH_", &vars)?.summary();
+    /// assert_eq!(summary, "keys: HS256 secret (32 bytes); algorithms: HS256; iss: not checked; \
+    ///                      aud: my-api; roles claim: roles; leeway: 0 s");
+    /// # Ok::<(), tollgate_core::config::ConfigVarError>(())
+    /// ```
+    pub fn summary(&self) -> String {
+        let list = |values: &[String]| values.join(", ");
+        let checked = |values: &[String]| {
+            if values.is_empty() {
+                "not checked".to_owned()
+            } else {
+                list(values)
+            }
+        };
+        let algorithms = |default: &str| match &self.algorithms {
+            Some(algorithms) => {
+                let names: Vec<&str> = algorithms.iter().map(|a| a.as_str()).collect();
+                names.join(", ")
+            }
+            None => default.to_owned(),
+        };
+        let roles = |default: &str| match &self.roles_claim {
+            Some(path) => path.to_string(),
+            None => default.to_owned(),
+        };
+        if let Mode::Generic {
+            keys,
+            issuers,
+            audiences,
+        } = &self.mode
+        {
+            let (source, default_alg) = match keys {
+                Keys::Jwks(url) => (format!("JWKS {url}"), "RS256"),
+                Keys::Oidc(issuer) => (format!("OIDC discovery for {issuer}"), "RS256"),
+                Keys::Secret(secret) => {
+                    (format!("HS256 secret ({} bytes)", secret.0.len()), "HS256")
+                }
+            };
+            let iss = match (keys, issuers.is_empty()) {
+                (Keys::Oidc(issuer), true) => {
+                    format!("{issuer} (from {})", self.var(OIDC_ISSUER))
+                }
+                _ => checked(issuers),
+            };
+            return format!(
+                "keys: {source}; algorithms: {}; iss: {iss}; aud: {}; roles claim: {}; leeway: {} s",
+                algorithms(default_alg),
+                checked(audiences),
+                roles("roles"),
+                self.leeway_secs.unwrap_or(0)
+            );
+        }
+        let settings = match &self.mode {
+            Mode::Generic { .. } => String::new(),
+            Mode::Cognito {
+                pool_id,
+                client_ids,
+                token_use,
+            } => format!(
+                "user pool {pool_id}, app clients {}, {} tokens",
+                list(client_ids),
+                match token_use {
+                    TokenUse::Id => "ID",
+                    _ => "access",
+                }
+            ),
+            Mode::Auth0 { domains, audiences } => {
+                format!("domains {}, aud {}", list(domains), list(audiences))
+            }
+            Mode::Firebase { project_id } => format!("project {project_id}"),
+            Mode::Entra {
+                tenant,
+                allowed,
+                audiences,
+            } => {
+                let tenants = match allowed {
+                    None => format!("tenant {tenant}"),
+                    Some(AllowedTenants::Any) => format!("keys of {tenant}, any tenant"),
+                    Some(AllowedTenants::Listed(list_)) => {
+                        format!("keys of {tenant}, tenants {}", list(list_))
+                    }
+                };
+                format!("{tenants}, aud {}", list(audiences))
+            }
+            Mode::Keycloak {
+                url,
+                realm,
+                client_id,
+                audiences,
+            } => {
+                let aud = if audiences.is_empty() {
+                    format!("{client_id} (or azp)")
+                } else {
+                    format!("{} (or azp {client_id})", list(audiences))
+                };
+                format!("{url}, realm {realm}, client {client_id}, aud {aud}")
+            }
+            Mode::Google {
+                client_ids,
+                hosted_domain,
+            } => match hosted_domain {
+                Some(hd) => format!("clients {}, hd {hd}", list(client_ids)),
+                None => format!("clients {}", list(client_ids)),
+            },
+            Mode::Okta { issuer, audiences } => {
+                let aud = if audiences.is_empty() {
+                    OKTA_DEFAULT_AUDIENCE.to_owned()
+                } else {
+                    list(audiences)
+                };
+                format!("issuer {issuer}, aud {aud}")
+            }
+        };
+        let keys = match &self.key_url {
+            Some(url) => url.clone(),
+            None => "the provider's".to_owned(),
+        };
+        format!(
+            "provider: {} ({settings}); keys: {keys}; algorithms: {}; roles claim: {}; leeway: {} s",
+            self.provider().map_or("", Provider::name),
+            algorithms("the provider's"),
+            roles("the provider's"),
+            self.leeway_secs.unwrap_or(DEFAULT_LEEWAY.as_secs())
+        )
+    }
+}
+
+fn parse_algorithms(r: &Reader<'_>, value: &str) -> Result<Vec<Algorithm>, ConfigVarError> {
+    let name = r.name(ALGORITHMS);
+    let invalid = |message| ConfigVarError::new(name.clone(), ConfigVarErrorKind::Invalid, message);
+    let mut algorithms = Vec::new();
+    for alg_name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let alg = Algorithm::from_name(alg_name).ok_or_else(|| {
+            invalid(format!(
+                "{name}: unknown algorithm {alg_name:?} (known, case-sensitive: {})",
+                known_algorithms()
+            ))
+        })?;
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    if algorithms.is_empty() {
+        return Err(invalid(format!(
+            "{name}={value:?} names no algorithm (e.g. RS256 or RS256,ES256)"
+        )));
+    }
+    Ok(algorithms)
+}
+
+/// The generic mode: exactly one key source, optional issuers and audiences.
+fn generic_mode(r: &Reader<'_>, algorithms: Option<&[Algorithm]>) -> Result<Mode, ConfigVarError> {
+    let mut sources = Vec::new();
+    if let Some(url) = r.get(JWKS_URL) {
+        sources.push(Keys::Jwks(url.trim().to_owned()));
+    }
+    if let Some(issuer) = r.get(OIDC_ISSUER) {
+        sources.push(Keys::Oidc(issuer.trim().to_owned()));
+    }
+    if let Some(secret) = r.get(HS256_SECRET) {
+        sources.push(Keys::Secret(Secret(secret.as_bytes().to_vec())));
+    }
+    let keys = match sources.len() {
+        0 => {
+            return Err(r.error(
+                JWKS_URL,
+                ConfigVarErrorKind::Missing,
+                format!(
+                    "no key source: set exactly one of {}, {} or {} (or {} for a provider preset)",
+                    r.name(JWKS_URL),
+                    r.name(OIDC_ISSUER),
+                    r.name(HS256_SECRET),
+                    r.name(PROVIDER)
+                ),
+            ));
+        }
+        1 => sources.remove(0),
+        _ => {
+            let names: Vec<String> = sources.iter().map(|s| r.name(s.variable())).collect();
+            let verb = if names.len() == 2 { "both" } else { "all" };
+            return Err(r.error(
+                sources[1].variable(),
+                ConfigVarErrorKind::Conflict,
+                format!(
+                    "conflicting key sources: {} are {verb} set; set exactly one",
+                    names.join(" and ")
+                ),
+            ));
+        }
+    };
+    match &keys {
+        Keys::Jwks(url) => {
+            r.url(JWKS_URL, url)?;
+        }
+        Keys::Oidc(issuer) => {
+            r.url(OIDC_ISSUER, issuer)?;
+        }
+        Keys::Secret(_) => {}
+    }
+    let default = [match keys {
+        Keys::Secret(_) => Algorithm::HS256,
+        _ => Algorithm::RS256,
+    }];
+    // Symmetric algorithms need the secret, asymmetric ones public keys.
+    for alg in algorithms.unwrap_or(&default) {
+        match &keys {
+            Keys::Secret(_) if !alg.is_symmetric() => {
+                return Err(r.error(
+                    ALGORITHMS,
+                    ConfigVarErrorKind::Conflict,
+                    format!(
+                        "{}: {alg} cannot be verified with {} (a shared secret verifies HS256, \
+                         HS384 or HS512; use {} or {} for {alg})",
+                        r.name(ALGORITHMS),
+                        r.name(HS256_SECRET),
+                        r.name(JWKS_URL),
+                        r.name(OIDC_ISSUER)
+                    ),
+                ));
+            }
+            Keys::Jwks(_) | Keys::Oidc(_) if alg.is_symmetric() => {
+                return Err(r.error(
+                    ALGORITHMS,
+                    ConfigVarErrorKind::Conflict,
+                    format!(
+                        "{}: {alg} needs a shared secret ({}); {} provides public keys only",
+                        r.name(ALGORITHMS),
+                        r.name(HS256_SECRET),
+                        r.name(keys.variable())
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(Mode::Generic {
+        keys,
+        issuers: r.list(ISSUER),
+        audiences: r.list(AUDIENCE),
+    })
+}
+
+/// A provider's own variables.
+fn provider_mode(r: &Reader<'_>, provider: Provider) -> Result<Mode, ConfigVarError> {
+    let audiences = r.list(AUDIENCE);
+    Ok(match provider {
+        Provider::Cognito => {
+            let pool_id = r
+                .required(
+                    COGNITO_USER_POOL_ID,
+                    provider,
+                    "the user pool id, e.g. us-east-1_AbC123",
+                )?
+                .trim()
+                .to_owned();
+            let client_ids =
+                r.required_list(COGNITO_CLIENT_IDS, provider, "comma list of app client ids")?;
+            let token_use = match r.get(COGNITO_TOKEN_USE).map(str::trim) {
+                None => TokenUse::Access,
+                Some(v) if v.eq_ignore_ascii_case("access") => TokenUse::Access,
+                Some(v) if v.eq_ignore_ascii_case("id") => TokenUse::Id,
+                Some(v) => {
+                    return Err(r.error(
+                        COGNITO_TOKEN_USE,
+                        ConfigVarErrorKind::Invalid,
+                        format!(
+                            "{}={v:?} is neither access (access tokens, the default) nor id (ID \
+                             tokens)",
+                            r.name(COGNITO_TOKEN_USE)
+                        ),
+                    ));
+                }
+            };
+            Mode::Cognito {
+                pool_id,
+                client_ids,
+                token_use,
+            }
+        }
+        Provider::Auth0 => {
+            let domains = r.required_list(
+                AUTH0_DOMAIN,
+                provider,
+                "the tenant domain, e.g. my-tenant.us.auth0.com, or a comma list with custom \
+                 domains",
+            )?;
+            let audiences = r.required_list(
+                AUDIENCE,
+                provider,
+                "the API identifier, e.g. https://api.example.com",
+            )?;
+            Mode::Auth0 { domains, audiences }
+        }
+        Provider::Firebase => Mode::Firebase {
+            project_id: r
+                .required(FIREBASE_PROJECT_ID, provider, "the Firebase project id")?
+                .trim()
+                .to_owned(),
+        },
+        Provider::Entra => {
+            let tenant = r
+                .required(
+                    ENTRA_TENANT,
+                    provider,
+                    "the directory (tenant) id, or organizations / common for a multi-tenant API",
+                )?
+                .trim()
+                .to_owned();
+            let multi = ["organizations", "common"]
+                .iter()
+                .any(|name| tenant.eq_ignore_ascii_case(name));
+            let allowed_value = r.get(ENTRA_ALLOWED_TENANTS);
+            let allowed = match (multi, allowed_value) {
+                (false, None) => None,
+                (false, Some(_)) => {
+                    return Err(r.error(
+                        ENTRA_ALLOWED_TENANTS,
+                        ConfigVarErrorKind::Conflict,
+                        format!(
+                            "{} is only for a multi-tenant {} (organizations or common); with \
+                             the single tenant {tenant:?} only its tokens are accepted: unset it",
+                            r.name(ENTRA_ALLOWED_TENANTS),
+                            r.name(ENTRA_TENANT)
+                        ),
+                    ));
+                }
+                (true, None) => {
+                    return Err(r.error(
+                        ENTRA_ALLOWED_TENANTS,
+                        ConfigVarErrorKind::Missing,
+                        format!(
+                            "{} is required with {}={tenant} (comma list of the tenant ids \
+                             allowed, or * for every tenant)",
+                            r.name(ENTRA_ALLOWED_TENANTS),
+                            r.name(ENTRA_TENANT)
+                        ),
+                    ));
+                }
+                (true, Some(value)) => {
+                    let list = comma_list(value);
+                    if list == ["*"] {
+                        Some(AllowedTenants::Any)
+                    } else if list.is_empty() || list.iter().any(|t| t == "*") {
+                        return Err(r.error(
+                            ENTRA_ALLOWED_TENANTS,
+                            ConfigVarErrorKind::Invalid,
+                            format!(
+                                "{}={value:?}: give a comma list of tenant ids, or * alone for \
+                                 every tenant",
+                                r.name(ENTRA_ALLOWED_TENANTS)
+                            ),
+                        ));
+                    } else {
+                        Some(AllowedTenants::Listed(list))
+                    }
+                }
+            };
+            let audiences = r.required_list(
+                AUDIENCE,
+                provider,
+                "comma list of the API's client id and/or App ID URI",
+            )?;
+            Mode::Entra {
+                tenant: if multi {
+                    tenant.to_ascii_lowercase()
+                } else {
+                    tenant
+                },
+                allowed,
+                audiences,
+            }
+        }
+        Provider::Keycloak => {
+            let url = r.required(
+                KEYCLOAK_URL,
+                provider,
+                "the server's base URL, e.g. https://sso.example.com",
+            )?;
+            let url = r.url(KEYCLOAK_URL, url)?;
+            let realm = r
+                .required(KEYCLOAK_REALM, provider, "the realm name")?
+                .trim()
+                .to_owned();
+            let client_id = r
+                .required(
+                    KEYCLOAK_CLIENT_ID,
+                    provider,
+                    "the client id: its client roles, and the audience",
+                )?
+                .trim()
+                .to_owned();
+            Mode::Keycloak {
+                url,
+                realm,
+                client_id,
+                audiences,
+            }
+        }
+        Provider::Google => Mode::Google {
+            client_ids: r.required_list(
+                GOOGLE_CLIENT_IDS,
+                provider,
+                "comma list of OAuth client ids",
+            )?,
+            hosted_domain: r.get(GOOGLE_HOSTED_DOMAIN).map(|d| d.trim().to_owned()),
+        },
+        Provider::Okta => {
+            let issuer = r.required(
+                OKTA_ISSUER,
+                provider,
+                "the authorization server's issuer, e.g. https://example.okta.com/oauth2/default",
+            )?;
+            Mode::Okta {
+                issuer: r.url(OKTA_ISSUER, issuer)?,
+                audiences,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+    fn vars(prefix: &str, pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (format!("{prefix}{k}"), (*v).to_owned()))
+            .collect()
+    }
+
+    fn config(pairs: &[(&str, &str)]) -> Result<AuthConfig, ConfigVarError> {
+        AuthConfig::from_vars("AUTH_", &vars("AUTH_", pairs))
+    }
+
+    /// Parsed and built.
+    fn verifier(pairs: &[(&str, &str)]) -> Result<Verifier, ConfigVarError> {
+        config(pairs)?.build()
+    }
+
+    /// The error of parsing or building, checked to be one line naming `variable`.
+    fn refused(pairs: &[(&str, &str)], variable: &str, kind: ConfigVarErrorKind) -> String {
+        let err = match verifier(pairs) {
+            Ok(v) => panic!("{pairs:?} accepted: {v:?}"),
+            Err(err) => err,
+        };
+        let message = err.to_string();
+        assert_eq!(err.variable(), variable, "{pairs:?}: {message}");
+        assert_eq!(err.kind(), kind, "{pairs:?}: {message}");
+        assert!(message.contains(variable), "{pairs:?}: {message}");
+        assert!(!message.contains('\n'), "{message}");
+        message
+    }
+
+    fn roles(verifier: &Verifier) -> Vec<&str> {
+        verifier
+            .access_claims()
+            .role_paths()
+            .iter()
+            .map(ClaimPath::as_str)
+            .collect()
+    }
+
+    fn scopes(verifier: &Verifier) -> Vec<&str> {
+        verifier
+            .access_claims()
+            .scope_paths()
+            .iter()
+            .map(ClaimPath::as_str)
+            .collect()
+    }
+
+    use ConfigVarErrorKind::{Conflict, Invalid, Missing};
+
+    #[test]
+    fn names() {
+        let names = variable_names("TOLLGATE_");
+        assert_eq!(names.len(), 22);
+        assert!(names.iter().all(|n| n.starts_with("TOLLGATE_")));
+        assert!(names.contains(&"TOLLGATE_ENTRA_ALLOWED_TENANTS".to_owned()));
+        for provider in Provider::ALL {
+            assert_eq!(Provider::from_name(provider.name()), Some(provider));
+        }
+        assert_eq!(Provider::from_name(" Cognito "), Some(Provider::Cognito));
+    }
+
+    #[test]
+    fn generic_defaults() {
+        let jwks = config(&[("JWKS_URL", "https://idp.example/jwks")]).unwrap();
+        assert_eq!(jwks.provider(), None);
+        let built = jwks.build_parts().unwrap();
+        let v = &built.verifier;
+        assert_eq!(v.validation().algorithms(), [Algorithm::RS256]);
+        assert!(v.validation().issuers().is_empty());
+        assert!(v.validation().accepts_any_audience());
+        assert_eq!(v.validation().leeway(), Duration::ZERO);
+        assert_eq!(roles(v), ["roles"]);
+        assert_eq!(scopes(v), ["scope", "scp"]);
+        assert_eq!(built.jwks.unwrap().url(), "https://idp.example/jwks");
+
+        let secret = verifier(&[("HS256_SECRET", SECRET)]).unwrap();
+        assert_eq!(secret.validation().algorithms(), [Algorithm::HS256]);
+        assert!(
+            config(&[("HS256_SECRET", SECRET)])
+                .unwrap()
+                .build_parts()
+                .unwrap()
+                .jwks
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn generic_lists_and_empty_values() {
+        let parsed = config(&[
+            ("OIDC_ISSUER", "https://idp.example"),
+            ("JWKS_URL", ""),
+            ("ISSUER", " https://a.example ,https://b.example,"),
+            ("AUDIENCE", "api"),
+            ("ALGORITHMS", "ES256, RS256,ES256"),
+            ("ROLES_CLAIM", ""),
+            ("LEEWAY_SECS", "600"),
+        ])
+        .unwrap();
+        let v = parsed.build().unwrap();
+        assert_eq!(
+            v.validation().issuers(),
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(v.validation().audiences(), ["api"]);
+        assert_eq!(v.validation().algorithms().len(), 2);
+        assert_eq!(roles(&v), ["roles"]);
+        assert_eq!(v.validation().leeway(), Duration::from_secs(600));
+        assert!(
+            parsed
+                .summary()
+                .contains("iss: https://a.example, https://b.example"),
+            "{}",
+            parsed.summary()
+        );
+        let roles_claim = verifier(&[
+            ("HS256_SECRET", SECRET),
+            ("ROLES_CLAIM", "resource_access.\"my.client\".roles"),
+        ])
+        .unwrap();
+        assert_eq!(roles(&roles_claim), ["resource_access.\"my.client\".roles"]);
+        // Names of another prefix are not read.
+        let other = AuthConfig::from_vars(
+            "TOLLGATE_",
+            &vars(
+                "",
+                &[
+                    ("AUTH_JWKS_URL", "https://idp.example/jwks"),
+                    ("TOLLGATE_HS256_SECRET", SECRET),
+                ],
+            ),
+        )
+        .unwrap();
+        assert!(other.summary().starts_with("keys: HS256 secret"));
+    }
+
+    #[test]
+    fn oidc_issuer_binds_iss_unless_issuer_is_set() {
+        let bound = verifier(&[("OIDC_ISSUER", "https://idp.example")]).unwrap();
+        assert_eq!(bound.validation().issuers(), ["https://idp.example"]);
+        let summary = config(&[("OIDC_ISSUER", "https://idp.example")])
+            .unwrap()
+            .summary();
+        assert!(
+            summary.contains("iss: https://idp.example (from AUTH_OIDC_ISSUER)"),
+            "{summary}"
+        );
+        let widened = verifier(&[
+            ("OIDC_ISSUER", "https://idp.example"),
+            ("ISSUER", "https://idp.example,https://other.example"),
+        ])
+        .unwrap();
+        assert_eq!(
+            widened.validation().issuers(),
+            ["https://idp.example", "https://other.example"]
+        );
+    }
+
+    #[test]
+    fn generic_errors() {
+        let jwks = ("JWKS_URL", "http://127.0.0.1:9/jwks.json");
+        let secret = ("HS256_SECRET", SECRET);
+        let message = refused(&[], "AUTH_JWKS_URL", Missing);
+        assert!(message.starts_with("no key source"), "{message}");
+        let message = refused(&[jwks, secret], "AUTH_HS256_SECRET", Conflict);
+        assert!(
+            message.contains("AUTH_JWKS_URL and AUTH_HS256_SECRET are both set"),
+            "{message}"
+        );
+        let message = refused(
+            &[jwks, secret, ("OIDC_ISSUER", "http://127.0.0.1:9")],
+            "AUTH_OIDC_ISSUER",
+            Conflict,
+        );
+        assert!(message.starts_with("conflicting key sources"), "{message}");
+        for bad in ["RS257", "none", ","] {
+            refused(&[jwks, ("ALGORITHMS", bad)], "AUTH_ALGORITHMS", Invalid);
+        }
+        refused(
+            &[jwks, ("ALGORITHMS", "HS256")],
+            "AUTH_ALGORITHMS",
+            Conflict,
+        );
+        refused(
+            &[secret, ("ALGORITHMS", "RS256")],
+            "AUTH_ALGORITHMS",
+            Conflict,
+        );
+        let message = refused(
+            &[("HS256_SECRET", "too-short")],
+            "AUTH_HS256_SECRET",
+            Invalid,
+        );
+        assert!(
+            message.starts_with("AUTH_HS256_SECRET is 9 bytes"),
+            "{message}"
+        );
+        assert!(!message.contains("too-short"));
+        let message = refused(
+            &[secret, ("ALGORITHMS", "HS512")],
+            "AUTH_HS256_SECRET",
+            Invalid,
+        );
+        assert!(message.contains("cannot verify HS512"), "{message}");
+        for bad in ["abc", "-1", "601"] {
+            refused(&[secret, ("LEEWAY_SECS", bad)], "AUTH_LEEWAY_SECS", Invalid);
+        }
+        refused(
+            &[secret, ("ROLES_CLAIM", "realm_access..roles")],
+            "AUTH_ROLES_CLAIM",
+            Invalid,
+        );
+        let message = refused(
+            &[("JWKS_URL", "http://keys.example.com/jwks")],
+            "AUTH_JWKS_URL",
+            Invalid,
+        );
+        assert!(message.contains("loopback"), "{message}");
+        refused(&[("JWKS_URL", "not a url")], "AUTH_JWKS_URL", Invalid);
+        refused(
+            &[("OIDC_ISSUER", "ftp://issuer.example")],
+            "AUTH_OIDC_ISSUER",
+            Invalid,
+        );
+        refused(&[("PROVIDER", "cognitoo")], "AUTH_PROVIDER", Invalid);
+        // A provider variable without the provider.
+        let message = refused(
+            &[jwks, ("FIREBASE_PROJECT_ID", "p")],
+            "AUTH_FIREBASE_PROJECT_ID",
+            Conflict,
+        );
+        assert!(message.contains("AUTH_PROVIDER is not set"), "{message}");
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let parsed = config(&[("HS256_SECRET", SECRET)]).unwrap();
+        assert!(!parsed.summary().contains(SECRET));
+        assert!(!format!("{parsed:?}").contains(SECRET));
+        assert!(!format!("{:?}", parsed.build().unwrap()).contains(SECRET));
+    }
+
+    #[test]
+    fn cognito() {
+        let pool = ("COGNITO_USER_POOL_ID", "us-east-1_AbC123");
+        let clients = ("COGNITO_CLIENT_IDS", "client-a, client-b");
+        let provider = ("PROVIDER", "cognito");
+        let access = verifier(&[provider, pool, clients]).unwrap();
+        assert_eq!(
+            access.validation().issuers(),
+            ["https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123"]
+        );
+        assert!(access.validation().accepts_any_audience());
+        assert_eq!(access.validation().rules().len(), 2);
+        assert_eq!(access.validation().leeway(), DEFAULT_LEEWAY);
+        assert_eq!(roles(&access), ["cognito:groups"]);
+        let id = verifier(&[provider, pool, clients, ("COGNITO_TOKEN_USE", "id")]).unwrap();
+        assert_eq!(id.validation().audiences(), ["client-a", "client-b"]);
+        let summary = config(&[provider, pool, clients]).unwrap().summary();
+        assert!(
+            summary.starts_with("provider: cognito (user pool us-east-1_AbC123"),
+            "{summary}"
+        );
+
+        let message = refused(&[provider, clients], "AUTH_COGNITO_USER_POOL_ID", Missing);
+        assert!(
+            message.contains("is required with AUTH_PROVIDER=cognito"),
+            "{message}"
+        );
+        let message = refused(&[provider, pool], "AUTH_COGNITO_CLIENT_IDS", Missing);
+        assert_eq!(
+            message,
+            "AUTH_COGNITO_CLIENT_IDS is required with AUTH_PROVIDER=cognito (comma list of app client ids)"
+        );
+        refused(
+            &[provider, pool, ("COGNITO_CLIENT_IDS", " , ")],
+            "AUTH_COGNITO_CLIENT_IDS",
+            Invalid,
+        );
+        refused(
+            &[provider, ("COGNITO_USER_POOL_ID", "not-a-pool"), clients],
+            "AUTH_COGNITO_USER_POOL_ID",
+            Invalid,
+        );
+        refused(
+            &[provider, pool, clients, ("COGNITO_TOKEN_USE", "both")],
+            "AUTH_COGNITO_TOKEN_USE",
+            Invalid,
+        );
+        refused(
+            &[
+                provider,
+                pool,
+                clients,
+                ("OIDC_ISSUER", "https://idp.example"),
+            ],
+            "AUTH_OIDC_ISSUER",
+            Conflict,
+        );
+        refused(
+            &[provider, pool, clients, ("HS256_SECRET", SECRET)],
+            "AUTH_HS256_SECRET",
+            Conflict,
+        );
+        let message = refused(
+            &[provider, pool, clients, ("ISSUER", "https://idp.example")],
+            "AUTH_ISSUER",
+            Conflict,
+        );
+        assert!(
+            message.contains("the issuer is the provider's"),
+            "{message}"
+        );
+        refused(
+            &[provider, pool, clients, ("AUDIENCE", "api")],
+            "AUTH_AUDIENCE",
+            Conflict,
+        );
+        refused(
+            &[provider, pool, clients, ("ALGORITHMS", "HS256")],
+            "AUTH_ALGORITHMS",
+            Conflict,
+        );
+        let message = refused(
+            &[provider, pool, clients, ("AUTH0_DOMAIN", "x.auth0.com")],
+            "AUTH_AUTH0_DOMAIN",
+            Conflict,
+        );
+        assert!(message.contains("AUTH_PROVIDER=cognito"), "{message}");
+        refused(
+            &[
+                provider,
+                pool,
+                clients,
+                ("JWKS_URL", "http://keys.example.com/jwks"),
+            ],
+            "AUTH_JWKS_URL",
+            Invalid,
+        );
+    }
+
+    #[test]
+    fn overrides() {
+        let v = verifier(&[
+            ("PROVIDER", "cognito"),
+            ("COGNITO_USER_POOL_ID", "us-east-1_AbC123"),
+            ("COGNITO_CLIENT_IDS", "client-a"),
+            ("JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+            ("ALGORITHMS", "RS256,ES256"),
+            ("ROLES_CLAIM", "custom:roles"),
+            ("LEEWAY_SECS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(v.validation().algorithms().len(), 2);
+        assert_eq!(roles(&v), ["custom:roles"]);
+        assert_eq!(v.validation().leeway(), Duration::from_secs(5));
+        // The issuer stays the pool's.
+        assert_eq!(
+            v.keys().issuer(),
+            Some("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123")
+        );
+        let wrapped = config(&[
+            ("PROVIDER", "cognito"),
+            ("COGNITO_USER_POOL_ID", "us-east-1_AbC123"),
+            ("COGNITO_CLIENT_IDS", "client-a"),
+        ])
+        .unwrap()
+        .configure_keys(|b| b.timeout(Duration::from_secs(1)))
+        .build_with_keys(|keys| Arc::new(keys))
+        .unwrap();
+        assert_eq!(roles(&wrapped), ["cognito:groups"]);
+        assert_eq!(wrapped.validation().rules().len(), 2);
+    }
+
+    #[test]
+    fn auth0() {
+        let provider = ("PROVIDER", "auth0");
+        let domain = ("AUTH0_DOMAIN", "my-tenant.us.auth0.com, login.example.com");
+        let audience = (
+            "AUDIENCE",
+            "https://api.example.com,https://other.example.com",
+        );
+        let v = verifier(&[provider, domain, audience]).unwrap();
+        assert_eq!(
+            v.validation().issuers(),
+            [
+                "https://my-tenant.us.auth0.com/",
+                "https://login.example.com/"
+            ]
+        );
+        assert_eq!(
+            v.validation().audiences(),
+            ["https://api.example.com", "https://other.example.com"]
+        );
+        assert_eq!(roles(&v), ["permissions"]);
+        assert_eq!(scopes(&v), ["scope", "scp", "permissions"]);
+        refused(&[provider, domain], "AUTH_AUDIENCE", Missing);
+        refused(&[provider, audience], "AUTH_AUTH0_DOMAIN", Missing);
+        refused(
+            &[provider, ("AUTH0_DOMAIN", "not a domain"), audience],
+            "AUTH_AUTH0_DOMAIN",
+            Invalid,
+        );
+        refused(
+            &[provider, domain, audience, ("FIREBASE_PROJECT_ID", "p")],
+            "AUTH_FIREBASE_PROJECT_ID",
+            Conflict,
+        );
+    }
+
+    #[test]
+    fn firebase() {
+        let provider = ("PROVIDER", "firebase");
+        let project = ("FIREBASE_PROJECT_ID", "my-project");
+        let v = verifier(&[provider, project, ("JWKS_URL", "http://localhost:9/certs")]).unwrap();
+        assert_eq!(
+            v.validation().issuers(),
+            ["https://securetoken.google.com/my-project"]
+        );
+        assert_eq!(v.validation().audiences(), ["my-project"]);
+        assert_eq!(roles(&v), ["roles"]);
+        refused(&[provider], "AUTH_FIREBASE_PROJECT_ID", Missing);
+        refused(
+            &[provider, ("FIREBASE_PROJECT_ID", "My Project")],
+            "AUTH_FIREBASE_PROJECT_ID",
+            Invalid,
+        );
+        refused(
+            &[provider, project, ("AUDIENCE", "my-project")],
+            "AUTH_AUDIENCE",
+            Conflict,
+        );
+    }
+
+    #[test]
+    fn entra() {
+        let provider = ("PROVIDER", "entra");
+        let audience = (
+            "AUDIENCE",
+            "api://my-api, 6e74172b-be56-4843-9ff4-e66a39bb12e3",
+        );
+        let single = verifier(&[provider, ("ENTRA_TENANT", TENANT), audience]).unwrap();
+        assert_eq!(single.validation().issuers().len(), 2);
+        assert_eq!(single.validation().audiences().len(), 2);
+        assert_eq!(roles(&single), ["roles"]);
+        let multi = verifier(&[
+            provider,
+            ("ENTRA_TENANT", "organizations"),
+            (
+                "ENTRA_ALLOWED_TENANTS",
+                &format!("{TENANT}, 00000000-0000-0000-0000-000000000001"),
+            ),
+            audience,
+        ])
+        .unwrap();
+        assert!(multi.validation().issuers().is_empty());
+        assert_eq!(multi.validation().rules().len(), 1);
+        verifier(&[
+            provider,
+            ("ENTRA_TENANT", "common"),
+            ("ENTRA_ALLOWED_TENANTS", "*"),
+            audience,
+        ])
+        .unwrap();
+
+        refused(&[provider, audience], "AUTH_ENTRA_TENANT", Missing);
+        refused(
+            &[provider, ("ENTRA_TENANT", TENANT)],
+            "AUTH_AUDIENCE",
+            Missing,
+        );
+        let message = refused(
+            &[provider, ("ENTRA_TENANT", "common"), audience],
+            "AUTH_ENTRA_ALLOWED_TENANTS",
+            Missing,
+        );
+        assert!(message.contains("or * for every tenant"), "{message}");
+        refused(
+            &[
+                provider,
+                ("ENTRA_TENANT", TENANT),
+                ("ENTRA_ALLOWED_TENANTS", "*"),
+                audience,
+            ],
+            "AUTH_ENTRA_ALLOWED_TENANTS",
+            Conflict,
+        );
+        refused(
+            &[
+                provider,
+                ("ENTRA_TENANT", "common"),
+                ("ENTRA_ALLOWED_TENANTS", "*, abc"),
+                audience,
+            ],
+            "AUTH_ENTRA_ALLOWED_TENANTS",
+            Invalid,
+        );
+        refused(
+            &[
+                provider,
+                ("ENTRA_TENANT", "common"),
+                ("ENTRA_ALLOWED_TENANTS", "contoso.com"),
+                audience,
+            ],
+            "AUTH_ENTRA_ALLOWED_TENANTS",
+            Invalid,
+        );
+        let message = refused(
+            &[
+                provider,
+                ("ENTRA_TENANT", "contoso.onmicrosoft.com"),
+                audience,
+            ],
+            "AUTH_ENTRA_TENANT",
+            Invalid,
+        );
+        assert!(message.contains("organizations / common"), "{message}");
+    }
+
+    #[test]
+    fn keycloak() {
+        let provider = ("PROVIDER", "keycloak");
+        let url = ("KEYCLOAK_URL", "https://sso.example.com/");
+        let realm = ("KEYCLOAK_REALM", "acme");
+        let client = ("KEYCLOAK_CLIENT_ID", "orders-api");
+        let v = verifier(&[provider, url, realm, client]).unwrap();
+        assert_eq!(
+            v.validation().issuers(),
+            ["https://sso.example.com/realms/acme"]
+        );
+        assert_eq!(
+            roles(&v),
+            ["realm_access.roles", "resource_access.orders-api.roles"]
+        );
+        assert!(v.validation().accepts_any_audience()); // decided by the aud-or-azp rule
+        verifier(&[
+            provider,
+            ("KEYCLOAK_URL", "http://127.0.0.1:8080"),
+            realm,
+            client,
+            ("AUDIENCE", "account"),
+        ])
+        .unwrap();
+        refused(&[provider, realm, client], "AUTH_KEYCLOAK_URL", Missing);
+        refused(&[provider, url, client], "AUTH_KEYCLOAK_REALM", Missing);
+        refused(&[provider, url, realm], "AUTH_KEYCLOAK_CLIENT_ID", Missing);
+        let message = refused(
+            &[
+                provider,
+                ("KEYCLOAK_URL", "http://sso.example.com"),
+                realm,
+                client,
+            ],
+            "AUTH_KEYCLOAK_URL",
+            Invalid,
+        );
+        assert!(message.contains("loopback"), "{message}");
+        refused(
+            &[provider, url, ("KEYCLOAK_REALM", "a/b"), client],
+            "AUTH_KEYCLOAK_REALM",
+            Invalid,
+        );
+    }
+
+    #[test]
+    fn google() {
+        let provider = ("PROVIDER", "google");
+        let clients = ("GOOGLE_CLIENT_IDS", "1234-abc.apps.googleusercontent.com");
+        let v = verifier(&[provider, clients, ("GOOGLE_HOSTED_DOMAIN", "example.com")]).unwrap();
+        assert_eq!(
+            v.validation().issuers(),
+            ["https://accounts.google.com", "accounts.google.com"]
+        );
+        assert_eq!(v.validation().rules().len(), 1);
+        assert!(roles(&v).is_empty());
+        assert!(
+            verifier(&[provider, clients])
+                .unwrap()
+                .validation()
+                .rules()
+                .is_empty()
+        );
+        refused(&[provider], "AUTH_GOOGLE_CLIENT_IDS", Missing);
+        refused(
+            &[provider, clients, ("AUDIENCE", "x")],
+            "AUTH_AUDIENCE",
+            Conflict,
+        );
+        refused(
+            &[provider, clients, ("OKTA_ISSUER", "https://x.okta.com")],
+            "AUTH_OKTA_ISSUER",
+            Conflict,
+        );
+    }
+
+    #[test]
+    fn okta() {
+        let provider = ("PROVIDER", "okta");
+        let issuer = ("OKTA_ISSUER", "https://example.okta.com/oauth2/default");
+        let v = verifier(&[provider, issuer]).unwrap();
+        assert_eq!(
+            v.validation().issuers(),
+            ["https://example.okta.com/oauth2/default"]
+        );
+        assert_eq!(v.validation().audiences(), ["api://default"]);
+        assert_eq!(roles(&v), ["groups"]);
+        let custom = verifier(&[provider, issuer, ("AUDIENCE", "api://orders")]).unwrap();
+        assert_eq!(custom.validation().audiences(), ["api://orders"]);
+        refused(&[provider], "AUTH_OKTA_ISSUER", Missing);
+        refused(
+            &[
+                provider,
+                ("OKTA_ISSUER", "http://example.okta.com/oauth2/default"),
+            ],
+            "AUTH_OKTA_ISSUER",
+            Invalid,
+        );
+        refused(
+            &[provider, ("OKTA_ISSUER", "https://example.okta.com/x?y=1")],
+            "AUTH_OKTA_ISSUER",
+            Invalid,
+        );
+    }
+
+    #[test]
+    fn prefix_is_in_every_message() {
+        let err = AuthConfig::from_vars(
+            "TOLLGATE_",
+            &vars(
+                "TOLLGATE_",
+                &[("PROVIDER", "auth0"), ("AUTH0_DOMAIN", "t.auth0.com")],
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "TOLLGATE_AUDIENCE is required with TOLLGATE_PROVIDER=auth0 (the API identifier, e.g. https://api.example.com)"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! An Azure Functions custom handler: an axum Router behind Tollgate, on the port the Functions
+//! host passes in `FUNCTIONS_CUSTOMHANDLER_PORT`. `host.json` sets
+//! `enableForwardingHttpRequest`, so the host forwards each request as it came to
+//! `/api/<function>`.
+//!
+//! Configuration (app settings, or `local.settings.json` under `func start`):
+//! - `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`: the tokens' `iss` and `aud` (required);
+//! - `TOLLGATE_JWKS_URL`: the issuer's JWK Set (required), fetched on the first request and
+//!   cached;
+//! - `TOLLGATE_TRUST_EASY_AUTH=1` (optional): trust App Service Authentication's
+//!   `X-MS-CLIENT-PRINCIPAL` instead of verifying a bearer token. Only when Easy Auth is enabled
+//!   on the Function App and is its only ingress (see `tollgate_azure::easy_auth`); the three
+//!   variables above are then not read;
+//! - `RUST_LOG` (optional, default `info`): log filter; logs go to stderr, which the host collects.
+
+use std::process::ExitCode;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tollgate::{AuthLayer, Authenticated, RequireRole};
+use tollgate_azure::EasyAuthLayer;
+use tollgate_azure::custom_handler::{function_route, listen_addr};
+use tollgate_core::remote::JwksSource;
+use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier};
+
+tollgate::role!(Admin = "admin");
+
+/// `GET /api/me`: who the caller is.
+async fn me(auth: Authenticated) -> Json<Value> {
+    Json(json!({
+        "sub": auth.subject(),
+        "roles": auth.roles(),
+        "scopes": auth.scopes(),
+        "iss": auth.issuer(),
+        "aud": auth.claims().get("aud"),
+    }))
+}
+
+/// `GET /api/admin`: role `admin` only.
+async fn admin(_: RequireRole<Admin>) -> Json<Value> {
+    Json(json!({ "hello": "admin" }))
+}
+
+fn required(name: &str) -> Result<String, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Ok(value),
+        _ => Err(format!("{name} must be set")),
+    }
+}
+
+/// The one place the verifier is built: issuer, audience and JWKS from the environment.
+fn verifier_from_env() -> Result<Verifier, String> {
+    let policy = Validation::builder([Algorithm::RS256])
+        .issuer(required("TOLLGATE_ISSUER")?)
+        .audience(required("TOLLGATE_AUDIENCE")?)
+        .build()
+        .map_err(|e| format!("invalid validation policy: {e}"))?;
+    let keys = JwksSource::builder(required("TOLLGATE_JWKS_URL")?)
+        .build()
+        .map_err(|e| format!("invalid TOLLGATE_JWKS_URL: {e}"))?;
+    Ok(Verifier::new(policy, keys, CryptoProvider::default()))
+}
+
+fn trust_easy_auth() -> bool {
+    std::env::var("TOLLGATE_TRUST_EASY_AUTH").is_ok_and(|v| v == "1" || v == "true")
+}
+
+fn app() -> Result<Router, String> {
+    let routes = Router::new()
+        .route(&function_route("me"), get(me))
+        .route(&function_route("admin"), get(admin));
+    if trust_easy_auth() {
+        tracing::info!("trusting Easy Auth's X-MS-CLIENT-PRINCIPAL; bearer tokens are not read");
+        Ok(routes.layer(EasyAuthLayer::trust_easy_auth()))
+    } else {
+        Ok(routes.layer(AuthLayer::new(verifier_from_env()?)))
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "handler stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let app = app()?;
+    let addr = listen_addr().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, "custom handler listening");
+    axum::serve(listener, app)
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
