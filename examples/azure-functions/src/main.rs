@@ -3,10 +3,13 @@
 //! `enableForwardingHttpRequest`, so the host forwards each request as it came to
 //! `/api/<function>`.
 //!
-//! Configuration (app settings, or `local.settings.json` under `func start`):
-//! - `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`: the tokens' `iss` and `aud` (required);
-//! - `TOLLGATE_JWKS_URL`: the issuer's JWK Set (required), fetched on the first request and
-//!   cached;
+//! Configuration (app settings, or `local.settings.json` under `func start`), read by the shared
+//! `TOLLGATE_*` configuration (`tollgate_core::config`, the same variables as `tollgate serve`
+//! with another prefix):
+//! - Entra ID: `TOLLGATE_PROVIDER=entra`, `TOLLGATE_ENTRA_TENANT` (tenant id, or `organizations`
+//!   with `TOLLGATE_ENTRA_ALLOWED_TENANTS`), `TOLLGATE_AUDIENCE` (client id and/or `api://...`);
+//! - any other provider preset, or the generic `TOLLGATE_JWKS_URL`, `TOLLGATE_ISSUER`,
+//!   `TOLLGATE_AUDIENCE`; keys are fetched on the first request and cached;
 //! - `TOLLGATE_TRUST_EASY_AUTH=1` (optional): trust App Service Authentication's
 //!   `X-MS-CLIENT-PRINCIPAL` instead of verifying a bearer token. Only when Easy Auth is enabled
 //!   on the Function App and is its only ingress (see `tollgate_azure::easy_auth`); the three
@@ -21,8 +24,8 @@ use serde_json::{Value, json};
 use tollgate::{AuthLayer, Authenticated, RequireRole};
 use tollgate_azure::EasyAuthLayer;
 use tollgate_azure::custom_handler::{function_route, listen_addr};
-use tollgate_core::remote::JwksSource;
-use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier};
+use tollgate_core::Verifier;
+use tollgate_core::config::AuthConfig;
 
 tollgate::role!(Admin = "admin");
 
@@ -42,24 +45,13 @@ async fn admin(_: RequireRole<Admin>) -> Json<Value> {
     Json(json!({ "hello": "admin" }))
 }
 
-fn required(name: &str) -> Result<String, String> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Ok(value),
-        _ => Err(format!("{name} must be set")),
-    }
-}
-
-/// The one place the verifier is built: issuer, audience and JWKS from the environment.
+/// The one place the verifier is built: the shared `TOLLGATE_*` configuration
+/// ([`tollgate_core::config`]), e.g. `TOLLGATE_PROVIDER=entra` with `TOLLGATE_ENTRA_TENANT` and
+/// `TOLLGATE_AUDIENCE`, or the generic `TOLLGATE_JWKS_URL`/`TOLLGATE_ISSUER`/`TOLLGATE_AUDIENCE`.
 fn verifier_from_env() -> Result<Verifier, String> {
-    let policy = Validation::builder([Algorithm::RS256])
-        .issuer(required("TOLLGATE_ISSUER")?)
-        .audience(required("TOLLGATE_AUDIENCE")?)
-        .build()
-        .map_err(|e| format!("invalid validation policy: {e}"))?;
-    let keys = JwksSource::builder(required("TOLLGATE_JWKS_URL")?)
-        .build()
-        .map_err(|e| format!("invalid TOLLGATE_JWKS_URL: {e}"))?;
-    Ok(Verifier::new(policy, keys, CryptoProvider::default()))
+    let config = AuthConfig::from_env("TOLLGATE_").map_err(|e| e.to_string())?;
+    tracing::info!("{}", config.summary());
+    config.build().map_err(|e| e.to_string())
 }
 
 fn trust_easy_auth() -> bool {

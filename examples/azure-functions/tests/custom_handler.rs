@@ -211,6 +211,74 @@ async fn verifies_bearer_tokens_on_forwarded_requests() {
     assert_eq!(answer.status, 404);
 }
 
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const OTHER_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+/// An Entra ID access token of `tenant` (v1 or v2 issuer), signed by the dev issuer's key.
+fn entra_token(issuer: &DevIssuer, tenant: &str, iss: &str, roles: &[&str]) -> String {
+    issuer
+        .token()
+        .algorithm(Algorithm::RS256)
+        .subject("entra-user")
+        .audience("api://tollgate-func")
+        .claim("iss", Value::from(iss))
+        .claim("tid", Value::from(tenant))
+        .claim("scp", Value::from("orders.read orders.write"))
+        .roles(roles.iter().copied())
+        .sign()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entra_preset_guards_the_functions() {
+    let issuer = DevIssuer::start().await.unwrap();
+    // The dev issuer's JWKS stands in for Entra's `discovery/v2.0/keys`.
+    let handler = start(&[
+        ("TOLLGATE_PROVIDER", "entra"),
+        ("TOLLGATE_ENTRA_TENANT", TENANT),
+        ("TOLLGATE_AUDIENCE", "api://tollgate-func"),
+        ("TOLLGATE_JWKS_URL", &issuer.jwks_url()),
+    ]);
+    let v2 = format!("https://login.microsoftonline.com/{TENANT}/v2.0");
+    let v1 = format!("https://sts.windows.net/{TENANT}/");
+    for iss in [&v2, &v1] {
+        let token = entra_token(&issuer, TENANT, iss, &["admin"]);
+        let answer = send(forwarded(&handler, "/api/me").bearer_auth(&token)).await;
+        assert_eq!(answer.status, 200, "{iss}: {}", answer.body);
+        let me = answer.json();
+        assert_eq!(me["sub"], "entra-user");
+        assert_eq!(me["roles"], json!(["admin"]));
+        assert_eq!(me["scopes"], json!(["orders.read", "orders.write"]));
+        let answer = send(forwarded(&handler, "/api/admin").bearer_auth(&token)).await;
+        assert_eq!(answer.status, 200, "{iss}: {}", answer.body);
+    }
+    // No admin role: 403.
+    let reader = entra_token(&issuer, TENANT, &v2, &["reader"]);
+    let answer = send(forwarded(&handler, "/api/admin").bearer_auth(&reader)).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    // Another tenant (same signing keys, as on Entra), and an issuer that is not the token's own
+    // tenant: 401.
+    let foreign_iss = format!("https://login.microsoftonline.com/{OTHER_TENANT}/v2.0");
+    for (what, token) in [
+        (
+            "other tenant",
+            entra_token(&issuer, OTHER_TENANT, &foreign_iss, &["admin"]),
+        ),
+        (
+            "iss/tid mismatch",
+            entra_token(&issuer, OTHER_TENANT, &v2, &["admin"]),
+        ),
+        ("dev issuer's own iss", token(&issuer, "alice", &["admin"])),
+    ] {
+        let answer = send(forwarded(&handler, "/api/me").bearer_auth(&token)).await;
+        assert_eq!(answer.status, 401, "{what}: {}", answer.body);
+        assert!(
+            answer.challenge.contains(r#"error="invalid_token""#),
+            "{what}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn easy_auth_mode_trusts_the_client_principal() {
     let handler = start(&[("TOLLGATE_TRUST_EASY_AUTH", "1")]);
@@ -266,12 +334,25 @@ fn refuses_to_start_without_configuration() {
         .env_remove("TOLLGATE_AUDIENCE")
         .env_remove("TOLLGATE_JWKS_URL")
         .env_remove("TOLLGATE_TRUST_EASY_AUTH")
+        .env_remove("TOLLGATE_PROVIDER")
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("TOLLGATE_ISSUER must be set"), "{stderr}");
+    assert!(stderr.contains("TOLLGATE_JWKS_URL"), "{stderr}");
+
+    // The Entra preset without its tenant: the variable is named.
+    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .env_remove("TOLLGATE_TRUST_EASY_AUTH")
+        .env("TOLLGATE_PROVIDER", "entra")
+        .env("TOLLGATE_AUDIENCE", "api://tollgate-func")
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TOLLGATE_ENTRA_TENANT"), "{stderr}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_handler"))
         .env_remove("FUNCTIONS_CUSTOMHANDLER_PORT")
