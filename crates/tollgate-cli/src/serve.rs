@@ -23,7 +23,8 @@ generic (AUTH_PROVIDER unset): exactly one of AUTH_JWKS_URL, AUTH_OIDC_ISSUER, A
   AUTH_JWKS_URL               JWKS URL (remote key source)                     -
   AUTH_OIDC_ISSUER            issuer for OIDC discovery; iss must equal it     -
   AUTH_HS256_SECRET           shared secret; HS256 instead of JWKS             -
-  AUTH_ISSUER                 required iss (list; replaces the OIDC issuer)    not checked
+  AUTH_ISSUER                 required iss (list; replaces the OIDC issuer)    not checked (with
+                                                                               OIDC: its issuer)
   AUTH_AUDIENCE               required aud (list)                              not checked
 providers (each variable required unless a default is shown):
   cognito   AUTH_COGNITO_USER_POOL_ID (us-east-1_AbC123), AUTH_COGNITO_CLIENT_IDS (list),
@@ -45,7 +46,7 @@ providers (each variable required unless a default is shown):
 overrides (any mode):
   AUTH_ALGORITHMS             accepted algorithms (list)                       RS256 (HS256 with a
                                                                                secret; a provider's)
-  AUTH_ROLES_CLAIM            claim path of the roles (realm_access.roles,      roles (a provider's)
+  AUTH_ROLES_CLAIM            claim path of the roles (realm_access.roles,     roles (a provider's)
                               cognito:groups, https://example.com/roles)
   AUTH_LEEWAY_SECS            exp/nbf leeway in seconds (at most 600)          0 (a provider: 60)
 
@@ -200,7 +201,11 @@ mod tests {
         assert_eq!(jwks.bind, "127.0.0.1:8080".parse().unwrap());
         let named = config(&[("AUTH_HS256_SECRET", SECRET), ("BIND", "localhost:0")]).unwrap();
         assert!(named.bind.ip().is_loopback());
-        assert!(config(&[("AUTH_HS256_SECRET", SECRET), ("BIND", "nonsense")]).unwrap_err().contains("BIND"));
+        assert!(
+            config(&[("AUTH_HS256_SECRET", SECRET), ("BIND", "nonsense")])
+                .unwrap_err()
+                .contains("BIND")
+        );
     }
 
     #[test]

@@ -501,3 +501,614 @@ fn address_in_use_exits_with_one_line() {
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
     assert!(stderr.contains("cannot listen on"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_issuer_binds_iss_unless_auth_issuer_widens_it() {
+    let issuer = DevIssuer::start().await.unwrap();
+    const ELSEWHERE: &str = "https://elsewhere.example";
+    let own = sign(rs256(&issuer).subject("alice"));
+    let foreign = sign(rs256(&issuer).claim("iss", json!(ELSEWHERE)));
+    let without = sign(rs256(&issuer).without("iss"));
+
+    // AUTH_ISSUER unset: the keys found by discovery vouch only for the discovered issuer.
+    let bound = Serve::start(&[("AUTH_OIDC_ISSUER", issuer.issuer())]).await;
+    assert_eq!(
+        bound.get("/me", Some(&own)).await.json()["iss"],
+        issuer.issuer()
+    );
+    for token in [&foreign, &without] {
+        let answer = bound.get("/me", Some(token)).await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(answer.error_code().as_deref(), Some("invalid_token"));
+    }
+
+    // AUTH_ISSUER, when set, is the list.
+    let widened = format!("{},{ELSEWHERE}", issuer.issuer());
+    let wide = Serve::start(&[
+        ("AUTH_OIDC_ISSUER", issuer.issuer()),
+        ("AUTH_ISSUER", &widened),
+    ])
+    .await;
+    assert_eq!(wide.status("/me", &own).await, 200);
+    assert_eq!(
+        wide.get("/me", Some(&foreign)).await.json()["iss"],
+        ELSEWHERE
+    );
+    assert_eq!(wide.get("/me", Some(&without)).await.status, 401);
+}
+// ---------------------------------------------------------------------------------------------
+// Provider presets (AUTH_PROVIDER): keys served on loopback in each provider's own layout.
+
+/// A stand-in identity provider on loopback: one RS256 key, served as a JWK Set (`/jwks`), as
+/// Google's x509 certificate map (`/certs`), and through OIDC discovery for a Keycloak realm
+/// (`/realms/acme`) and an Okta authorization server (`/oauth2/default`).
+struct Idp {
+    key: SigningKey,
+    base: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Idp {
+    async fn start() -> Idp {
+        let key = SigningKey::generate(Algorithm::RS256).unwrap();
+        let jwks = json!({ "keys": [key.public_jwk().unwrap()] });
+        let pem = key.to_pkcs8_pem().unwrap();
+        let pair = rcgen::KeyPair::from_pem(&pem).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["securetoken.test".to_owned()])
+            .unwrap()
+            .self_signed(&pair)
+            .unwrap();
+        let certs = json!({ key.kid(): cert.pem() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let discovery = |issuer: String, jwks_uri: String| {
+            move || {
+                let doc = json!({
+                    "issuer": issuer,
+                    "jwks_uri": jwks_uri,
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                });
+                async move { axum::Json(doc) }
+            }
+        };
+        let jwks_text = jwks.to_string();
+        let certs_text = certs.to_string();
+        let app = axum::Router::new()
+            .route(
+                "/jwks",
+                axum::routing::get(move || {
+                    let body = jwks_text.clone();
+                    async move { body }
+                }),
+            )
+            .route(
+                "/certs",
+                axum::routing::get(move || {
+                    let body = certs_text.clone();
+                    async move { body }
+                }),
+            )
+            .route(
+                "/realms/acme/.well-known/openid-configuration",
+                axum::routing::get(discovery(
+                    format!("{base}/realms/acme"),
+                    format!("{base}/realms/acme/protocol/openid-connect/certs"),
+                )),
+            )
+            .route(
+                "/realms/acme/protocol/openid-connect/certs",
+                axum::routing::get({
+                    let body = jwks.to_string();
+                    move || {
+                        let body = body.clone();
+                        async move { body }
+                    }
+                }),
+            )
+            .route(
+                "/oauth2/default/.well-known/openid-configuration",
+                axum::routing::get(discovery(
+                    format!("{base}/oauth2/default"),
+                    format!("{base}/oauth2/default/v1/keys"),
+                )),
+            )
+            .route(
+                "/oauth2/default/v1/keys",
+                axum::routing::get({
+                    let body = jwks.to_string();
+                    move || {
+                        let body = body.clone();
+                        async move { body }
+                    }
+                }),
+            );
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Idp { key, base, server }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A token with `claims` (plus `iat` and `exp` an hour ahead unless given).
+    fn sign(&self, claims: serde_json::Value) -> String {
+        self.sign_typ(claims, "JWT")
+    }
+
+    fn sign_typ(&self, claims: serde_json::Value, typ: &str) -> String {
+        let now = now();
+        let mut claims: Map<String, serde_json::Value> = serde_json::from_value(claims).unwrap();
+        claims.entry("iat").or_insert(json!(now));
+        claims.entry("exp").or_insert(json!(now + 3600));
+        self.key.sign(&claims, typ).unwrap()
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `/me` of `token` is 200; its JSON.
+async fn me(serve: &Serve, token: &str) -> serde_json::Value {
+    let answer = serve.get("/me", Some(token)).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.json()
+}
+
+/// `/admin` is 200 for `admin`, 403 `insufficient_scope` for `user`.
+async fn admin_by_role(serve: &Serve, admin: &str, user: &str) {
+    assert_eq!(serve.status("/admin", admin).await, 200);
+    let forbidden = serve.get("/admin", Some(user)).await;
+    assert_eq!(forbidden.status, 403, "{forbidden:?}");
+    assert_eq!(
+        forbidden.error_code().as_deref(),
+        Some("insufficient_scope")
+    );
+}
+
+/// 401 `invalid_token` with this description (which check refused it).
+fn assert_refused(answer: &Answer, description: &str) {
+    assert_invalid_token(answer, description);
+}
+
+const POOL: &str = "us-east-1_Tollgate1";
+const COGNITO_ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Tollgate1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_cognito() {
+    let idp = Idp::start().await;
+    let jwks = idp.url("/jwks");
+    let serve = Serve::start(&[
+        ("AUTH_PROVIDER", "cognito"),
+        ("AUTH_COGNITO_USER_POOL_ID", POOL),
+        ("AUTH_COGNITO_CLIENT_IDS", "client-a,client-b"),
+        ("AUTH_JWKS_URL", &jwks),
+    ])
+    .await;
+    let access = |sub: &str, groups: &[&str]| {
+        idp.sign(json!({
+            "iss": COGNITO_ISS, "sub": sub, "token_use": "access", "client_id": "client-b",
+            "cognito:groups": groups, "scope": "orders/read orders/write", "username": sub,
+        }))
+    };
+    let admin = access("alice", &["admin", "staff"]);
+    let body = me(&serve, &admin).await;
+    assert_eq!(body["sub"], "alice");
+    assert_eq!(body["roles"], json!(["admin", "staff"]));
+    assert_eq!(body["scopes"], json!(["orders/read", "orders/write"]));
+    assert_eq!(body["iss"], COGNITO_ISS);
+    assert_eq!(body["aud"], json!([]));
+    admin_by_role(&serve, &admin, &access("bob", &["staff"])).await;
+    // An ID token where access tokens are wanted; an access token of another app client.
+    let id = idp.sign(json!({
+        "iss": COGNITO_ISS, "sub": "alice", "token_use": "id", "aud": "client-a",
+        "cognito:groups": ["admin"],
+    }));
+    assert_refused(
+        &serve.get("/me", Some(&id)).await,
+        "the token has an invalid claim",
+    );
+    let other_client = idp.sign(json!({
+        "iss": COGNITO_ISS, "sub": "alice", "token_use": "access", "client_id": "client-z",
+    }));
+    assert_refused(
+        &serve.get("/me", Some(&other_client)).await,
+        "the token has an invalid claim",
+    );
+
+    // AUTH_COGNITO_TOKEN_USE=id: the ID token passes, the access token does not.
+    let ids = Serve::start(&[
+        ("AUTH_PROVIDER", "cognito"),
+        ("AUTH_COGNITO_USER_POOL_ID", POOL),
+        ("AUTH_COGNITO_CLIENT_IDS", "client-a"),
+        ("AUTH_COGNITO_TOKEN_USE", "id"),
+        ("AUTH_JWKS_URL", &jwks),
+    ])
+    .await;
+    assert_eq!(me(&ids, &id).await["aud"], json!(["client-a"]));
+    assert_refused(
+        &ids.get("/me", Some(&admin)).await,
+        "the token lacks a required claim",
+    );
+}
+
+const AUTH0_DOMAIN: &str = "tollgate-test.eu.auth0.com";
+const AUTH0_ISS: &str = "https://tollgate-test.eu.auth0.com/";
+const AUTH0_API: &str = "https://api.example.com";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_auth0() {
+    let idp = Idp::start().await;
+    let serve = Serve::start(&[
+        ("AUTH_PROVIDER", "auth0"),
+        ("AUTH_AUTH0_DOMAIN", AUTH0_DOMAIN),
+        ("AUTH_AUDIENCE", AUTH0_API),
+        ("AUTH_JWKS_URL", &idp.url("/jwks")),
+    ])
+    .await;
+    let token = |sub: &str, permissions: &[&str]| {
+        idp.sign(json!({
+            "iss": AUTH0_ISS, "sub": sub,
+            "aud": [AUTH0_API, "https://tollgate-test.eu.auth0.com/userinfo"],
+            "scope": "openid profile", "permissions": permissions,
+        }))
+    };
+    let admin = token("auth0|alice", &["admin", "read:orders"]);
+    let body = me(&serve, &admin).await;
+    assert_eq!(body["sub"], "auth0|alice");
+    assert_eq!(body["roles"], json!(["admin", "read:orders"]));
+    assert_eq!(
+        body["scopes"],
+        json!(["openid", "profile", "admin", "read:orders"])
+    );
+    assert_eq!(body["iss"], AUTH0_ISS);
+    assert_eq!(
+        body["aud"],
+        json!([AUTH0_API, "https://tollgate-test.eu.auth0.com/userinfo"])
+    );
+    admin_by_role(&serve, &admin, &token("auth0|bob", &["read:orders"])).await;
+    // Auth0's issuer has a trailing slash; without it, the token is not Auth0's.
+    let no_slash = idp.sign(json!({
+        "iss": "https://tollgate-test.eu.auth0.com", "sub": "auth0|alice", "aud": AUTH0_API,
+    }));
+    assert_refused(
+        &serve.get("/me", Some(&no_slash)).await,
+        "the token issuer is not accepted",
+    );
+    let other_api = idp.sign(
+        json!({ "iss": AUTH0_ISS, "sub": "auth0|alice", "aud": "https://other.example.com" }),
+    );
+    assert_refused(
+        &serve.get("/me", Some(&other_api)).await,
+        "the token audience is not accepted",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_firebase() {
+    let idp = Idp::start().await;
+    let serve = Serve::start(&[
+        ("AUTH_PROVIDER", "firebase"),
+        ("AUTH_FIREBASE_PROJECT_ID", "tollgate-test"),
+        // Google's layout: a map of kid to x509 certificate.
+        ("AUTH_JWKS_URL", &idp.url("/certs")),
+    ])
+    .await;
+    let iss = "https://securetoken.google.com/tollgate-test";
+    let token = |sub: &str, roles: &[&str]| {
+        idp.sign(json!({
+            "iss": iss, "aud": "tollgate-test", "sub": sub, "user_id": sub,
+            "auth_time": now() - 60, "roles": roles,
+            "firebase": {"sign_in_provider": "password"},
+        }))
+    };
+    let admin = token("uid-alice", &["admin"]);
+    let body = me(&serve, &admin).await;
+    assert_eq!(body["sub"], "uid-alice");
+    assert_eq!(body["roles"], json!(["admin"]));
+    assert_eq!(body["scopes"], json!([]));
+    assert_eq!(body["iss"], iss);
+    assert_eq!(body["aud"], json!(["tollgate-test"]));
+    admin_by_role(&serve, &admin, &token("uid-bob", &[])).await;
+    assert_refused(
+        &serve.get("/me", Some(&token(&"u".repeat(129), &[]))).await,
+        "the token has an invalid claim",
+    );
+    let no_auth_time = idp.sign(json!({ "iss": iss, "aud": "tollgate-test", "sub": "uid-alice" }));
+    assert_refused(
+        &serve.get("/me", Some(&no_auth_time)).await,
+        "the token lacks a required claim",
+    );
+}
+
+const TENANT_A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const TENANT_B: &str = "0b5e3f2a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+const TENANT_C: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_entra() {
+    let idp = Idp::start().await;
+    let jwks = idp.url("/jwks");
+    let allowed = format!("{TENANT_A},{TENANT_B}");
+    let serve = Serve::start(&[
+        ("AUTH_PROVIDER", "entra"),
+        ("AUTH_ENTRA_TENANT", "organizations"),
+        ("AUTH_ENTRA_ALLOWED_TENANTS", &allowed),
+        (
+            "AUTH_AUDIENCE",
+            "api://orders,6e74172b-be56-4843-9ff4-e66a39bb12e3",
+        ),
+        ("AUTH_JWKS_URL", &jwks),
+    ])
+    .await;
+    let v2 = |tid: &str, roles: &[&str]| {
+        idp.sign(json!({
+            "iss": format!("https://login.microsoftonline.com/{tid}/v2.0"), "tid": tid,
+            "aud": "6e74172b-be56-4843-9ff4-e66a39bb12e3", "sub": "entra-sub", "oid": "oid-1",
+            "roles": roles, "scp": "Orders.Read Orders.Write",
+        }))
+    };
+    let admin = v2(TENANT_A, &["admin"]);
+    let body = me(&serve, &admin).await;
+    assert_eq!(body["sub"], "entra-sub");
+    assert_eq!(body["roles"], json!(["admin"]));
+    assert_eq!(body["scopes"], json!(["Orders.Read", "Orders.Write"]));
+    assert_eq!(
+        body["iss"],
+        format!("https://login.microsoftonline.com/{TENANT_A}/v2.0")
+    );
+    admin_by_role(&serve, &admin, &v2(TENANT_B, &[])).await;
+    // v1 tokens of an allowed tenant, for the App ID URI.
+    let v1 = idp.sign(json!({
+        "iss": format!("https://sts.windows.net/{TENANT_B}/"), "tid": TENANT_B,
+        "aud": "api://orders", "sub": "entra-sub",
+    }));
+    assert_eq!(serve.status("/me", &v1).await, 200);
+    // An unlisted tenant; a tid that is not the issuer's.
+    assert_refused(
+        &serve.get("/me", Some(&v2(TENANT_C, &["admin"]))).await,
+        "the token has an invalid claim",
+    );
+    let mismatch = idp.sign(json!({
+        "iss": format!("https://login.microsoftonline.com/{TENANT_A}/v2.0"), "tid": TENANT_C,
+        "aud": "api://orders", "sub": "entra-sub",
+    }));
+    assert_refused(
+        &serve.get("/me", Some(&mismatch)).await,
+        "the token issuer is not accepted",
+    );
+
+    // Single tenant: only its tokens.
+    let single = Serve::start(&[
+        ("AUTH_PROVIDER", "entra"),
+        ("AUTH_ENTRA_TENANT", TENANT_A),
+        ("AUTH_AUDIENCE", "6e74172b-be56-4843-9ff4-e66a39bb12e3"),
+        ("AUTH_JWKS_URL", &jwks),
+    ])
+    .await;
+    assert_eq!(single.status("/me", &admin).await, 200);
+    assert_refused(
+        &single.get("/me", Some(&v2(TENANT_B, &[]))).await,
+        "the token issuer is not accepted",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_keycloak() {
+    let idp = Idp::start().await;
+    // Keys by discovery: <base>/realms/acme/.well-known/openid-configuration on loopback.
+    let serve = Serve::start(&[
+        ("AUTH_PROVIDER", "keycloak"),
+        ("AUTH_KEYCLOAK_URL", &idp.base),
+        ("AUTH_KEYCLOAK_REALM", "acme"),
+        ("AUTH_KEYCLOAK_CLIENT_ID", "orders-api"),
+    ])
+    .await;
+    let iss = idp.url("/realms/acme");
+    let token = |typ: &str, client_roles: &[&str]| {
+        idp.sign(json!({
+            "iss": iss, "sub": "kc-alice", "typ": typ, "azp": "orders-api", "aud": "account",
+            "realm_access": {"roles": ["offline_access", "user"]},
+            "resource_access": {"orders-api": {"roles": client_roles}, "account": {"roles": ["manage-account"]}},
+            "scope": "openid profile email",
+        }))
+    };
+    let admin = token("Bearer", &["admin"]);
+    let body = me(&serve, &admin).await;
+    assert_eq!(body["sub"], "kc-alice");
+    assert_eq!(body["roles"], json!(["offline_access", "user", "admin"]));
+    assert_eq!(body["scopes"], json!(["openid", "profile", "email"]));
+    assert_eq!(body["iss"], iss);
+    assert_eq!(body["aud"], json!(["account"]));
+    admin_by_role(&serve, &admin, &token("Bearer", &[])).await;
+    // An ID token (payload typ ID); a token of another client.
+    assert_refused(
+        &serve.get("/me", Some(&token("ID", &["admin"]))).await,
+        "the token has an invalid claim",
+    );
+    let other = idp.sign(
+        json!({ "iss": iss, "sub": "kc-alice", "typ": "Bearer", "azp": "web", "aud": "account" }),
+    );
+    assert_refused(
+        &serve.get("/me", Some(&other)).await,
+        "the token audience is not accepted",
+    );
+}
+
+const GOOGLE_CLIENT: &str = "1234-tollgate.apps.googleusercontent.com";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_google() {
+    let idp = Idp::start().await;
+    let serve = Serve::start(&[
+        ("AUTH_PROVIDER", "google"),
+        ("AUTH_GOOGLE_CLIENT_IDS", GOOGLE_CLIENT),
+        ("AUTH_GOOGLE_HOSTED_DOMAIN", "example.com"),
+        ("AUTH_JWKS_URL", &idp.url("/jwks")),
+    ])
+    .await;
+    let token = |iss: &str, hd: &str| {
+        idp.sign(json!({
+            "iss": iss, "aud": GOOGLE_CLIENT, "azp": GOOGLE_CLIENT, "sub": "1100220033",
+            "hd": hd, "email": "alice@example.com", "email_verified": true, "roles": ["admin"],
+        }))
+    };
+    let user = token("https://accounts.google.com", "example.com");
+    let body = me(&serve, &user).await;
+    assert_eq!(body["sub"], "1100220033");
+    // Google tokens carry no roles: a `roles` claim is not read.
+    assert_eq!(body["roles"], json!([]));
+    assert_eq!(body["aud"], json!([GOOGLE_CLIENT]));
+    assert_eq!(
+        serve
+            .status("/me", &token("accounts.google.com", "example.com"))
+            .await,
+        200
+    );
+    let forbidden = serve.get("/admin", Some(&user)).await;
+    assert_eq!(forbidden.status, 403, "{forbidden:?}");
+    assert_refused(
+        &serve
+            .get(
+                "/me",
+                Some(&token("https://accounts.google.com", "other.com")),
+            )
+            .await,
+        "the token has an invalid claim",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_okta() {
+    let idp = Idp::start().await;
+    let iss = idp.url("/oauth2/default");
+    // Keys by discovery of the authorization server on loopback.
+    let serve = Serve::start(&[("AUTH_PROVIDER", "okta"), ("AUTH_OKTA_ISSUER", &iss)]).await;
+    let token = |aud: &str, groups: &[&str]| {
+        idp.sign(json!({
+            "iss": iss, "aud": aud, "sub": "alice@example.com", "cid": "0oa1", "uid": "00u1",
+            "scp": ["orders.read", "orders.write"], "groups": groups,
+        }))
+    };
+    let admin = token("api://default", &["admin", "Everyone"]);
+    let body = me(&serve, &admin).await;
+    assert_eq!(body["sub"], "alice@example.com");
+    assert_eq!(body["roles"], json!(["admin", "Everyone"]));
+    assert_eq!(body["scopes"], json!(["orders.read", "orders.write"]));
+    assert_eq!(body["iss"], iss);
+    assert_eq!(body["aud"], json!(["api://default"]));
+    admin_by_role(&serve, &admin, &token("api://default", &["Everyone"])).await;
+    assert_refused(
+        &serve
+            .get("/me", Some(&token("api://other", &["admin"])))
+            .await,
+        "the token audience is not accepted",
+    );
+}
+
+#[test]
+fn bad_provider_configuration_exits_with_one_line() {
+    let cognito = ("AUTH_PROVIDER", "cognito");
+    let pool = ("AUTH_COGNITO_USER_POOL_ID", POOL);
+    let clients = ("AUTH_COGNITO_CLIENT_IDS", "client-a");
+    refuses(
+        &[cognito, clients],
+        "AUTH_COGNITO_USER_POOL_ID is required with AUTH_PROVIDER=cognito",
+    );
+    refuses(
+        &[cognito, pool],
+        "AUTH_COGNITO_CLIENT_IDS is required with AUTH_PROVIDER=cognito",
+    );
+    refuses(
+        &[cognito, ("AUTH_COGNITO_USER_POOL_ID", "pool"), clients],
+        "AUTH_COGNITO_USER_POOL_ID",
+    );
+    refuses(
+        &[
+            cognito,
+            pool,
+            clients,
+            ("AUTH_COGNITO_TOKEN_USE", "refresh"),
+        ],
+        "AUTH_COGNITO_TOKEN_USE",
+    );
+    refuses(&[("AUTH_PROVIDER", "cognitoo")], "AUTH_PROVIDER");
+    refuses(
+        &[cognito, pool, clients, ("AUTH_HS256_SECRET", SECRET)],
+        "AUTH_HS256_SECRET",
+    );
+    refuses(
+        &[
+            cognito,
+            pool,
+            clients,
+            ("AUTH_OIDC_ISSUER", "https://idp.example"),
+        ],
+        "AUTH_OIDC_ISSUER",
+    );
+    refuses(
+        &[cognito, pool, clients, ("AUTH_ISSUER", COGNITO_ISS)],
+        "AUTH_ISSUER",
+    );
+    refuses(
+        &[cognito, pool, clients, ("AUTH_FIREBASE_PROJECT_ID", "p")],
+        "AUTH_FIREBASE_PROJECT_ID",
+    );
+    let entra = ("AUTH_PROVIDER", "entra");
+    let audience = ("AUTH_AUDIENCE", "api://orders");
+    refuses(
+        &[entra, ("AUTH_ENTRA_TENANT", "organizations"), audience],
+        "AUTH_ENTRA_ALLOWED_TENANTS is required",
+    );
+    refuses(
+        &[
+            entra,
+            ("AUTH_ENTRA_TENANT", TENANT_A),
+            ("AUTH_ENTRA_ALLOWED_TENANTS", "*"),
+            audience,
+        ],
+        "AUTH_ENTRA_ALLOWED_TENANTS",
+    );
+    refuses(
+        &[entra, ("AUTH_ENTRA_TENANT", TENANT_A)],
+        "AUTH_AUDIENCE is required with AUTH_PROVIDER=entra",
+    );
+    refuses(
+        &[
+            ("AUTH_PROVIDER", "auth0"),
+            ("AUTH_AUTH0_DOMAIN", AUTH0_DOMAIN),
+        ],
+        "AUTH_AUDIENCE is required with AUTH_PROVIDER=auth0",
+    );
+    refuses(
+        &[
+            ("AUTH_PROVIDER", "keycloak"),
+            ("AUTH_KEYCLOAK_URL", "http://sso.example.com"),
+            ("AUTH_KEYCLOAK_REALM", "acme"),
+            ("AUTH_KEYCLOAK_CLIENT_ID", "orders-api"),
+        ],
+        "AUTH_KEYCLOAK_URL",
+    );
+    refuses(
+        &[
+            ("AUTH_PROVIDER", "okta"),
+            ("AUTH_OKTA_ISSUER", "http://example.okta.com/oauth2/default"),
+        ],
+        "AUTH_OKTA_ISSUER",
+    );
+    refuses(&[("AUTH_PROVIDER", "google")], "AUTH_GOOGLE_CLIENT_IDS");
+    refuses(&[("AUTH_PROVIDER", "firebase")], "AUTH_FIREBASE_PROJECT_ID");
+}

@@ -101,7 +101,7 @@ use crate::providers::okta::{OKTA_DEFAULT_AUDIENCE, Okta};
 use crate::remote::{JwksSource, JwksSourceBuilder, OidcSource, RemoteError, check_url};
 use crate::source::KeySource;
 use crate::validation::{DEFAULT_LEEWAY, MAX_LEEWAY, Validation};
-use crate::verifier::Verifier;
+use crate::verifier::{Verifier, VerifierBuilder};
 
 // Variable names without the prefix.
 const PROVIDER: &str = "PROVIDER";
@@ -753,13 +753,18 @@ impl AuthConfig {
 
     /// Builds the verifier, and exposes the generic mode's JWKS source.
     pub fn build_parts(&self) -> Result<Built, ConfigVarError> {
+        self.build_inner(true)
+    }
+
+    /// Builds; `cache`: with the default verified-token cache, else without any.
+    fn build_inner(&self, cache: bool) -> Result<Built, ConfigVarError> {
         match &self.mode {
             Mode::Generic {
                 keys,
                 issuers,
                 audiences,
-            } => self.build_generic(keys, issuers, audiences),
-            _ => self.build_provider().map(|verifier| Built {
+            } => self.build_generic(keys, issuers, audiences, cache),
+            _ => self.build_provider(cache).map(|verifier| Built {
                 verifier,
                 jwks: None,
             }),
@@ -787,8 +792,9 @@ impl AuthConfig {
         &self,
         wrap: impl FnOnce(Arc<dyn KeySource>) -> Arc<dyn KeySource>,
     ) -> Result<Verifier, ConfigVarError> {
-        let built = self.build()?;
-        // Every verifier built here uses the default crypto provider and token cache.
+        // Built without a token cache (it is thrown away), then rebuilt around the wrapped keys
+        // with the default crypto provider and token cache, as every verifier built here.
+        let built = self.build_inner(false)?.verifier;
         Ok(Verifier::builder_shared(
             built.validation().clone(),
             wrap(built.keys().clone()),
@@ -807,6 +813,7 @@ impl AuthConfig {
         keys: &Keys,
         issuers: &[String],
         audiences: &[String],
+        cache: bool,
     ) -> Result<Built, ConfigVarError> {
         let algorithms = self.algorithms.clone().unwrap_or_else(|| match keys {
             Keys::Secret(_) => vec![Algorithm::HS256],
@@ -826,6 +833,15 @@ impl AuthConfig {
             None => AccessClaims::default(),
         };
         let crypto = CryptoProvider::default();
+        let finish = |builder: VerifierBuilder| {
+            let builder = builder.access_claims(access.clone());
+            if cache {
+                builder
+            } else {
+                builder.token_cache(None)
+            }
+            .build()
+        };
         let configure = |builder: JwksSourceBuilder| match &self.configure_keys {
             Some(configure) => configure(builder),
             None => builder,
@@ -836,9 +852,7 @@ impl AuthConfig {
                     .build()
                     .map_err(|e| remote_error(&self.prefix, JWKS_URL, &e))?;
                 Built {
-                    verifier: Verifier::builder(validation, source.clone(), crypto)
-                        .access_claims(access)
-                        .build(),
+                    verifier: finish(Verifier::builder(validation, source.clone(), crypto)),
                     jwks: Some(source),
                 }
             }
@@ -848,9 +862,7 @@ impl AuthConfig {
                     .lazy()
                     .map_err(|e| remote_error(&self.prefix, OIDC_ISSUER, &e))?;
                 Built {
-                    verifier: Verifier::builder(validation, source, crypto)
-                        .access_claims(access)
-                        .build(),
+                    verifier: finish(Verifier::builder(validation, source, crypto)),
                     jwks: None,
                 }
             }
@@ -873,9 +885,7 @@ impl AuthConfig {
                         .map_err(|why| invalid(format!("{name} cannot verify {alg}: {why}")))?;
                 }
                 Built {
-                    verifier: Verifier::builder(validation, KeySet::from(key), crypto)
-                        .access_claims(access)
-                        .build(),
+                    verifier: finish(Verifier::builder(validation, KeySet::from(key), crypto)),
                     jwks: None,
                 }
             }
@@ -899,7 +909,7 @@ impl AuthConfig {
         )
     }
 
-    fn build_provider(&self) -> Result<Verifier, ConfigVarError> {
+    fn build_provider(&self, cache: bool) -> Result<Verifier, ConfigVarError> {
         macro_rules! with_overrides {
             ($preset:expr) => {{
                 let mut preset = $preset;
@@ -919,6 +929,9 @@ impl AuthConfig {
                     let configure = configure.clone();
                     preset = preset.configure_keys(move |builder| configure(builder));
                 }
+                if !cache {
+                    preset = preset.token_cache(None);
+                }
                 preset
             }};
         }
@@ -929,7 +942,7 @@ impl AuthConfig {
                 audiences,
             } => {
                 return self
-                    .build_generic(keys, issuers, audiences)
+                    .build_generic(keys, issuers, audiences, cache)
                     .map(|b| b.verifier);
             }
             Mode::Cognito {
@@ -1871,6 +1884,17 @@ mod tests {
         .unwrap();
         assert_eq!(roles(&wrapped), ["cognito:groups"]);
         assert_eq!(wrapped.validation().rules().len(), 2);
+        assert!(
+            wrapped.token_cache_stats().is_some(),
+            "the default token cache"
+        );
+        // Generic mode: the OIDC binding survives the wrapping.
+        let oidc = config(&[("OIDC_ISSUER", "https://idp.example")])
+            .unwrap()
+            .build_with_keys(|keys| keys)
+            .unwrap();
+        assert_eq!(oidc.validation().issuers(), ["https://idp.example"]);
+        assert!(oidc.token_cache_stats().is_some());
     }
 
     #[test]

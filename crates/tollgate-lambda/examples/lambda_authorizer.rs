@@ -2,9 +2,12 @@
 //! kinds: REST `TOKEN` and `REQUEST` authorizers (IAM policy) and HTTP API payload 2.0
 //! authorizers (simple response: enable "simple responses" on the authorizer).
 //!
-//! Configuration: `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`, `TOLLGATE_JWKS_URL` (see the
-//! `lambda_router` example), `TOLLGATE_CONTEXT_CLAIMS` (comma-separated claims copied into the
-//! answer's `context`, default `email,roles,scope`).
+//! Configuration: the verifier's variables as for the `lambda_router` example
+//! ([`AuthConfig::from_env("TOLLGATE_")`](tollgate_core::config): `TOLLGATE_PROVIDER` and its
+//! variables, or `TOLLGATE_JWKS_URL` / `TOLLGATE_OIDC_ISSUER` / `TOLLGATE_HS256_SECRET` with
+//! `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`, `TOLLGATE_ALGORITHMS`...), and
+//! `TOLLGATE_CONTEXT_CLAIMS` (comma-separated claims copied into the answer's `context`, default
+//! `email,roles,scope`).
 //!
 //! ```sh
 //! cargo lambda build --release --example lambda_authorizer -p tollgate-lambda
@@ -16,30 +19,18 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::Value;
-use tollgate_core::remote::JwksSource;
-use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier};
+use tollgate_core::config::AuthConfig;
 use tollgate_lambda::{Authorizer, AuthorizerError};
 
-fn required(name: &str) -> Result<String, lambda_runtime::Error> {
-    std::env::var(name).map_err(|_| format!("{name} must be set").into())
-}
-
 fn authorizer() -> Result<Authorizer, lambda_runtime::Error> {
-    let policy = Validation::builder([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
-        .issuer(required("TOLLGATE_ISSUER")?)
-        .audience(required("TOLLGATE_AUDIENCE")?)
-        .build()?;
-    let keys = JwksSource::builder(required("TOLLGATE_JWKS_URL")?)
-        .allow_insecure_http(std::env::var("TOLLGATE_ALLOW_HTTP_JWKS").is_ok())
-        .build()?;
+    // A bad configuration fails the init with one line naming the variable.
+    let verifier = AuthConfig::from_env("TOLLGATE_")?.build()?;
     let claims =
         std::env::var("TOLLGATE_CONTEXT_CLAIMS").unwrap_or_else(|_| "email,roles,scope".to_owned());
     let claims = claims.split(',').map(str::trim).filter(|c| !c.is_empty());
-    Ok(
-        Authorizer::builder(Verifier::new(policy, keys, CryptoProvider::default()))
-            .context_claims(claims)?
-            .build(),
-    )
+    Ok(Authorizer::builder(verifier)
+        .context_claims(claims)?
+        .build())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(event: Value) -> Result<T, AuthorizerError> {

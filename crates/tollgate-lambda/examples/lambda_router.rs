@@ -1,24 +1,34 @@
 //! An axum Router behind Tollgate, run by the Lambda runtime (`lambda_http::run`) for API
 //! Gateway REST/HTTP APIs, function URLs and ALBs alike.
 //!
-//! Configuration (environment of the function):
-//! - `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`: the tokens' `iss` and `aud` (required);
-//! - `TOLLGATE_JWKS_URL`: the issuer's JWK Set, fetched on the first request of each container
-//!   and cached across warm invocations;
-//! - `TOLLGATE_JWKS` (optional): the JWK Set itself, preloaded at start-up so that the cold start
-//!   fetches nothing; unknown `kid`s still go to `TOLLGATE_JWKS_URL`;
-//! - `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true` for REST APIs, whose paths otherwise start with
-//!   the stage (`/prod/me`).
+//! Configuration (environment of the function), read by
+//! [`AuthConfig::from_env("TOLLGATE_")`](tollgate_core::config) — the variables of
+//! `tollgate serve` with the prefix `TOLLGATE_` instead of `AUTH_`:
+//! - a provider preset: `TOLLGATE_PROVIDER=cognito` with `TOLLGATE_COGNITO_USER_POOL_ID` and
+//!   `TOLLGATE_COGNITO_CLIENT_IDS` (access tokens, no audience needed), or `auth0`, `firebase`,
+//!   `entra`, `keycloak`, `google`, `okta` with their variables;
+//! - or the generic variables: `TOLLGATE_JWKS_URL` (or `TOLLGATE_OIDC_ISSUER`, or
+//!   `TOLLGATE_HS256_SECRET`), `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE` (unset: not checked),
+//!   `TOLLGATE_ALGORITHMS` (default RS256);
+//! - `TOLLGATE_ROLES_CLAIM`, `TOLLGATE_LEEWAY_SECS` in either mode.
+//!
+//! Remote keys are fetched on the first request of each container and cached across warm
+//! invocations. `TOLLGATE_JWKS` (optional) is the JWK Set itself, preloaded at start-up so that
+//! the cold start fetches nothing; unknown `kid`s still go to the remote source (any mode with
+//! remote keys, presets included). `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true` for REST APIs,
+//! whose paths otherwise start with the stage (`/prod/me`).
 //!
 //! ```sh
 //! cargo lambda build --release --example lambda_router -p tollgate-lambda
 //! ```
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::routing::get;
 use tollgate::{AuthLayer, Claims, RequireRole};
-use tollgate_core::remote::JwksSource;
-use tollgate_core::{Algorithm, CryptoProvider, StandardClaims, Validation, Verifier};
+use tollgate_core::config::AuthConfig;
+use tollgate_core::{KeySource, StandardClaims};
 use tollgate_lambda::{PreloadedKeys, preload_jwks_from_env};
 
 tollgate::role!(Admin = "admin");
@@ -31,27 +41,17 @@ async fn admin(_: RequireRole<Admin>) -> &'static str {
     "hello admin\n"
 }
 
-fn required(name: &str) -> Result<String, lambda_http::Error> {
-    std::env::var(name).map_err(|_| format!("{name} must be set").into())
-}
-
 /// Everything that lives for the whole container: built once, before the first invocation.
 /// (`pub`: the end-to-end test's binary, `tests/e2e/function.rs`, and the cold-start benchmark,
 /// `benches/cold_start.rs`, run this same app.)
 pub fn app() -> Result<Router, lambda_http::Error> {
-    let policy = Validation::builder([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
-        .issuer(required("TOLLGATE_ISSUER")?)
-        .audience(required("TOLLGATE_AUDIENCE")?)
-        .build()?;
-    let crypto = CryptoProvider::default();
-    let jwks_url = required("TOLLGATE_JWKS_URL")?;
-    let lazy = JwksSource::builder(jwks_url)
-        // cargo lambda watch and local tests serve keys over plain HTTP on loopback only.
-        .allow_insecure_http(std::env::var("TOLLGATE_ALLOW_HTTP_JWKS").is_ok())
-        .build()?;
+    // A bad configuration fails the init with one line naming the variable.
+    let config = AuthConfig::from_env("TOLLGATE_")?;
     let verifier = match preload_jwks_from_env("TOLLGATE_JWKS")? {
-        Some(keys) => Verifier::new(policy, PreloadedKeys::new(keys, lazy), crypto),
-        None => Verifier::new(policy, lazy, crypto),
+        Some(keys) => config.build_with_keys(|lazy| -> Arc<dyn KeySource> {
+            Arc::new(PreloadedKeys::new(keys, lazy))
+        })?,
+        None => config.build()?,
     };
     let protected = Router::new()
         .route("/me", get(me))

@@ -352,7 +352,7 @@ async fn cargo_lambda_watch_serves_the_router_example() {
         &env_file,
         format!(
             "TOLLGATE_ISSUER={}\nTOLLGATE_AUDIENCE={}\nTOLLGATE_JWKS_URL={}\n\
-             AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true\n",
+             TOLLGATE_ALGORITHMS=ES256,RS256\nAWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true\n",
             issuer.issuer(),
             issuer.audience(),
             issuer.jwks_url()
