@@ -67,6 +67,9 @@ pub enum Malformed {
     SignatureLength,
     /// The header's `kid` is longer than 256 bytes.
     KidTooLong,
+    /// The payload holds a value no claims view can represent: a lone UTF-16 surrogate escape,
+    /// a number beyond the range of `f64`, nesting deeper than 128 levels.
+    UnreadableClaims,
 }
 
 impl Malformed {
@@ -80,6 +83,7 @@ impl Malformed {
             Malformed::Payload => "the token payload is not a JSON object",
             Malformed::SignatureLength => "the token signature has the wrong length",
             Malformed::KidTooLong => "the token key id is too long",
+            Malformed::UnreadableClaims => "the token payload holds a value that cannot be read",
         }
     }
 }

@@ -114,6 +114,24 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     fn issuer(&self) -> Option<&str> {
         None
     }
+
+    /// Whether keys this source handed out earlier may still be used now, without asking again.
+    /// The verified-token cache asks this on every hit, so a cached token is never accepted when
+    /// its key would not be: a remote source past its stale-if-error window (failing closed)
+    /// says `false`. (A key dropped from the set — rotation — already invalidates the tokens it
+    /// verified.) Must be cheap and never block. Default: `true`, for keys that do not lapse.
+    fn still_trusted(&self) -> bool {
+        true
+    }
+
+    /// Offers `keys` as this source's initial state, as if just fetched: a remote source then
+    /// answers from them at once and refreshes them by its normal rules (TTL, unknown `kid`,
+    /// stale-if-error), so preloaded keys (a Lambda cold start) are never a permanent override.
+    /// `Err(keys)` hands them back when the source cannot take them (the default) or already
+    /// holds keys.
+    fn preload(&self, keys: KeySet) -> Result<(), KeySet> {
+        Err(keys)
+    }
 }
 
 impl KeySource for KeySet {
@@ -130,6 +148,14 @@ impl<K: KeySource + ?Sized> KeySource for Arc<K> {
     fn issuer(&self) -> Option<&str> {
         (**self).issuer()
     }
+
+    fn still_trusted(&self) -> bool {
+        (**self).still_trusted()
+    }
+
+    fn preload(&self, keys: KeySet) -> Result<(), KeySet> {
+        (**self).preload(keys)
+    }
 }
 
 impl<K: KeySource + ?Sized> KeySource for Box<K> {
@@ -139,5 +165,13 @@ impl<K: KeySource + ?Sized> KeySource for Box<K> {
 
     fn issuer(&self) -> Option<&str> {
         (**self).issuer()
+    }
+
+    fn still_trusted(&self) -> bool {
+        (**self).still_trusted()
+    }
+
+    fn preload(&self, keys: KeySet) -> Result<(), KeySet> {
+        (**self).preload(keys)
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! A token that passed every check is kept as its decoded payload, not as parsed claims: most
 //! requests only need the claims as the application's own type, so each type is deserialized from
-//! the payload once per token and shared afterwards, and the generic JSON view (for role and scope
-//! guards) is built only when something asks for it.
+//! the payload once per token and shared afterwards. The generic JSON view (for role and scope
+//! guards and claim checks) is parsed once, during verification: a payload it cannot represent
+//! is refused rather than shown as empty claims.
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -71,7 +72,9 @@ pub(crate) struct Entry {
     pub(crate) key: Weak<VerificationKey>,
     /// Where the verifier reads roles and scopes (shared by all its entries).
     pub(crate) access: Arc<AccessClaims>,
-    json: OnceLock<Map<String, Value>>,
+    /// The claims as JSON, parsed once during verification: a token whose payload this view
+    /// cannot hold is refused, so every view of an accepted token sees the same claims.
+    pub(crate) json: Map<String, Value>,
     typed: TypedViews,
 }
 
@@ -80,8 +83,8 @@ pub(crate) struct Verdict {
     pub(crate) header: Arc<TokenHeader>,
     pub(crate) payload: Vec<u8>,
     pub(crate) times: TimeClaims,
-    /// The claims as JSON when a rule or check already parsed them (so nothing parses twice).
-    pub(crate) json: Option<Map<String, Value>>,
+    /// The claims as JSON, parsed during verification.
+    pub(crate) json: Map<String, Value>,
     pub(crate) access: Arc<AccessClaims>,
 }
 
@@ -92,10 +95,6 @@ impl Entry {
         valid_until: i64,
         key: Weak<VerificationKey>,
     ) -> Entry {
-        let json = OnceLock::new();
-        if let Some(map) = verdict.json {
-            let _ = json.set(map);
-        }
         Entry {
             token,
             header: verdict.header,
@@ -104,7 +103,7 @@ impl Entry {
             valid_until,
             key,
             access: verdict.access,
-            json,
+            json: verdict.json,
             typed: TypedViews::default(),
         }
     }
@@ -184,16 +183,11 @@ impl VerifiedToken {
         Ok(claims)
     }
 
-    /// The claims as a JSON object, parsed on first use and shared afterwards.
+    /// The claims as a JSON object (parsed once, during verification; a payload this view
+    /// cannot hold was refused, so it agrees with [`claims`](Self::claims) and with the
+    /// registered claims the verifier checked).
     pub fn claims_json(&self) -> &Map<String, Value> {
-        self.entry.json.get_or_init(|| {
-            // The verifier accepted the payload as a JSON object with unique names, so this
-            // parse succeeds; should it not, no claims (so no roles or scopes) is the safe view.
-            serde_json::from_slice(&self.entry.payload).unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "verified payload did not parse as a JSON object");
-                Map::new()
-            })
-        })
+        &self.entry.json
     }
 
     /// The roles, read where the verifier's [`AccessClaims`] say (default `roles`).

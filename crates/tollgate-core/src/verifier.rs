@@ -512,6 +512,20 @@ fn check_claims(
     Ok(times)
 }
 
+/// The policy's custom checks, on a miss and again on every cache hit: a check may read outside
+/// state (a denylist), so its verdict is never cached. Typed [`ClaimRule`](crate::ClaimRule)s
+/// are functions of the claims and time only, and a rule that passed stays passed, so their
+/// verdict is kept with the cached token.
+fn run_checks(
+    validation: &Validation,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), Error> {
+    for check in &validation.checks {
+        check.check(claims).map_err(Error::ClaimCheck)?;
+    }
+    Ok(())
+}
+
 fn unix_seconds(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
@@ -705,10 +719,18 @@ impl Verifier {
         let Some(entry) = cache.get(key, token, now) else {
             return Lookup::Miss(Some(key));
         };
+        // A cached token is accepted only while its key would be: the key source may have failed
+        // closed since (keys past their stale window), and then the token goes the full way.
+        if !inner.keys.still_trusted() {
+            return Lookup::Miss(Some(key));
+        }
         if let Err(err) = entry.times.check(&inner.validation, now) {
             if matches!(err, Error::Expired { .. }) {
                 cache.remove(key);
             }
+            return Lookup::Hit(Err(err));
+        }
+        if let Err(err) = run_checks(&inner.validation, &entry.json) {
             return Lookup::Hit(Err(err));
         }
         Lookup::Hit(Ok(entry))
@@ -770,18 +792,16 @@ impl Verifier {
         scan_json(&payload, &mut sink, Malformed::Payload)?;
         let times = check_claims(&sink, validation, now)?;
         drop(sink);
-        let mut json = None;
-        if !validation.rules.is_empty() || !validation.checks.is_empty() {
-            let map: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(&payload).map_err(|_| Malformed::Payload)?;
-            for rule in &validation.rules {
-                rule.check(&map, now, validation.leeway_secs)?;
-            }
-            for check in &validation.checks {
-                check.check(&map).map_err(Error::ClaimCheck)?;
-            }
-            json = Some(map);
+        // Every view of the token is built from this one parse (the scan above skipped members
+        // it does not need without reading them): a member the JSON view cannot hold (a lone
+        // surrogate, a number beyond f64, nesting past serde_json's limit) refuses the token
+        // instead of leaving an authenticated request with no visible claims.
+        let json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&payload).map_err(|_| Malformed::UnreadableClaims)?;
+        for rule in &validation.rules {
+            rule.check(&json, now, validation.leeway_secs)?;
         }
+        run_checks(validation, &json)?;
         let verdict = Verdict {
             header,
             payload,

@@ -8,8 +8,9 @@
 //!
 //! The first request still pays for the fetch. Putting the JWK Set in the function's
 //! configuration removes it: [`preload_jwks_from_env`] or [`preload_jwks_from_file`] read it at
-//! start-up, and [`PreloadedKeys`] answers from it, asking the lazy source only for a `kid` it does
-//! not have (a key the issuer rotated in after the deployment).
+//! start-up, and [`PreloadedKeys`] hands it to the lazy source as its initial state, refreshed
+//! by the source's normal rules afterwards (a key the issuer withdrew stops verifying at the
+//! next refresh; one it rotated in is fetched on its first `kid`).
 //!
 //! ```
 //! use tollgate_core::{KeySet, KeySource};
@@ -29,6 +30,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use tollgate_core::{KeyError, KeyFuture, KeyLookupError, KeyRequest, KeySet, KeySource};
 
@@ -84,27 +86,44 @@ pub fn preload_jwks_from_file(path: impl AsRef<Path>) -> Result<KeySet, PreloadE
     Ok(keys)
 }
 
-/// A [`KeySource`] that starts with preloaded keys and asks `fallback` (usually a lazy
-/// [`JwksSource`](tollgate_core::remote::JwksSource)) only when the preloaded set has no key for
-/// the token: an unknown `kid`, or no `kid` and no preloaded key for the algorithm. A token that a
-/// preloaded key refuses (wrong algorithm for that key, ambiguous) is refused without asking.
+/// How long preloaded keys are used when the fallback cannot take them as its initial state
+/// (the default freshness of a fetched set): after this every lookup goes to the fallback.
+pub const PRELOAD_TTL: Duration = tollgate_core::remote::DEFAULT_FALLBACK_TTL;
+
+/// A [`KeySource`] that starts with preloaded keys and then behaves as `fallback` (usually a
+/// lazy [`JwksSource`](tollgate_core::remote::JwksSource)).
+///
+/// Preloaded keys are the **initial state** of the fallback's cache, not a permanent override:
+/// a source that can take them ([`KeySource::preload`]: a `JwksSource`) answers from them at
+/// once and refreshes them by its normal rules (TTL, unknown `kid`, stale-if-error), so a key the
+/// provider withdrew stops verifying when the set is next refreshed. A fallback that cannot take
+/// them gets them in front for [`PRELOAD_TTL`] only: until then a token that the preloaded set
+/// has no key for (an unknown `kid`) goes to the fallback, and a token a preloaded key refuses is
+/// refused without asking; afterwards everything goes to the fallback.
 pub struct PreloadedKeys<S> {
-    preloaded: KeySet,
+    /// Keys kept in front of a fallback that could not take them, and until when.
+    in_front: Option<(KeySet, Instant)>,
     fallback: S,
 }
 
 impl<S: KeySource> PreloadedKeys<S> {
-    /// Answers from `preloaded` first, then from `fallback`.
+    /// Starts `fallback` with `preloaded` (see above).
     pub fn new(preloaded: KeySet, fallback: S) -> Self {
-        PreloadedKeys {
-            preloaded,
-            fallback,
-        }
+        let in_front = match fallback.preload(preloaded) {
+            Ok(()) => None,
+            Err(keys) if keys.is_empty() => None,
+            Err(keys) => Some((keys, Instant::now() + PRELOAD_TTL)),
+        };
+        PreloadedKeys { in_front, fallback }
     }
 
-    /// The preloaded keys.
-    pub fn preloaded(&self) -> &KeySet {
-        &self.preloaded
+    /// The keys kept in front of the fallback, while they are used (`None` when the fallback
+    /// took them as its initial state, or once [`PRELOAD_TTL`] has passed).
+    pub fn preloaded(&self) -> Option<&KeySet> {
+        match &self.in_front {
+            Some((keys, until)) if Instant::now() < *until => Some(keys),
+            _ => None,
+        }
     }
 
     /// The fallback source.
@@ -115,7 +134,10 @@ impl<S: KeySource> PreloadedKeys<S> {
 
 impl<S: KeySource> KeySource for PreloadedKeys<S> {
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
-        match self.preloaded.find(request.kid, request.alg) {
+        let Some(preloaded) = self.preloaded() else {
+            return self.fallback.key(request);
+        };
+        match preloaded.find(request.kid, request.alg) {
             Ok(key) => KeyFuture::ready(Ok(key.clone())),
             Err(KeyLookupError::UnknownKid { .. } | KeyLookupError::NoKeyForAlgorithm { .. }) => {
                 self.fallback.key(request)
@@ -128,12 +150,18 @@ impl<S: KeySource> KeySource for PreloadedKeys<S> {
     fn issuer(&self) -> Option<&str> {
         self.fallback.issuer()
     }
+
+    /// Keys in front are trusted until [`PRELOAD_TTL`]; then (and always when the fallback took
+    /// them) the fallback decides.
+    fn still_trusted(&self) -> bool {
+        self.preloaded().is_some() || self.fallback.still_trusted()
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for PreloadedKeys<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PreloadedKeys")
-            .field("preloaded", &self.preloaded.len())
+            .field("in_front", &self.in_front.as_ref().map(|(keys, _)| keys.len()))
             .field("fallback", &self.fallback)
             .finish()
     }

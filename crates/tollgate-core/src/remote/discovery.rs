@@ -317,6 +317,11 @@ impl KeySource for OidcSource {
         Some(self.inner.discovery.issuer())
     }
 
+    fn still_trusted(&self) -> bool {
+        // Before discovery no key was handed out; afterwards the JWKS source decides.
+        self.inner.source.get().is_none_or(KeySource::still_trusted)
+    }
+
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
         if let Some(source) = self.inner.source.get() {
             return source.key(request);

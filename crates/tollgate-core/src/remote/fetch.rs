@@ -63,12 +63,14 @@ pub(crate) fn default_client(
     allow_insecure_http: bool,
 ) -> Result<reqwest::Client, RemoteError> {
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() > max_redirects {
-            attempt.error("too many redirects")
-        } else if check_url(attempt.url().as_str(), allow_insecure_http).is_err() {
-            attempt.error("redirect to an insecure URL refused")
-        } else {
-            attempt.follow()
+        match redirect_refusal(
+            attempt.previous(),
+            attempt.url(),
+            max_redirects,
+            allow_insecure_http,
+        ) {
+            Some(reason) => attempt.error(reason),
+            None => attempt.follow(),
         }
     });
     reqwest::Client::builder()
@@ -78,6 +80,28 @@ pub(crate) fn default_client(
         .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| RemoteError::Client(e.to_string()))
+}
+
+/// Why the built-in client refuses to follow a redirect to `next` after `previous` hops, if it
+/// does: too many hops, a URL that fails [`check_url`], or a scheme downgrade — once any hop was
+/// https, plain http is refused even to loopback (an https key URL must never be answered over
+/// cleartext).
+pub(crate) fn redirect_refusal(
+    previous: &[Url],
+    next: &Url,
+    max_redirects: usize,
+    allow_insecure_http: bool,
+) -> Option<&'static str> {
+    let downgrade = next.scheme() != "https" && previous.iter().any(|hop| hop.scheme() == "https");
+    if previous.len() > max_redirects {
+        Some("too many redirects")
+    } else if downgrade {
+        Some("redirect from https to plain http refused")
+    } else if check_url(next.as_str(), allow_insecure_http).is_err() {
+        Some("redirect to an insecure URL refused")
+    } else {
+        None
+    }
 }
 
 /// One successful exchange.
@@ -298,5 +322,52 @@ mod tests {
         with_age.insert(reqwest::header::AGE, HeaderValue::from_static("40"));
         assert_eq!(age(&with_age), 40);
         assert_eq!(age(&HeaderMap::new()), 0);
+    }
+
+    #[test]
+    fn redirects_never_downgrade_the_scheme() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let https = url("https://idp.example.com/jwks");
+        let loopback_http = url("http://127.0.0.1:8080/jwks");
+        // https -> http on loopback: refused (was followed before), with or without the opt-in.
+        for allow in [false, true] {
+            assert_eq!(
+                redirect_refusal(std::slice::from_ref(&https), &loopback_http, 3, allow),
+                Some("redirect from https to plain http refused")
+            );
+        }
+        // Also when the https hop was earlier in the chain.
+        let chain = [https.clone(), url("https://cdn.example.com/jwks")];
+        assert!(redirect_refusal(&chain, &url("http://localhost/jwks"), 3, false).is_some());
+        // http on loopback to http on loopback (a local emulator): followed.
+        assert_eq!(
+            redirect_refusal(
+                std::slice::from_ref(&loopback_http),
+                &url("http://127.0.0.1:9/k"),
+                3,
+                false
+            ),
+            None
+        );
+        // https -> https: followed; too many hops: refused.
+        assert_eq!(
+            redirect_refusal(std::slice::from_ref(&https), &https, 3, false),
+            None
+        );
+        let many = vec![https.clone(); 4];
+        assert_eq!(
+            redirect_refusal(&many, &https, 3, false),
+            Some("too many redirects")
+        );
+        // http to a remote host: refused.
+        assert!(
+            redirect_refusal(
+                std::slice::from_ref(&loopback_http),
+                &url("http://evil.example/"),
+                3,
+                false
+            )
+            .is_some()
+        );
     }
 }

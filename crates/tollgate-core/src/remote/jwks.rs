@@ -33,9 +33,19 @@ pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// Default freshness when the response has no `max-age`.
 pub const DEFAULT_FALLBACK_TTL: Duration = Duration::from_secs(10 * 60);
-/// Default time after a refetch that did not find a `kid` during which unknown `kid`s are refused
-/// without fetching.
+/// Default longest time after a refetch that did not find a `kid` during which unknown `kid`s are
+/// refused without fetching. The cooldown starts at [`MIN_UNKNOWN_KID_COOLDOWN`] and doubles
+/// with every fruitless refetch up to this while unknown `kid`s keep coming.
 pub const DEFAULT_UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(30);
+/// First cooldown after a fruitless refetch for an unknown `kid`: a lone junk token delays a real
+/// new key by at most this long.
+pub const MIN_UNKNOWN_KID_COOLDOWN: Duration = Duration::from_secs(2);
+/// Longest time between two refreshes by [`JwksSource::spawn_background_refresh`], whatever the
+/// set's TTL: keys an issuer publishes ahead of use are picked up within this.
+pub const MAX_BACKGROUND_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Longest duration any timing option accepts; larger values are a configuration error, so no
+/// deadline computed from them can overflow.
+pub const MAX_TIMING_OPTION: Duration = Duration::from_secs(366 * 24 * 60 * 60);
 /// Default time past expiry during which the last good keys are still used while refreshes fail.
 pub const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(60 * 60);
 /// Google's certificates for Firebase Authentication ID tokens (`securetoken`), a
@@ -239,6 +249,11 @@ impl JwksSourceBuilder {
     pub fn build(self) -> Result<JwksSource, RemoteError> {
         let url = fetch::check_url(&self.url, self.allow_insecure_http)?;
         self.config.check()?;
+        if self.connect_timeout.is_zero() || self.connect_timeout > MAX_TIMING_OPTION {
+            return Err(RemoteError::InvalidOption(
+                "the connect timeout must be positive and at most 366 days",
+            ));
+        }
         let client = self.http_client()?;
         let mut config = self.config;
         config.fallback_ttl = config.fallback_ttl.clamp(config.min_ttl, config.max_ttl);
@@ -256,6 +271,7 @@ impl JwksSourceBuilder {
                     backoff: config.min_backoff,
                     last_error: None,
                     cooldown_until: None,
+                    cooldown: MIN_UNKNOWN_KID_COOLDOWN.min(config.unknown_kid_cooldown),
                     missed: HashMap::new(),
                 }),
                 counters: Counters::default(),
@@ -335,6 +351,22 @@ struct Config {
 
 impl Config {
     fn check(&self) -> Result<(), RemoteError> {
+        let timings = [
+            self.timeout,
+            self.min_ttl,
+            self.max_ttl,
+            self.fallback_ttl,
+            self.unknown_kid_cooldown,
+            self.stale_if_error,
+            self.min_backoff,
+            self.max_backoff,
+        ];
+        if timings.iter().any(|d| *d > MAX_TIMING_OPTION) {
+            return Err(RemoteError::InvalidOption(
+                "timing options (TTLs, timeouts, cooldown, backoff, stale window) must be at most \
+                 366 days",
+            ));
+        }
         if self.min_ttl > self.max_ttl || self.min_ttl < Duration::from_secs(1) {
             return Err(RemoteError::InvalidOption(
                 "TTL bounds must satisfy 1 s <= min <= max",
@@ -373,6 +405,8 @@ struct State {
     last_error: Option<RemoteError>,
     /// Unknown `kid`s are refused without fetching until this instant.
     cooldown_until: Option<Instant>,
+    /// The length of the next cooldown: doubles while refetches for unknown `kid`s find nothing.
+    cooldown: Duration,
     /// `kid`s a refetch did not find, and when.
     missed: HashMap<String, Instant>,
 }
@@ -497,7 +531,7 @@ impl Shared {
     /// Whether `cached` may still serve keys at `now`: fresh, or expired by less than the
     /// stale-if-error window.
     fn usable(&self, cached: &Cached, now: Instant) -> bool {
-        now < cached.expires_at + self.config.stale_if_error
+        now < later(cached.expires_at, self.config.stale_if_error)
     }
 
     fn reject_unknown(&self, kid: String) -> KeyResult {
@@ -646,7 +680,7 @@ impl Shared {
         tracing::debug!(url = %self.url_text, keys = keys.len(), ttl_secs = ttl.as_secs(), "key set fetched or revalidated");
         Ok(Cached {
             keys,
-            expires_at: now + ttl,
+            expires_at: later(now, ttl),
             fetched_at: now,
             etag,
         })
@@ -661,10 +695,28 @@ impl Shared {
         state.retry_at = None;
         state.backoff = self.config.min_backoff;
         state.last_error = None;
-        let Some(kid) = missing else { return };
-        // The refetch did not find it: cool down before fetching for unknown kids.
-        let cooldown = self.config.unknown_kid_cooldown;
-        state.cooldown_until = Some(now + cooldown);
+        let max_cooldown = self.config.unknown_kid_cooldown;
+        let min_cooldown = MIN_UNKNOWN_KID_COOLDOWN.min(max_cooldown);
+        let Some(kid) = missing else {
+            if wanted_kid.is_some() {
+                // The refetch found the new key: a real rotation; cool down briefly next time.
+                state.cooldown = min_cooldown;
+            }
+            return;
+        };
+        // The refetch did not find it: cool down before fetching for unknown kids. The cooldown
+        // starts short, so one junk token barely delays a real rotation, and doubles while junk
+        // keeps coming (a flood costs at most a handful of fetches, then one per maximum
+        // cooldown); a quiet spell of twice the maximum starts it short again.
+        let quiet = state.cooldown_until.is_none_or(|until| {
+            now.saturating_duration_since(until) >= max_cooldown.saturating_mul(2)
+        });
+        if quiet {
+            state.cooldown = min_cooldown;
+        }
+        let cooldown = state.cooldown;
+        state.cooldown = cooldown.saturating_mul(2).min(max_cooldown);
+        state.cooldown_until = Some(later(now, cooldown));
         if state.missed.len() >= MAX_MISSED_KIDS {
             state
                 .missed
@@ -687,8 +739,8 @@ impl Shared {
         });
         let mut state = self.lock_state();
         let delay = state.backoff;
-        state.retry_at = Some(now + delay);
-        state.backoff = (delay * 2).min(self.config.max_backoff);
+        state.retry_at = Some(later(now, delay));
+        state.backoff = delay.saturating_mul(2).min(self.config.max_backoff);
         state.last_error = Some(err.clone());
         drop(state);
         let serving = match current {
@@ -746,10 +798,27 @@ impl Shared {
                     .expires_at
                     .saturating_duration_since(cached.fetched_at);
                 let margin = (ttl / 10).min(Duration::from_secs(60));
-                (cached.expires_at - margin).saturating_duration_since(now)
+                let before_expiry = cached
+                    .expires_at
+                    .checked_sub(margin)
+                    .unwrap_or(cached.expires_at)
+                    .saturating_duration_since(now);
+                // At least every few minutes, whatever the TTL: keys published ahead of use
+                // (as Entra, Auth0 and Google do before rotating) are picked up early.
+                let periodic = later(cached.fetched_at, MAX_BACKGROUND_INTERVAL)
+                    .saturating_duration_since(now);
+                before_expiry.min(periodic)
             }
         }
     }
+}
+
+/// `at + delay`, saturating instead of panicking (options are capped at build time, so this only
+/// matters for an `Instant` near the platform's limit).
+fn later(at: Instant, delay: Duration) -> Instant {
+    at.checked_add(delay)
+        .or_else(|| at.checked_add(MAX_TIMING_OPTION))
+        .unwrap_or(at)
 }
 
 /// Parses `{"kid": "-----BEGIN CERTIFICATE-----...", ...}`; invalid entries are skipped.
@@ -775,6 +844,42 @@ fn parse_pem_map(text: &str, algorithm: Algorithm) -> Result<KeySet, String> {
 impl KeySource for JwksSource {
     fn issuer(&self) -> Option<&str> {
         self.shared.config.issuer.as_deref()
+    }
+
+    /// `false` once the cached set is past its stale-if-error window (or there is none): the
+    /// source then fails closed, and so does every token it verified earlier.
+    fn still_trusted(&self) -> bool {
+        let shared = &*self.shared;
+        shared
+            .cache
+            .load()
+            .as_ref()
+            .is_some_and(|cached| shared.usable(cached, Instant::now()))
+    }
+
+    /// Takes `keys` as a set fetched just now, fresh for the fallback TTL, then refreshed like
+    /// any fetched set; refused (handed back) when the source already holds keys.
+    fn preload(&self, keys: KeySet) -> Result<(), KeySet> {
+        let shared = &*self.shared;
+        if keys.is_empty() || shared.cache.load().is_some() {
+            return Err(keys);
+        }
+        let now = Instant::now();
+        let cached = Cached {
+            keys,
+            expires_at: later(now, shared.config.fallback_ttl),
+            fetched_at: now,
+            etag: None,
+        };
+        // Another thread may have fetched meanwhile: keep its set then.
+        let previous = shared
+            .cache
+            .compare_and_swap(&None::<Arc<Cached>>, Some(Arc::new(cached)));
+        if previous.is_some() {
+            return Err(KeySet::new());
+        }
+        tracing::debug!(url = %shared.url_text, "key set preloaded");
+        Ok(())
     }
 
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
