@@ -1,16 +1,15 @@
 //! End to end through the real Lambda Runtime API: `cargo lambda watch` (cargo-lambda, pinned in
-//! `tests/e2e/requirements.txt`) emulates the Lambda service on loopback and runs the
-//! `lambda_router` example (built as the binary `lambda_router`, feature `e2e`), which polls the
-//! emulated Runtime API with `lambda_http::run`. The test invokes it with API Gateway REST (v1)
-//! and HTTP API (v2) events through the Invoke API, and with plain HTTP through the function-URL
-//! emulation, with and without valid tokens from a `DevIssuer` whose JWKS the function fetches
-//! over loopback (once: warm invocations reuse the keys).
+//! `tests/requirements.txt`) emulates the Lambda service on loopback and runs this package's
+//! binary `lambda_router`, which polls the emulated Runtime API with `lambda_http::run`. The test
+//! invokes it with API Gateway REST (v1) and HTTP API (v2) events through the Invoke API, and
+//! with plain HTTP through the function-URL emulation, with and without valid tokens from a
+//! `DevIssuer` whose JWKS the function fetches over loopback (once: warm invocations reuse the
+//! keys). The events are `tests/fixtures/` (copies of `crates/tollgate-lambda/tests/fixtures/`).
 //!
 //! Needs `cargo-lambda`: on `PATH`, or installed by this test with
-//! `python3 -m pip install -r tests/e2e/requirements.txt` (`scripts/test` installs it first).
+//! `python3 -m pip install -r examples/lambda/tests/requirements.txt` (`scripts/test` installs it
+//! first).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,10 +19,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{fixture, with_bearer, with_path};
 use serde_json::Value;
 use tollgate::testing::DevIssuer;
 
+/// This package, which holds the function's binary.
+const PACKAGE: &str = env!("CARGO_PKG_NAME");
 /// The function's name in `cargo lambda watch`: the binary's name.
 const FUNCTION: &str = "lambda_router";
 /// The first request may still compile the function (when the prebuild below could not be used).
@@ -39,7 +39,7 @@ fn workspace_dir() -> PathBuf {
 }
 
 fn requirements() -> PathBuf {
-    crate_dir().join("tests/e2e/requirements.txt")
+    crate_dir().join("tests/requirements.txt")
 }
 
 /// `cargo-lambda==1.9.2` -> `1.9.2`.
@@ -120,17 +120,17 @@ fn cargo_lambda() -> PathBuf {
     program
 }
 
-/// Builds the function exactly as `cargo lambda watch` will (`cargo run` with the same package,
-/// binary and features), so that its first invocation does not wait for a compilation.
+/// Builds the function exactly as `cargo lambda watch` will (`cargo run` with the same package
+/// and binary), so that its first invocation does not wait for a compilation.
 fn build_function() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace_dir())
-        .args(["build", "--quiet", "--features", "e2e"])
-        .args(["--package", "tollgate-lambda", "--bin", FUNCTION])
+        .args(["build", "--quiet"])
+        .args(["--package", PACKAGE, "--bin", FUNCTION])
         .status()
         .unwrap();
-    assert!(status.success(), "building the e2e function failed");
+    assert!(status.success(), "building the function failed");
 }
 
 /// A running `cargo lambda watch`, in its own process group. Dropping it stops the whole tree:
@@ -155,8 +155,8 @@ impl Watch {
                 .args(["lambda", "watch", "--ignore-changes"])
                 .args(["--invoke-address", "127.0.0.1", "--invoke-port"])
                 .arg(port.to_string())
-                .args(["--package", "tollgate-lambda", "--bin", FUNCTION])
-                .args(["--features", "e2e", "--env-file"])
+                .args(["--package", PACKAGE, "--bin", FUNCTION])
+                .arg("--env-file")
                 .arg(env_file)
                 .stdin(Stdio::null())
                 .stdout(File::create(log).unwrap())
@@ -267,6 +267,52 @@ impl Drop for Watch {
             }
         }
     }
+}
+
+/// A fixture event as JSON (`tests/fixtures/`).
+fn fixture(name: &str) -> Value {
+    let path = crate_dir().join("tests/fixtures").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Sets `Authorization: Bearer <token>` in whichever header maps the event has: `headers` and
+/// `multiValueHeaders`.
+fn with_bearer(mut event: Value, token: &str) -> Value {
+    let value = format!("Bearer {token}");
+    let object = event.as_object_mut().unwrap();
+    for (map, multi) in [("headers", false), ("multiValueHeaders", true)] {
+        let Some(Value::Object(headers)) = object.get_mut(map) else {
+            continue;
+        };
+        headers.retain(|name, _| !name.eq_ignore_ascii_case("authorization"));
+        let entry = if multi {
+            Value::Array(vec![Value::String(value.clone())])
+        } else {
+            Value::String(value.clone())
+        };
+        headers.insert("Authorization".to_owned(), entry);
+    }
+    event
+}
+
+/// Points the event at another path (REST `path`, HTTP API `rawPath` and
+/// `requestContext.http.path`).
+fn with_path(mut event: Value, path: &str) -> Value {
+    let object = event.as_object_mut().unwrap();
+    if object.contains_key("rawPath") {
+        object.insert("rawPath".into(), Value::String(path.into()));
+        if let Some(http) = object
+            .get_mut("requestContext")
+            .and_then(|c| c.get_mut("http"))
+            .and_then(Value::as_object_mut)
+        {
+            http.insert("path".into(), Value::String(path.into()));
+        }
+    } else {
+        object.insert("path".into(), Value::String(path.into()));
+    }
+    event
 }
 
 /// A Lambda proxy-integration response (the JSON the function returned to the Runtime API).

@@ -1,5 +1,6 @@
-//! An axum Router behind Tollgate, run by the Lambda runtime (`lambda_http::run`) for API
-//! Gateway REST/HTTP APIs, function URLs and ALBs alike.
+//! The app of the `lambda_router` binary (`src/bin/lambda_router.rs`): an axum Router behind
+//! Tollgate, for API Gateway REST/HTTP APIs, function URLs and ALBs alike. In a library so that
+//! the cold-start benchmark (`benches/cold_start.rs`) measures this same app.
 //!
 //! Configuration (environment of the function), read by
 //! [`AuthConfig::from_env("TOLLGATE_")`](tollgate_core::config) — the variables of
@@ -17,10 +18,6 @@
 //! the cold start fetches nothing; unknown `kid`s still go to the remote source (any mode with
 //! remote keys, presets included). `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true` for REST APIs,
 //! whose paths otherwise start with the stage (`/prod/me`).
-//!
-//! ```sh
-//! cargo lambda build --release --example lambda_router -p tollgate-lambda
-//! ```
 
 use std::sync::Arc;
 
@@ -42,8 +39,7 @@ async fn admin(_: RequireRole<Admin>) -> &'static str {
 }
 
 /// Everything that lives for the whole container: built once, before the first invocation.
-/// (`pub`: the end-to-end test's binary, `tests/e2e/function.rs`, and the cold-start benchmark,
-/// `benches/cold_start.rs`, run this same app.)
+/// `/health` is open; `/me` needs a valid token, `/admin` the role `admin` too.
 pub fn app() -> Result<Router, lambda_http::Error> {
     // A bad configuration fails the init with one line naming the variable.
     let config = AuthConfig::from_env("TOLLGATE_")?;
@@ -60,9 +56,4 @@ pub fn app() -> Result<Router, lambda_http::Error> {
     Ok(Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .merge(protected))
-}
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::run(app()?).await
 }

@@ -1,13 +1,13 @@
-//! Cold-start cost of the `lambda_router` example: time and heap allocations from process start
+//! Cold-start cost of the `lambda_router` app: time and heap allocations from process start
 //! to the first verified response, with keys fetched lazily over loopback and with a preloaded
 //! JWK Set (`TOLLGATE_JWKS`), plus a baseline whose first request needs no token.
 //!
-//! Run: `cargo bench -p tollgate-lambda --bench cold_start` (20 samples per variant; pass a
+//! Run: `cargo bench -p example-lambda --bench cold_start` (20 samples per variant; pass a
 //! number after `--` to change it). Under `cargo test --benches` it runs one sample per variant.
 //!
 //! Every sample is a fresh process (this binary, re-run as a child): a cold start. The child
 //! does what a Lambda container does on its first invocation, minus the Runtime API's HTTP
-//! polling: it builds the example's app (`examples/lambda_router.rs`, configuration from the
+//! polling: it builds the app (`example_lambda::app`, `src/lib.rs`, configuration from the
 //! environment) on a multi-threaded Tokio runtime, deserializes an API Gateway HTTP API event
 //! carrying an RS256 token and runs it through `lambda_http`'s adapter, the layer and the
 //! handler, and serializes the response. It reports the time from the start of `main` to the
@@ -17,10 +17,6 @@
 //! 127.0.0.1 (`tollgate::testing::DevIssuer`): a lazy fetch costs at least this much, and on
 //! Lambda more (TLS and a network round trip to the identity provider).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
-
-#[path = "../examples/lambda_router.rs"]
-#[allow(dead_code)] // the example's own `main`
-mod example;
 
 use std::alloc::System;
 use std::process::{Command, Stdio};
@@ -104,8 +100,8 @@ fn child(variant: &str) {
         .build()
         .unwrap();
     let (init, at_init, response) = runtime.block_on(async {
-        // Init: the example's app, built once per container.
-        let app = example::app().unwrap();
+        // Init: the app, built once per container.
+        let app = example_lambda::app().unwrap();
         let init = start.elapsed();
         let at_init = GLOBAL.stats();
         // First invocation: the event as the Runtime API hands it over, then the adapter that

@@ -2,7 +2,7 @@
 //! kinds: REST `TOKEN` and `REQUEST` authorizers (IAM policy) and HTTP API payload 2.0
 //! authorizers (simple response: enable "simple responses" on the authorizer).
 //!
-//! Configuration: the verifier's variables as for the `lambda_router` example
+//! Configuration: the verifier's variables as for the `lambda_router` binary
 //! ([`AuthConfig::from_env("TOLLGATE_")`](tollgate_core::config): `TOLLGATE_PROVIDER` and its
 //! variables, or `TOLLGATE_JWKS_URL` / `TOLLGATE_OIDC_ISSUER` / `TOLLGATE_HS256_SECRET` with
 //! `TOLLGATE_ISSUER`, `TOLLGATE_AUDIENCE`, `TOLLGATE_ALGORITHMS`...), and
@@ -10,7 +10,7 @@
 //! `email,roles,scope`).
 //!
 //! ```sh
-//! cargo lambda build --release --example lambda_authorizer -p tollgate-lambda
+//! cargo lambda build --release --arm64 -p example-lambda --bin lambda_authorizer
 //! ```
 
 use lambda_http::aws_lambda_events::apigw::{
