@@ -15,9 +15,10 @@
 //! API Gateway turns the authorizer's answer into the client's status:
 //!
 //! - **no token, or not a bearer token, or not even shaped like a JWT** (no `Authorization`
-//!   header, another scheme, not three base64url segments, over the size cap): the error
-//!   `"Unauthorized"` ([`AuthorizerError::Unauthorized`]), which API Gateway answers with
-//!   **401**. The client has to authenticate; nothing is cached.
+//!   header, another scheme, not three base64url segments, over the size cap), **or more than
+//!   one** (see [Repeated headers](#repeated-headers)): the error `"Unauthorized"`
+//!   ([`AuthorizerError::Unauthorized`]), which API Gateway answers with **401**. The client has
+//!   to authenticate; nothing is cached.
 //! - **a token that fails verification** (signature, expiry, issuer, audience, unknown key...):
 //!   a **Deny** policy (`principalId` `"unauthorized"`, empty `context`), which API Gateway
 //!   answers with **403** and caches for the token (the
@@ -34,6 +35,26 @@
 //! For the HTTP API simple response, every refusal is `{"isAuthorized": false}` (403; API Gateway
 //! itself answers 401 without calling the authorizer when the identity source is missing), and
 //! unavailable keys are an error (500).
+//!
+//! # Repeated headers
+//! The token must be the only value of its header in the whole event, or a backend reading
+//! another copy would see a token nobody verified. A `REQUEST` event is refused
+//! (`"Unauthorized"`; for the HTTP API simple response `{"isAuthorized": false}`) when
+//!
+//! - `headers` or `multiValueHeaders` holds more than one value for the header: a list of
+//!   several, or the name under keys that differ only in case (`authorization`,
+//!   `Authorization` and `AUTHORIZATION` are one header, so two such keys are two values);
+//! - `headers` and `multiValueHeaders` both have the header with different values;
+//! - the value contains a comma: HTTP APIs (payload 2.0) join a repeated header into one value
+//!   with commas (`Bearer a.b.c,Bearer d.e.f`), and a JWT never contains one. (The same rule
+//!   applies to a `TOKEN` event's `authorizationToken`.)
+//!
+//! The `aws_lambda_events` types keep only one value when `headers` has the same name under
+//! differently-cased keys, before the authorizer sees the event. To have those keys counted,
+//! let the runtime deserialize the payload as [`AuthorizerEvent`]
+//! (`LambdaEvent<AuthorizerEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>>`, as in the
+//! example below); [`Authorizer::request`] and [`Authorizer::http_simple`] take it as well as the
+//! plain types, and on a plain type check what that type kept.
 //!
 //! # Policy resource and caching
 //! API Gateway caches the policy (for 300 s by default) by token and replays it for **every
@@ -83,8 +104,31 @@
 //! .await
 //! # }
 //! ```
+//!
+//! A `REQUEST` authorizer, with the event's header maps kept as received:
+//!
+//! ```no_run
+//! use lambda_http::aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+//! use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+//! use tollgate_core::{Algorithm, CryptoProvider, KeySet, Validation, Verifier};
+//! use tollgate_lambda::{Authorizer, AuthorizerEvent};
+//!
+//! type RequestEvent = AuthorizerEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>;
+//!
+//! # async fn main_() -> Result<(), lambda_runtime::Error> {
+//! # let keys = KeySet::new();
+//! # let policy = Validation::builder([Algorithm::RS256]).any_audience().build()?;
+//! let authorizer = Authorizer::new(Verifier::new(policy, keys, CryptoProvider::default()));
+//! let authorizer = &authorizer;
+//! lambda_runtime::run(service_fn(move |event: LambdaEvent<RequestEvent>| async move {
+//!     authorizer.request(event.payload).await
+//! }))
+//! .await
+//! # }
+//! ```
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{
@@ -94,6 +138,8 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use http::HeaderMap;
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use tollgate::TokenVerifier;
 use tollgate_core::{ClaimPath, ConfigError, VerifiedToken};
@@ -151,6 +197,134 @@ impl From<AuthorizerError> for lambda_http::lambda_runtime::Diagnostic {
 pub type PolicyResponse = ApiGatewayCustomAuthorizerResponse<Map<String, Value>>;
 /// The HTTP API simple response: `isAuthorized` and `context`.
 pub type SimpleResponse = ApiGatewayV2CustomAuthorizerSimpleResponse<Map<String, Value>>;
+
+/// An authorizer event (`E`: [`ApiGatewayCustomAuthorizerRequestTypeRequest`] or
+/// [`ApiGatewayV2CustomAuthorizerV2Request`]) with its `headers` and `multiValueHeaders` exactly
+/// as API Gateway wrote them: every key, in its case, with every value.
+///
+/// Deserialized from the event JSON (the Lambda runtime does it for
+/// `LambdaEvent<AuthorizerEvent<E>>`), it lets [`Authorizer::request`] and
+/// [`Authorizer::http_simple`] refuse an `Authorization` header given under two keys that differ
+/// only in case, which the plain `E` has already merged into one value (see
+/// [Repeated headers](self#repeated-headers)). Converted from a plain `E` (`From`), only what `E`
+/// kept is checked.
+#[derive(Debug, Clone)]
+pub struct AuthorizerEvent<E> {
+    event: E,
+    /// `None` when converted from `E`: the raw maps are gone.
+    raw: Option<RawHeaders>,
+}
+
+/// The header maps of an event as received: `(key, value)` in order, duplicates kept.
+#[derive(Debug, Clone, Default)]
+struct RawHeaders {
+    headers: Vec<(String, Value)>,
+    multi_value_headers: Vec<(String, Value)>,
+}
+
+impl<E> AuthorizerEvent<E> {
+    /// The event as `aws_lambda_events` reads it.
+    pub fn event(&self) -> &E {
+        &self.event
+    }
+
+    /// The event as `aws_lambda_events` reads it.
+    pub fn into_event(self) -> E {
+        self.event
+    }
+}
+
+impl<E> From<E> for AuthorizerEvent<E> {
+    /// An event whose raw header maps are no longer known: checked on what `E` kept.
+    fn from(event: E) -> Self {
+        AuthorizerEvent { event, raw: None }
+    }
+}
+
+impl<'de, E: DeserializeOwned> Deserialize<'de> for AuthorizerEvent<E> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(EventVisitor(PhantomData))
+    }
+}
+
+/// Reads the event object once: the header maps entry by entry (so no key is lost to another
+/// one with the same name), everything else as JSON, then `E` from the same members.
+struct EventVisitor<E>(PhantomData<E>);
+
+impl<'de, E: DeserializeOwned> Visitor<'de> for EventVisitor<E> {
+    type Value = AuthorizerEvent<E>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an API Gateway authorizer event (a JSON object)")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut access: M) -> Result<Self::Value, M::Error> {
+        let mut object = Map::new();
+        let mut raw = RawHeaders::default();
+        while let Some(key) = access.next_key::<String>()? {
+            let entries = match key.as_str() {
+                "headers" => &mut raw.headers,
+                "multiValueHeaders" => &mut raw.multi_value_headers,
+                _ => {
+                    let value = access.next_value::<Value>()?;
+                    object.insert(key, value);
+                    continue;
+                }
+            };
+            let value = match access.next_value::<HeaderEntries>()?.0 {
+                None => Value::Null,
+                Some(list) => {
+                    let map = list.iter().cloned().collect::<Map<_, _>>();
+                    entries.extend(list);
+                    Value::Object(map)
+                }
+            };
+            object.insert(key, value);
+        }
+        let event = serde_json::from_value(Value::Object(object)).map_err(de::Error::custom)?;
+        Ok(AuthorizerEvent {
+            event,
+            raw: Some(raw),
+        })
+    }
+}
+
+/// A header map as its entries (`None` for `null`).
+struct HeaderEntries(Option<Vec<(String, Value)>>);
+
+impl<'de> Deserialize<'de> for HeaderEntries {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = HeaderEntries;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a header map or null")
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(HeaderEntries(None))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(HeaderEntries(None))
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+
+            fn visit_map<M: MapAccess<'de>>(self, mut access: M) -> Result<Self::Value, M::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = access.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(HeaderEntries(Some(entries)))
+            }
+        }
+        deserializer.deserialize_option(EntriesVisitor)
+    }
+}
 
 /// A Lambda authorizer for API Gateway built on a [`TokenVerifier`]. See the
 /// [module docs](self) for the answers. Cheap to clone.
@@ -304,13 +478,28 @@ impl Authorizer {
         .await
     }
 
-    /// Answers a REST API `REQUEST` authorizer event: the token is read from the configured header (default `Authorization`).
+    /// Answers a REST API `REQUEST` authorizer event: the token is read from the configured
+    /// header (default `Authorization`), which must have one value in the whole event
+    /// (`headers` and `multiValueHeaders`, any case; see
+    /// [Repeated headers](self#repeated-headers)). Pass an [`AuthorizerEvent`] deserialized from
+    /// the event JSON to have differently-cased keys in `headers` counted too.
     pub async fn request(
         &self,
-        event: ApiGatewayCustomAuthorizerRequestTypeRequest,
+        event: impl Into<AuthorizerEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>>,
     ) -> Result<PolicyResponse, AuthorizerError> {
-        let header = single_header(&event.headers, &self.inner.header)
-            .or_else(|| single_header(&event.multi_value_headers, &self.inner.header));
+        let AuthorizerEvent { event, raw } = event.into();
+        let name = &self.inner.header;
+        let sources = match &raw {
+            Some(raw) => vec![
+                raw_values(&raw.headers, name),
+                raw_values(&raw.multi_value_headers, name),
+            ],
+            None => vec![
+                map_values(&event.headers, name),
+                map_values(&event.multi_value_headers, name),
+            ],
+        };
+        let header = one_value(&sources);
         self.rest_policy(event.method_arn.as_deref(), header).await
     }
 
@@ -328,13 +517,22 @@ impl Authorizer {
     }
 
     /// Answers an HTTP API authorizer event (payload format 2.0) with the simple response.
-    /// `context` holds the chosen claims with their JSON values.
+    /// `context` holds the chosen claims with their JSON values. The header must have one value
+    /// without commas (HTTP APIs join a repeated header with commas; see
+    /// [Repeated headers](self#repeated-headers)).
     pub async fn http_simple(
         &self,
-        event: ApiGatewayV2CustomAuthorizerV2Request,
+        event: impl Into<AuthorizerEvent<ApiGatewayV2CustomAuthorizerV2Request>>,
     ) -> Result<SimpleResponse, AuthorizerError> {
+        let AuthorizerEvent { event, raw } = event.into();
+        let name = &self.inner.header;
+        // Payload 2.0 has no `multiValueHeaders`: only `headers` reaches the backend.
+        let sources = match &raw {
+            Some(raw) => vec![raw_values(&raw.headers, name)],
+            None => vec![map_values(&event.headers, name)],
+        };
         let mut response = SimpleResponse::default();
-        let header = single_header(&event.headers, &self.inner.header);
+        let header = one_value(&sources);
         let decision = match bearer(header) {
             Ok(token) => match self.decide(token).await {
                 Ok(decision) => decision,
@@ -467,21 +665,60 @@ fn sub_path() -> ClaimPath {
     ClaimPath::new("sub").unwrap_or_default()
 }
 
-/// The value of a header that occurs once (a repeated `Authorization` is refused).
-fn single_header<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Option<&'h str> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    first.to_str().ok()
+/// The values of header `name` in a parsed map (`None`: not text).
+fn map_values<'h>(headers: &'h HeaderMap, name: &http::HeaderName) -> Vec<Option<&'h str>> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|value| value.to_str().ok())
+        .collect()
 }
 
-/// The token of `Bearer <token>` (scheme case-insensitive, one space, no spaces in the token).
+/// The values of header `name` in a raw map: every key equal to it ignoring ASCII case, each
+/// string one value, each list element one value (`None`: not a string).
+fn raw_values<'h>(entries: &'h [(String, Value)], name: &http::HeaderName) -> Vec<Option<&'h str>> {
+    let mut values = Vec::new();
+    for (key, value) in entries {
+        if !key.eq_ignore_ascii_case(name.as_str()) {
+            continue;
+        }
+        match value {
+            Value::Array(items) => values.extend(items.iter().map(Value::as_str)),
+            other => values.push(other.as_str()),
+        }
+    }
+    values
+}
+
+/// The one value of a header across the event's header maps: `None` when it is absent, when
+/// any map holds it more than once (or not as text), or when two maps disagree.
+fn one_value<'h>(sources: &[Vec<Option<&'h str>>]) -> Option<&'h str> {
+    let mut found = None;
+    for values in sources {
+        match values.as_slice() {
+            [] => {}
+            [Some(value)] if found.is_none_or(|seen| seen == *value) => found = Some(*value),
+            _ => {
+                tracing::debug!(
+                    "authorizer: token header repeated, not text, or different in headers and \
+                     multiValueHeaders; refused"
+                );
+                return None;
+            }
+        }
+    }
+    found
+}
+
+/// The token of `Bearer <token>` (scheme case-insensitive, one space, no spaces in the token,
+/// no commas: a repeated header joined into one value).
 fn bearer(value: Option<&str>) -> Result<&str, AuthorizerError> {
     let value = value.ok_or(AuthorizerError::Unauthorized)?;
     let (scheme, token) = value.split_once(' ').ok_or(AuthorizerError::Unauthorized)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains([' ', '\t']) {
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || token.is_empty()
+        || token.contains([' ', '\t', ','])
+    {
         return Err(AuthorizerError::Unauthorized);
     }
     Ok(token)
@@ -586,6 +823,43 @@ mod tests {
         );
         assert_eq!(bearer(Some("abc")), Err(AuthorizerError::Unauthorized));
         assert_eq!(bearer(None), Err(AuthorizerError::Unauthorized));
+        // A repeated header joined by an HTTP API, with or without a second scheme.
+        assert_eq!(
+            bearer(Some("Bearer a.b.c,Bearer d.e.f")),
+            Err(AuthorizerError::Unauthorized)
+        );
+        assert_eq!(
+            bearer(Some("Bearer a.b.c,d.e.f")),
+            Err(AuthorizerError::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn one_value_across_header_maps() {
+        let raw = |pairs: &[(&str, Value)]| -> Vec<(String, Value)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect()
+        };
+        let one = raw(&[("Authorization", Value::from("Bearer a"))]);
+        let list = raw(&[("authorization", serde_json::json!(["Bearer a"]))]);
+        let cased = raw(&[
+            ("authorization", Value::from("Bearer a")),
+            ("AUTHORIZATION", Value::from("Bearer a")),
+        ]);
+        let other = raw(&[("Authorization", serde_json::json!(["Bearer b"]))]);
+        let number = raw(&[("Authorization", serde_json::json!(1))]);
+        let none = raw(&[("Accept", Value::from("*/*"))]);
+        fn values(entries: &[(String, Value)]) -> Vec<Option<&str>> {
+            raw_values(entries, &http::header::AUTHORIZATION)
+        }
+        assert_eq!(one_value(&[values(&one), values(&list)]), Some("Bearer a"));
+        assert_eq!(one_value(&[values(&one), values(&none)]), Some("Bearer a"));
+        assert_eq!(one_value(&[values(&none), values(&none)]), None);
+        assert_eq!(one_value(&[values(&cased), values(&list)]), None);
+        assert_eq!(one_value(&[values(&one), values(&other)]), None);
+        assert_eq!(one_value(&[values(&number)]), None);
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub mod upstream;
 pub use lambda_http;
 
 pub use authorizer::{
-    Authorizer, AuthorizerBuilder, AuthorizerError, PolicyResource, PolicyResponse, SimpleResponse,
+    Authorizer, AuthorizerBuilder, AuthorizerError, AuthorizerEvent, PolicyResource,
+    PolicyResponse, SimpleResponse,
 };
 pub use preload::{PreloadError, PreloadedKeys, preload_jwks_from_env, preload_jwks_from_file};
 #[cfg(feature = "secrets")]

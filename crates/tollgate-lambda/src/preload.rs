@@ -161,7 +161,10 @@ impl<S: KeySource> KeySource for PreloadedKeys<S> {
 impl<S: fmt::Debug> fmt::Debug for PreloadedKeys<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PreloadedKeys")
-            .field("in_front", &self.in_front.as_ref().map(|(keys, _)| keys.len()))
+            .field(
+                "in_front",
+                &self.in_front.as_ref().map(|(keys, _)| keys.len()),
+            )
             .field("fallback", &self.fallback)
             .finish()
     }

@@ -17,7 +17,12 @@ use serde_json::{Value, json};
 use support::*;
 use tollgate::core::remote::JwksSource;
 use tollgate::core::{Algorithm, CryptoProvider, Verifier};
-use tollgate_lambda::{Authorizer, AuthorizerError, PolicyResource};
+use tollgate_lambda::{Authorizer, AuthorizerError, AuthorizerEvent, PolicyResource};
+
+/// A REST `REQUEST` event with its header maps as received.
+type RequestEvent = AuthorizerEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>;
+/// An HTTP API (payload 2.0) authorizer event with its header map as received.
+type HttpEvent = AuthorizerEvent<ApiGatewayV2CustomAuthorizerV2Request>;
 
 const STAGE_WIDE: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/*/*";
 const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/pets/1";
@@ -233,7 +238,7 @@ async fn request_authorizer_reads_the_authorization_header() {
     let mut event = fixture("authorizer-request.json");
     set_authorization(&mut event, None);
     let err = authorizer
-        .request(serde_json::from_value(event).unwrap())
+        .request(serde_json::from_value::<RequestEvent>(event).unwrap())
         .await
         .unwrap_err();
     assert_eq!(err, AuthorizerError::Unauthorized);
@@ -241,7 +246,7 @@ async fn request_authorizer_reads_the_authorization_header() {
     let mut event = fixture("authorizer-request.json");
     set_authorization(&mut event, Some("Bearer a.b"));
     let err = authorizer
-        .request(serde_json::from_value(event).unwrap())
+        .request(serde_json::from_value::<RequestEvent>(event).unwrap())
         .await
         .unwrap_err();
     assert_eq!(err, AuthorizerError::Unauthorized);
@@ -257,7 +262,7 @@ async fn request_authorizer_header_is_configurable() {
     set_authorization(&mut event, None);
     event["headers"]["X-Api-Token"] = json!(format!("Bearer {token}"));
     let response = authorizer
-        .request(serde_json::from_value(event).unwrap())
+        .request(serde_json::from_value::<RequestEvent>(event).unwrap())
         .await
         .unwrap();
     assert_eq!(response.principal_id.as_deref(), Some("user-1"));
@@ -294,8 +299,209 @@ async fn http_api_simple_response() {
     let mut event = fixture("authorizer-http-v2.json");
     set_authorization(&mut event, None);
     let response = authorizer
-        .http_simple(serde_json::from_value(event).unwrap())
+        .http_simple(serde_json::from_value::<HttpEvent>(event).unwrap())
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(&response).unwrap(), denied);
+}
+
+/// A fixture's JSON text with its `Authorization` members replaced by `headers` (members of
+/// `headers`) and `multi` (members of `multiValueHeaders`), written in this order, as the
+/// Lambda runtime would hand the bytes over (a `serde_json::Value` would sort the keys).
+fn event_text(file: &str, headers: &str, multi: &str) -> String {
+    let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (one, many) = match file {
+        "authorizer-request.json" => (
+            r#""Authorization": "Bearer {TOKEN}","#,
+            Some(r#""Authorization": ["Bearer {TOKEN}"],"#),
+        ),
+        _ => (r#""authorization": "Bearer {TOKEN}","#, None),
+    };
+    assert!(text.contains(one), "{file}");
+    let text = text.replace(one, headers);
+    match many {
+        Some(many) => {
+            assert!(text.contains(many), "{file}");
+            text.replace(many, multi)
+        }
+        None => text,
+    }
+}
+
+/// A REST `REQUEST` event given both ways: as received ([`AuthorizerEvent`]) and as the plain
+/// `aws_lambda_events` type.
+async fn request_both_ways(
+    authorizer: &Authorizer,
+    text: &str,
+) -> [Result<Value, AuthorizerError>; 2] {
+    let raw: RequestEvent = serde_json::from_str(text).unwrap();
+    let plain: ApiGatewayCustomAuthorizerRequestTypeRequest = serde_json::from_str(text).unwrap();
+    let to_json = |r: Result<_, _>| r.map(|response| serde_json::to_value(response).unwrap());
+    [
+        to_json(authorizer.request(raw).await),
+        to_json(authorizer.request(plain).await),
+    ]
+}
+
+/// Regression: the REST `REQUEST` authorizer read `headers` first and never looked at
+/// `multiValueHeaders` when `headers` had the token, so a second `Authorization` there (which a
+/// backend reading `multiValueHeaders`, or `lambda_http`'s merged map for a Router, could use)
+/// was never verified. Before the fix each of these events was allowed (the verified token was
+/// the one in `headers`), except "a list of two in headers", which the old one-value check on
+/// `headers` already refused; checked by putting the old lookup back. Now the header must have
+/// exactly one value in the whole event.
+#[tokio::test]
+async fn request_authorizer_refuses_a_repeated_or_inconsistent_authorization() {
+    let authorizer = authorizer();
+    let good = sign(Algorithm::RS256, &good_claims());
+    let forged = tamper_signature(&good);
+    let cases = [
+        (
+            "repeated only in multiValueHeaders",
+            format!(r#""Authorization": "Bearer {good}","#),
+            format!(r#""Authorization": ["Bearer {good}", "Bearer {forged}"],"#),
+        ),
+        (
+            "headers and multiValueHeaders disagree",
+            format!(r#""Authorization": "Bearer {good}","#),
+            format!(r#""Authorization": ["Bearer {forged}"],"#),
+        ),
+        (
+            "multiValueHeaders has the name under two cases",
+            format!(r#""Authorization": "Bearer {good}","#),
+            format!(r#""Authorization": ["Bearer {good}"], "authorization": ["Bearer {forged}"],"#),
+        ),
+        (
+            "two cases in both maps (as API Gateway writes them)",
+            format!(r#""authorization": "Bearer {forged}", "Authorization": "Bearer {good}","#),
+            format!(r#""authorization": ["Bearer {forged}"], "Authorization": ["Bearer {good}"],"#),
+        ),
+        (
+            "a list of two in headers",
+            format!(r#""Authorization": ["Bearer {forged}", "Bearer {good}"],"#),
+            String::new(),
+        ),
+    ];
+    for (case, headers, multi) in &cases {
+        let text = event_text("authorizer-request.json", headers, multi);
+        for (way, result) in ["as received", "plain type"]
+            .iter()
+            .zip(request_both_ways(&authorizer, &text).await)
+        {
+            assert_eq!(result, Err(AuthorizerError::Unauthorized), "{case} ({way})");
+        }
+    }
+
+    // Two keys in `headers` that differ only in case, and none in `multiValueHeaders`: the
+    // plain type has already kept only the last one (`Bearer {good}`, which the old code
+    // allowed); read as received, both count.
+    let text = event_text(
+        "authorizer-request.json",
+        &format!(r#""Authorization": "Bearer {forged}", "AUTHORIZATION": "Bearer {good}","#),
+        "",
+    );
+    let raw: RequestEvent = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        authorizer.request(raw).await.unwrap_err(),
+        AuthorizerError::Unauthorized
+    );
+    let plain: ApiGatewayCustomAuthorizerRequestTypeRequest = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        plain.headers.get_all("authorization").iter().count(),
+        1,
+        "aws_lambda_events merges differently-cased keys: why AuthorizerEvent exists"
+    );
+}
+
+#[tokio::test]
+async fn request_authorizer_allows_one_authorization_in_any_case() {
+    let authorizer = authorizer();
+    let good = sign(Algorithm::RS256, &good_claims());
+    let cases = [
+        (
+            "the same value in both maps",
+            format!(r#""Authorization": "Bearer {good}","#),
+            format!(r#""Authorization": ["Bearer {good}"],"#),
+        ),
+        (
+            "the same value under another case in each map",
+            format!(r#""authorization": "Bearer {good}","#),
+            format!(r#""AUTHORIZATION": ["Bearer {good}"],"#),
+        ),
+        (
+            "only in headers",
+            format!(r#""Authorization": "Bearer {good}","#),
+            String::new(),
+        ),
+        (
+            "only in multiValueHeaders",
+            String::new(),
+            format!(r#""authorization": ["Bearer {good}"],"#),
+        ),
+    ];
+    for (case, headers, multi) in &cases {
+        let text = event_text("authorizer-request.json", headers, multi);
+        for (way, result) in ["as received", "plain type"]
+            .iter()
+            .zip(request_both_ways(&authorizer, &text).await)
+        {
+            assert_eq!(result, Ok(allow_json(STAGE_WIDE)), "{case} ({way})");
+        }
+    }
+    // The unchanged fixture, read as received, as the Lambda runtime does.
+    let raw: RequestEvent =
+        serde_json::from_value(fixture_with_token("authorizer-request.json", &good)).unwrap();
+    assert_eq!(
+        serde_json::to_value(authorizer.request(raw).await.unwrap()).unwrap(),
+        allow_json(STAGE_WIDE)
+    );
+}
+
+/// HTTP APIs (payload 2.0) join a repeated header with commas and write names in lowercase.
+/// A joined `Authorization` was refused before too, but only because the joined text failed as
+/// a token (a space in it, or a comma the JWT parser refuses); now the comma itself refuses it,
+/// before verification. Two keys that differ only in case were merged by the plain type into
+/// the last one (`Bearer {good}` here), which the old code allowed.
+#[tokio::test]
+async fn http_api_authorizer_refuses_a_repeated_authorization() {
+    let authorizer = authorizer();
+    let good = sign(Algorithm::RS256, &good_claims());
+    let forged = tamper_signature(&good);
+    let denied = json!({"isAuthorized": false, "context": {}});
+    for (case, member) in [
+        (
+            "joined with a comma",
+            format!(r#""authorization": "Bearer {good},Bearer {forged}","#),
+        ),
+        (
+            "joined, second without a scheme",
+            format!(r#""authorization": "Bearer {good},{forged}","#),
+        ),
+        (
+            "two keys differing in case",
+            format!(r#""Authorization": "Bearer {forged}", "authorization": "Bearer {good}","#),
+        ),
+        (
+            "a list of two",
+            format!(r#""authorization": ["Bearer {good}", "Bearer {forged}"],"#),
+        ),
+    ] {
+        let text = event_text("authorizer-http-v2.json", &member, "");
+        let raw: HttpEvent = serde_json::from_str(&text).unwrap();
+        let response = authorizer.http_simple(raw).await.unwrap();
+        assert_eq!(serde_json::to_value(&response).unwrap(), denied, "{case}");
+    }
+
+    // One value, in any case: allowed.
+    for member in [
+        format!(r#""authorization": "Bearer {good}","#),
+        format!(r#""Authorization": "Bearer {good}","#),
+    ] {
+        let text = event_text("authorizer-http-v2.json", &member, "");
+        let raw: HttpEvent = serde_json::from_str(&text).unwrap();
+        assert!(authorizer.http_simple(raw).await.unwrap().is_authorized);
+        let plain: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_str(&text).unwrap();
+        assert!(authorizer.http_simple(plain).await.unwrap().is_authorized);
+    }
 }

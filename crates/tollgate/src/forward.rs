@@ -27,11 +27,34 @@ use crate::claims::Authenticated;
 
 /// Copies claims into headers; install it inside the [`AuthLayer`](crate::AuthLayer).
 ///
-/// Strings are copied as they are, numbers and booleans in JSON form, arrays of strings joined
-/// with `,`. A claim that is absent, an object, or not a valid header value is not forwarded
-/// (the header stays removed). [`roles`](Self::roles) and [`scopes`](Self::scopes) forward what
-/// [`Authenticated::roles`] and [`Authenticated::scopes`] read (the verifier's
-/// [`AccessClaims`](tollgate_core::AccessClaims), merged over all their paths), joined with `,`.
+/// Strings are copied as they are when header-safe, numbers, booleans, arrays and objects as
+/// their JSON text in ASCII (see [Encoding](#encoding)). A claim that is absent, `null`, or a
+/// string that is not header-safe is not forwarded (the header stays removed).
+/// [`roles`](Self::roles) and [`scopes`](Self::scopes) forward what [`Authenticated::roles`]
+/// and [`Authenticated::scopes`] read (the verifier's
+/// [`AccessClaims`](tollgate_core::AccessClaims), merged over all their paths) as a JSON array.
+///
+/// # Encoding
+/// One header per claim, one value per header, in a form the upstream can decode exactly:
+///
+/// | claim | header value |
+/// |---|---|
+/// | string | the string itself (`jane@example.com`), when it is header-safe (below) |
+/// | number, boolean | its JSON text (`42`, `true`) |
+/// | array, object | its compact JSON text: the claim `["a,b"]` is sent as `["a,b"]`, `["a","b"]` as `["a","b"]`, `{"k": 1}` as `{"k":1}` |
+/// | roles, scopes ([`roles`](Self::roles), [`scopes`](Self::scopes)) | a JSON array of strings: `["admin","editors"]` |
+///
+/// JSON text is written in ASCII: any other character (and DEL) is escaped as `\uXXXX` (UTF-16,
+/// as JSON allows), so `["José"]` is forwarded as `["Jos\u00e9"]`, and every JSON value decodes
+/// back to the claim with any JSON parser (`serde_json::from_str`). Elements are never joined
+/// with a separator, so no element can pass for two.
+///
+/// A string is **header-safe** when every character is visible ASCII or a space (`' '..='~'`)
+/// and it neither starts nor ends with a space (an HTTP hop would strip it). A string that is not
+/// (control characters, a line break, a non-ASCII character) is **not forwarded**: the header
+/// stays removed, as for an absent claim, `null`, or no roles. Strings are not quoted, so the
+/// header does not tell a string `"true"` from the boolean `true`: read it as the type the claim
+/// has.
 #[derive(Clone, Default)]
 pub struct ForwardClaimsLayer {
     mappings: Arc<Vec<(Forwarded, HeaderName)>>,
@@ -59,7 +82,7 @@ impl Forwarded {
             if items.is_empty() {
                 None
             } else {
-                HeaderValue::from_str(&items.join(",")).ok()
+                HeaderValue::from_str(&ascii_json(&Value::from(items))).ok()
             }
         };
         match self {
@@ -113,14 +136,14 @@ impl ForwardClaimsLayer {
         self.forward(Forwarded::Claim(path), header)
     }
 
-    /// Forwards the roles, as the guards read them ([`Authenticated::roles`]), joined with `,`;
-    /// nothing when there are none.
+    /// Forwards the roles, as the guards read them ([`Authenticated::roles`]), as a JSON array
+    /// (`["admin","editors"]`); nothing when there are none.
     pub fn roles(self, header: &str) -> Result<Self, ForwardConfigError> {
         self.forward(Forwarded::Roles, header)
     }
 
-    /// Forwards the scopes, as the guards read them ([`Authenticated::scopes`]), joined with
-    /// `,`; nothing when there are none.
+    /// Forwards the scopes, as the guards read them ([`Authenticated::scopes`]), as a JSON array
+    /// (`["read","write"]`); nothing when there are none.
     pub fn scopes(self, header: &str) -> Result<Self, ForwardConfigError> {
         self.forward(Forwarded::Scopes, header)
     }
@@ -132,17 +155,46 @@ impl ForwardClaimsLayer {
     }
 }
 
+/// The header value of a claim (see [`ForwardClaimsLayer`]'s encoding); `None`: not forwarded.
 fn header_value(value: &Value) -> Option<HeaderValue> {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Number(_) | Value::Bool(_) => value.to_string(),
-        Value::Array(items) => {
-            let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-            strings?.join(",")
+    match value {
+        Value::Null => None,
+        Value::String(s) if header_safe(s) => HeaderValue::from_str(s).ok(),
+        Value::String(_) => {
+            tracing::debug!("forward: string claim is not header-safe; not forwarded");
+            None
         }
-        Value::Null | Value::Object(_) => return None,
-    };
-    HeaderValue::from_str(&text).ok()
+        Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_) => {
+            HeaderValue::from_str(&ascii_json(value)).ok()
+        }
+    }
+}
+
+/// Visible ASCII and spaces, no space at either end: arrives exactly as sent.
+fn header_safe(s: &str) -> bool {
+    s.chars().all(|c| (' '..='~').contains(&c)) && !s.starts_with(' ') && !s.ends_with(' ')
+}
+
+/// Compact JSON text with every character outside `' '..='~'` escaped as `\uXXXX`. serde_json
+/// already escapes `"`, `\` and control characters below U+0020; what remains (DEL, non-ASCII)
+/// can only occur inside JSON strings, where the escape means the same character.
+fn ascii_json(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().all(|c| (' '..='~').contains(&c)) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if (' '..='~').contains(&c) {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 impl<S> Layer<S> for ForwardClaimsLayer {

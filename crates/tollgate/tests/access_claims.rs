@@ -347,7 +347,7 @@ async fn forwarded_roles_and_scopes_are_what_the_guards_see() {
     }));
     assert_eq!(
         api.body("/forwarded", &claims).await,
-        "x-roles=admin,editors;x-scopes=read,write"
+        r#"x-roles=["admin","editors"];x-scopes=["read","write"]"#
     );
     let none = with(json!({"roles": ["user"], "scope": ""}));
     assert_eq!(api.body("/forwarded", &none).await, "x-roles=;x-scopes=");

@@ -469,10 +469,99 @@ async fn forwarded_claims_replace_spoofed_headers() {
         "authorization",
         format!("Bearer {}", sign(Algorithm::ES256, &claims())),
     ));
+    // `roles` is the array `["user"]`: forwarded as its JSON text.
     assert_eq!(
         get_with(addr, "/upstream", &with_token).await.body,
-        "user-1|user"
+        r#"user-1|["user"]"#
     );
+}
+
+/// Regression: arrays used to be joined with `,`, so `["a,b"]` and `["a","b"]` arrived as the
+/// same `a,b` (and an upstream splitting at commas saw two roles in `["a,b"]`). Now an array is
+/// its JSON text; every forwarded JSON value decodes back to the claim.
+#[tokio::test]
+async fn forwarded_claims_are_unambiguous() {
+    const NAMES: [&str; 16] = [
+        "comma", "two", "empty", "number", "float", "bool", "object", "mixed", "unicode", "string",
+        "spaced", "control", "newline", "padded", "accented", "null",
+    ];
+    let mut forward = ForwardClaimsLayer::new();
+    for name in NAMES {
+        forward = forward.claim(name, &format!("x-{name}")).unwrap();
+    }
+    let echo = |headers: http::HeaderMap| async move {
+        let mut seen = serde_json::Map::new();
+        for name in NAMES {
+            if let Some(value) = headers.get(format!("x-{name}")) {
+                // Not visible ASCII (the old encoding forwarded raw UTF-8): shown as bytes.
+                let text = value
+                    .to_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|_| format!("bytes {:?}", value.as_bytes()));
+                seen.insert(name.to_owned(), json!(text));
+            }
+        }
+        axum::Json(seen)
+    };
+    let router = Router::new()
+        .route("/upstream", get(echo))
+        .layer(forward)
+        .layer(AuthLayer::new(default_verifier()));
+    let addr = serve(router).await;
+
+    let mut claims = claims();
+    let extra = json!({
+        "comma": ["a,b"],
+        "two": ["a", "b"],
+        "empty": [],
+        "number": 42,
+        "float": 1.5,
+        "bool": true,
+        "object": {"k": 1, "s": "x,y"},
+        "mixed": ["a", 1, null, ["b"]],
+        "unicode": ["Jos\u{e9}", "\u{1F600}", "del\u{7f}", "tab\t"],
+        "string": "jane@example.com",
+        "spaced": "Jane Doe",
+        "control": "a\u{1}b",
+        "newline": "a\r\nx-injected: 1",
+        "padded": " admin",
+        "accented": "Jos\u{e9}",
+        "null": null,
+    });
+    for (name, value) in extra.as_object().unwrap() {
+        claims[name] = value.clone();
+    }
+    let token = bearer(&sign(Algorithm::ES256, &claims));
+    let seen: Value =
+        serde_json::from_str(&get_with(addr, "/upstream", &token).await.body).unwrap();
+    assert_eq!(
+        seen,
+        json!({
+            "comma": r#"["a,b"]"#,
+            "two": r#"["a","b"]"#,
+            "empty": "[]",
+            "number": "42",
+            "float": "1.5",
+            "bool": "true",
+            "object": r#"{"k":1,"s":"x,y"}"#,
+            "mixed": r#"["a",1,null,["b"]]"#,
+            "unicode": r#"["Jos\u00e9","\ud83d\ude00","del\u007f","tab\t"]"#,
+            "string": "jane@example.com",
+            "spaced": "Jane Doe",
+        }),
+        "header-unsafe strings (control, newline, padded, accented) and null are not forwarded"
+    );
+    assert_ne!(seen["comma"], seen["two"]);
+    // The documented decoding: strings as they are, everything else with a JSON parser.
+    for (name, header) in seen.as_object().unwrap() {
+        let header = header.as_str().unwrap();
+        let decoded = if claims[name].is_string() {
+            Value::from(header)
+        } else {
+            serde_json::from_str(header).unwrap()
+        };
+        assert_eq!(decoded, claims[name], "{name} round-trips");
+    }
 }
 
 #[tokio::test]

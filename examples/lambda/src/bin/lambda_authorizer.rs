@@ -20,7 +20,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use serde_json::Value;
 use tollgate_core::config::AuthConfig;
-use tollgate_lambda::{Authorizer, AuthorizerError};
+use tollgate_lambda::{Authorizer, AuthorizerError, AuthorizerEvent};
 
 fn authorizer() -> Result<Authorizer, lambda_runtime::Error> {
     // A bad configuration fails the init with one line naming the variable.
@@ -45,7 +45,9 @@ fn to_json(response: impl serde::Serialize) -> Result<Value, AuthorizerError> {
 /// `Unauthorized` message is a 401).
 async fn handle(authorizer: &Authorizer, event: Value) -> Result<Value, AuthorizerError> {
     if event.get("version").and_then(Value::as_str) == Some("2.0") {
-        let event: ApiGatewayV2CustomAuthorizerV2Request = parse(event)?;
+        // Parsed as `AuthorizerEvent` so the raw header keys survive: `Authorization` given twice
+        // under differently-cased keys is refused, not merged into one value.
+        let event: AuthorizerEvent<ApiGatewayV2CustomAuthorizerV2Request> = parse(event)?;
         return to_json(authorizer.http_simple(event).await?);
     }
     match event.get("type").and_then(Value::as_str) {
@@ -54,7 +56,8 @@ async fn handle(authorizer: &Authorizer, event: Value) -> Result<Value, Authoriz
             to_json(authorizer.token(event).await?)
         }
         _ => {
-            let event: ApiGatewayCustomAuthorizerRequestTypeRequest = parse(event)?;
+            let event: AuthorizerEvent<ApiGatewayCustomAuthorizerRequestTypeRequest> =
+                parse(event)?;
             to_json(authorizer.request(event).await?)
         }
     }
