@@ -30,7 +30,8 @@ use crate::key::VerificationKey;
 /// A signature-verification backend.
 ///
 /// Obtain one with [`CryptoProvider::default`] (the backend selected by the crate feature) or
-/// name it: [`CryptoProvider::aws_lc_rs`] / [`CryptoProvider::rust_crypto`].
+/// name it: `CryptoProvider::aws_lc_rs()` (feature `aws-lc-rs`) / `CryptoProvider::rust_crypto()`
+/// (feature `rust-crypto`), whichever the build enables.
 ///
 /// Cost (one 2048-bit RS256 verification on a small x86-64 core): AWS-LC ~19 us, RustCrypto
 /// ~200 us; ES256 ~55 us vs ~285 us. EdDSA and HMAC cost about the same on both.

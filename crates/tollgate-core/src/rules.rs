@@ -35,7 +35,14 @@ pub enum Tenants {
     Any,
 }
 
-/// One typed rule over a token's claims; see the [module docs](self).
+/// One typed rule over a token's claims, with precise errors.
+///
+/// Identity providers put what makes a token *theirs* in claims RFC 7519 does not define
+/// (Cognito's `token_use` and `client_id`, Firebase's `auth_time`, Entra ID's `tid` bound into
+/// `iss`, Keycloak's payload `typ`); the provider presets are built from these rules, and a
+/// hand-built policy can use the same ones. A rule refuses with the same typed errors as the
+/// built-in checks, and depends on the claims and the time only, so the verified-token cache may
+/// keep its verdict.
 ///
 /// ```
 /// use tollgate_core::{Algorithm, ClaimRule, Validation};
