@@ -308,10 +308,14 @@ fn parse_header(parts: &Parts<'_>, validation: &Validation) -> Result<TokenHeade
         Some(_) => return Err(Error::UnsupportedHeader("unencoded payload (b64)")),
     }
     let cty = optional_string(sink.cty)?;
-    if cty
-        .as_deref()
-        .is_some_and(|c| c.eq_ignore_ascii_case("JWT"))
-    {
+    if cty.as_deref().is_some_and(|c| {
+        // `JWT` or `application/JWT` (RFC 7515 4.1.10: the prefix may be omitted).
+        let bare = match c.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &c[12..],
+            _ => c,
+        };
+        bare.eq_ignore_ascii_case("JWT")
+    }) {
         return Err(Error::UnsupportedHeader("nested JWT (cty: JWT)"));
     }
     let kid = optional_string(sink.kid)?;

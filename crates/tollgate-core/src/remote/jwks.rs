@@ -567,6 +567,12 @@ impl Shared {
                     let state = self.lock_state();
                     let cooling = state.cooldown_until.is_some_and(|t| now < t);
                     let backing_off = state.retry_at.is_some_and(|t| now < t);
+                    if backing_off && state.last_error.is_some() {
+                        // The refetch that would say whether this key exists failed: the
+                        // token cannot be judged now (503, retry), which is not "bad token".
+                        drop(state);
+                        return Decision::Answer(Err(self.unavailable()));
+                    }
                     if cooling || backing_off {
                         if state.missed.contains_key(&missing) {
                             tracing::trace!(kid = %missing, "unknown kid refused again during cooldown");
@@ -602,6 +608,12 @@ impl Shared {
         match cached {
             Some(cached) if self.usable(cached, now) => match cached.keys.find(kid, alg) {
                 Ok(key) => Ok(Arc::clone(key)),
+                Err(KeyLookupError::UnknownKid { .. })
+                    if self.lock_state().last_error.is_some() =>
+                {
+                    // The refetch for this kid failed: unavailable, not unknown.
+                    Err(self.unavailable())
+                }
                 Err(KeyLookupError::UnknownKid { kid }) => self.reject_unknown(kid),
                 Err(other) => Err(other),
             },
