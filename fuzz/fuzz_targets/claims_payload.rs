@@ -1,0 +1,104 @@
+//! The payload (claims) parse: the input is the payload of a token with a fixed valid header,
+//! HS256-signed inside the target with the fixture secret, verified with `verify_token` under a
+//! strict policy (issuer, audience, `exp` required) and a lax one (any audience, no `exp`).
+//!
+//! Asserted for every accepted token, i.e. that every view of the claims agrees:
+//! - `payload()` is the input;
+//! - `claims_json()` is not empty when the payload has a member;
+//! - `claims::<StandardClaims>()`, when it deserializes, has the same `sub`, `iss`, `jti` as
+//!   `claims_json()` and as `subject()` / `issuer()`, the same `exp` as `expires_at()`, and every
+//!   other member equal to the JSON view's;
+//! - `verify::<StandardClaims>` of the same token sees the same claims;
+//! - under the strict policy the typed claims carry the configured issuer and audience.
+//!
+//! Known to break on payloads the JSON view cannot hold, e.g. `{"sub":"a","x":"\ud800"}` (a lone
+//! surrogate): see fuzz/regressions/claims_payload/.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+use tollgate_core::{
+    Algorithm, CryptoProvider, Error, KeySet, StandardClaims, Validation, Verifier,
+};
+use tollgate_fuzz::{
+    AUDIENCE, ISSUER, MAX_INPUT, block_on, has_members, hmac_key, hs256_verifier, sign_hs256,
+};
+
+const HEADER: &[u8] = br#"{"alg":"HS256","kid":"hmac-1","typ":"JWT"}"#;
+const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
+
+static STRICT: LazyLock<Verifier> = LazyLock::new(hs256_verifier);
+static LAX: LazyLock<Verifier> = LazyLock::new(|| {
+    let policy = Validation::builder([Algorithm::HS256])
+        .any_audience()
+        .require_exp(false)
+        .build()
+        .unwrap_or_else(|e| panic!("lax policy: {e}"));
+    Verifier::new(policy, KeySet::from(hmac_key()), CryptoProvider::default())
+        .with_token_cache(None)
+});
+
+fn check(verifier: &Verifier, strict: bool, token: &str, payload: &[u8]) {
+    let verified = match block_on(verifier.verify_token(token)) {
+        Ok(verified) => verified,
+        Err(err) => {
+            assert!(!err.is_transient(), "static keys reported unavailable: {err:?}");
+            return;
+        }
+    };
+    assert_eq!(verified.payload(), payload, "payload() is not the signed payload");
+    let json = verified.claims_json();
+    assert!(
+        !has_members(payload) || !json.is_empty(),
+        "accepted payload has members but claims_json() is empty"
+    );
+    let _ = (verified.roles(), verified.scopes());
+
+    let json_str = |name: &str| json.get(name).and_then(Value::as_str);
+    assert_eq!(verified.subject(), json_str("sub"), "subject() vs claims_json()");
+    assert_eq!(verified.issuer(), json_str("iss"), "issuer() vs claims_json()");
+
+    let typed = match verified.claims::<StandardClaims>() {
+        Ok(typed) => typed,
+        Err(Error::ClaimsShape(_)) => return,
+        Err(other) => panic!("claims() failed with a non-shape error: {other:?}"),
+    };
+    let registered = &typed.registered;
+    assert_eq!(registered.sub.as_deref(), json_str("sub"), "typed sub vs claims_json()");
+    assert_eq!(registered.iss.as_deref(), json_str("iss"), "typed iss vs claims_json()");
+    assert_eq!(registered.jti.as_deref(), json_str("jti"), "typed jti vs claims_json()");
+    assert_eq!(registered.exp, verified.expires_at(), "typed exp vs expires_at()");
+    for (name, value) in json {
+        if !REGISTERED.contains(&name.as_str()) {
+            assert_eq!(typed.extra.get(name), Some(value), "typed extra[{name:?}] vs claims_json()");
+        }
+    }
+    assert_eq!(
+        typed.extra.len(),
+        json.keys().filter(|k| !REGISTERED.contains(&k.as_str())).count(),
+        "typed extra has members claims_json() lacks"
+    );
+    if strict {
+        assert_eq!(registered.iss.as_deref(), Some(ISSUER), "strict policy let another issuer in");
+        assert!(registered.aud.contains(AUDIENCE), "strict policy let another audience in");
+        assert!(registered.exp.is_some(), "strict policy let a token without exp in");
+    }
+
+    // The eager path (`verify`) reads the same claims. It checks the time again, so it may refuse
+    // a token that expired in between; when it accepts, it must agree.
+    if let Ok(eager) = block_on(verifier.verify::<StandardClaims>(token)) {
+        assert_eq!(eager.claims, *typed, "verify::<StandardClaims> vs claims::<StandardClaims>");
+        assert_eq!(eager.expires_at, verified.expires_at());
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() > MAX_INPUT {
+        return;
+    }
+    let token = sign_hs256(HEADER, data);
+    check(&STRICT, true, &token, data);
+    check(&LAX, false, &token, data);
+});
