@@ -522,11 +522,13 @@ async fn cargo_lambda_watch_serves_the_router_example() {
     let response = get(&client, &watch, "/admin", Some(&admin)).await;
     assert_eq!(response.status(), 200, "function URL: admin");
 
-    // One function instance served every invocation and fetched the keys once.
-    assert_eq!(
-        issuer.jwks_requests(),
-        1,
-        "the JWKS is fetched once per container"
+    // The keys are fetched once per function instance, not per invocation (a dozen invocations
+    // above). Usually one instance serves them all; on a loaded machine the emulator may start a
+    // second instance when the first invocation of a cold build is slow, which fetches once more.
+    let fetches = issuer.jwks_requests();
+    assert!(
+        (1..=2).contains(&fetches),
+        "the JWKS is fetched once per container, not per invocation: {fetches} fetches"
     );
 
     let stop = Instant::now();
