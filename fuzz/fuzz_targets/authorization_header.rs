@@ -16,15 +16,38 @@ use std::sync::LazyLock;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use libfuzzer_sys::fuzz_target;
 use tollgate::{AuthLayer, Authenticated};
-use tollgate_fuzz::{MAX_INPUT, VALID_SUB, block_on, hs256_verifier, substitute_token};
+use tollgate_fuzz::{
+    MAX_INPUT, VALID_SUB, block_on, hs256_verifier, substitute_token, valid_token,
+};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 static LAYER: LazyLock<AuthLayer> = LazyLock::new(|| {
-    AuthLayer::builder(hs256_verifier())
+    let layer = AuthLayer::builder(hs256_verifier())
         .cookie("access_token")
         .query_parameter("access_token")
-        .build()
+        .build();
+    // Self-test: the valid token gets through, so the success path is reachable.
+    let request = Request::builder()
+        .header(header::AUTHORIZATION, format!("Bearer {}", valid_token()))
+        .body(())
+        .unwrap_or_else(|e| panic!("self-test request: {e}"));
+    let status = call(&layer, request).status();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "fixture self-test: the valid token got {status}"
+    );
+    layer
 });
+
+fn call(layer: &AuthLayer, request: Request<()>) -> Response<impl Sized> {
+    let mut service = layer.layer(service_fn(handler));
+    block_on(async {
+        let ready = ServiceExt::<Request<()>>::ready(&mut service).await?;
+        ready.call(request).await
+    })
+    .unwrap_or_else(|never: Infallible| match never {})
+}
 
 async fn handler(request: Request<()>) -> Result<Response<String>, Infallible> {
     let subject = request
@@ -33,7 +56,11 @@ async fn handler(request: Request<()>) -> Result<Response<String>, Infallible> {
         .map(|auth| auth.subject().map(str::to_owned))
         .unwrap_or_else(|| panic!("the handler ran without an Authenticated extension"));
     // Only the valid token can get this far.
-    assert_eq!(subject.as_deref(), Some(VALID_SUB), "the handler saw another subject");
+    assert_eq!(
+        subject.as_deref(),
+        Some(VALID_SUB),
+        "the handler saw another subject"
+    );
     Ok(Response::new(String::new()))
 }
 
@@ -68,12 +95,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
 
-    let mut service = LAYER.layer(service_fn(handler));
-    let response = block_on(async {
-        let ready = ServiceExt::<Request<()>>::ready(&mut service).await?;
-        ready.call(request).await
-    })
-    .unwrap_or_else(|never: Infallible| match never {});
+    let response = call(&LAYER, request);
 
     let status = response.status();
     match status {

@@ -44,11 +44,18 @@ fn check(verifier: &Verifier, strict: bool, token: &str, payload: &[u8]) {
     let verified = match block_on(verifier.verify_token(token)) {
         Ok(verified) => verified,
         Err(err) => {
-            assert!(!err.is_transient(), "static keys reported unavailable: {err:?}");
+            assert!(
+                !err.is_transient(),
+                "static keys reported unavailable: {err:?}"
+            );
             return;
         }
     };
-    assert_eq!(verified.payload(), payload, "payload() is not the signed payload");
+    assert_eq!(
+        verified.payload(),
+        payload,
+        "payload() is not the signed payload"
+    );
     let json = verified.claims_json();
     assert!(
         !has_members(payload) || !json.is_empty(),
@@ -57,8 +64,16 @@ fn check(verifier: &Verifier, strict: bool, token: &str, payload: &[u8]) {
     let _ = (verified.roles(), verified.scopes());
 
     let json_str = |name: &str| json.get(name).and_then(Value::as_str);
-    assert_eq!(verified.subject(), json_str("sub"), "subject() vs claims_json()");
-    assert_eq!(verified.issuer(), json_str("iss"), "issuer() vs claims_json()");
+    assert_eq!(
+        verified.subject(),
+        json_str("sub"),
+        "subject() vs claims_json()"
+    );
+    assert_eq!(
+        verified.issuer(),
+        json_str("iss"),
+        "issuer() vs claims_json()"
+    );
 
     let typed = match verified.claims::<StandardClaims>() {
         Ok(typed) => typed,
@@ -66,30 +81,65 @@ fn check(verifier: &Verifier, strict: bool, token: &str, payload: &[u8]) {
         Err(other) => panic!("claims() failed with a non-shape error: {other:?}"),
     };
     let registered = &typed.registered;
-    assert_eq!(registered.sub.as_deref(), json_str("sub"), "typed sub vs claims_json()");
-    assert_eq!(registered.iss.as_deref(), json_str("iss"), "typed iss vs claims_json()");
-    assert_eq!(registered.jti.as_deref(), json_str("jti"), "typed jti vs claims_json()");
-    assert_eq!(registered.exp, verified.expires_at(), "typed exp vs expires_at()");
+    assert_eq!(
+        registered.sub.as_deref(),
+        json_str("sub"),
+        "typed sub vs claims_json()"
+    );
+    assert_eq!(
+        registered.iss.as_deref(),
+        json_str("iss"),
+        "typed iss vs claims_json()"
+    );
+    assert_eq!(
+        registered.jti.as_deref(),
+        json_str("jti"),
+        "typed jti vs claims_json()"
+    );
+    assert_eq!(
+        registered.exp,
+        verified.expires_at(),
+        "typed exp vs expires_at()"
+    );
     for (name, value) in json {
         if !REGISTERED.contains(&name.as_str()) {
-            assert_eq!(typed.extra.get(name), Some(value), "typed extra[{name:?}] vs claims_json()");
+            assert_eq!(
+                typed.extra.get(name),
+                Some(value),
+                "typed extra[{name:?}] vs claims_json()"
+            );
         }
     }
     assert_eq!(
         typed.extra.len(),
-        json.keys().filter(|k| !REGISTERED.contains(&k.as_str())).count(),
+        json.keys()
+            .filter(|k| !REGISTERED.contains(&k.as_str()))
+            .count(),
         "typed extra has members claims_json() lacks"
     );
     if strict {
-        assert_eq!(registered.iss.as_deref(), Some(ISSUER), "strict policy let another issuer in");
-        assert!(registered.aud.contains(AUDIENCE), "strict policy let another audience in");
-        assert!(registered.exp.is_some(), "strict policy let a token without exp in");
+        assert_eq!(
+            registered.iss.as_deref(),
+            Some(ISSUER),
+            "strict policy let another issuer in"
+        );
+        assert!(
+            registered.aud.contains(AUDIENCE),
+            "strict policy let another audience in"
+        );
+        assert!(
+            registered.exp.is_some(),
+            "strict policy let a token without exp in"
+        );
     }
 
     // The eager path (`verify`) reads the same claims. It checks the time again, so it may refuse
     // a token that expired in between; when it accepts, it must agree.
     if let Ok(eager) = block_on(verifier.verify::<StandardClaims>(token)) {
-        assert_eq!(eager.claims, *typed, "verify::<StandardClaims> vs claims::<StandardClaims>");
+        assert_eq!(
+            eager.claims, *typed,
+            "verify::<StandardClaims> vs claims::<StandardClaims>"
+        );
         assert_eq!(eager.expires_at, verified.expires_at());
     }
 }

@@ -26,7 +26,10 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 fn check_issuer(issuer: &str) {
-    for kind in [DiscoveryKind::OpenIdConnect, DiscoveryKind::OAuthAuthorizationServer] {
+    for kind in [
+        DiscoveryKind::OpenIdConnect,
+        DiscoveryKind::OAuthAuthorizationServer,
+    ] {
         for insecure in [false, true] {
             let discovery = Discovery::new(issuer)
                 .kind(kind)
@@ -37,15 +40,25 @@ fn check_issuer(issuer: &str) {
             };
             let parsed = Url::parse(issuer)
                 .unwrap_or_else(|e| panic!("metadata URL {url} for an unparsable issuer: {e}"));
-            assert_eq!(url.scheme(), parsed.scheme(), "scheme of {issuer:?} -> {url}");
+            assert_eq!(
+                url.scheme(),
+                parsed.scheme(),
+                "scheme of {issuer:?} -> {url}"
+            );
             assert_eq!(url.host(), parsed.host(), "host of {issuer:?} -> {url}");
             assert_eq!(
                 url.port_or_known_default(),
                 parsed.port_or_known_default(),
                 "port of {issuer:?} -> {url}"
             );
-            assert!(url.query().is_none() && url.fragment().is_none(), "{issuer:?} -> {url}");
-            assert!(url.username().is_empty() && url.password().is_none(), "{issuer:?} -> {url}");
+            assert!(
+                url.query().is_none() && url.fragment().is_none(),
+                "{issuer:?} -> {url}"
+            );
+            assert!(
+                url.username().is_empty() && url.password().is_none(),
+                "{issuer:?} -> {url}"
+            );
             match url.scheme() {
                 "https" => {}
                 "http" => assert!(insecure || is_loopback(&url), "plain http for {issuer:?}"),

@@ -17,7 +17,11 @@ fn check_key(key: &VerificationKey) {
     for alg in Algorithm::ALL {
         let permitted = key.permits(alg).is_ok();
         if permitted {
-            assert_eq!(alg.key_family(), family, "{key:?} permits {alg:?} of another family");
+            assert_eq!(
+                alg.key_family(),
+                family,
+                "{key:?} permits {alg:?} of another family"
+            );
             if let Some(pinned) = key.algorithm() {
                 assert_eq!(alg, pinned, "{key:?} pinned to {pinned:?} permits {alg:?}");
             }
@@ -32,12 +36,19 @@ fn check_set(set: &KeySet, symmetric_allowed: bool) {
     assert!(set.len() <= MAX_KEYS_PER_SET, "{} keys", set.len());
     assert_eq!(set.iter().count(), set.len());
     let secrets = set.iter().filter(|k| k.family() == KeyFamily::Hmac).count();
-    assert!(secrets == 0 || secrets == set.len(), "a set mixes secrets and public keys");
+    assert!(
+        secrets == 0 || secrets == set.len(),
+        "a set mixes secrets and public keys"
+    );
     let mut kids = Vec::new();
     for key in set.iter() {
         check_key(key);
         if !symmetric_allowed {
-            assert_ne!(key.family(), KeyFamily::Hmac, "a public set holds a secret: {key:?}");
+            assert_ne!(
+                key.family(),
+                KeyFamily::Hmac,
+                "a public set holds a secret: {key:?}"
+            );
         }
         if let Some(kid) = key.kid() {
             assert!(set.contains_kid(kid));
@@ -72,11 +83,17 @@ fuzz_target!(|data: &[u8]| {
         match (&lenient, &strict) {
             (Ok(lenient), Ok(strict)) => {
                 assert!(!strict.is_empty(), "from_jwks returned an empty set");
-                assert!(same_keys(lenient, strict), "strict and lenient parses differ");
+                assert!(
+                    same_keys(lenient, strict),
+                    "strict and lenient parses differ"
+                );
                 check_set(strict, symmetric);
             }
             (Ok(lenient), Err(err)) => {
-                assert!(lenient.is_empty(), "strict parse refused ({err}) a set with keys");
+                assert!(
+                    lenient.is_empty(),
+                    "strict parse refused ({err}) a set with keys"
+                );
             }
             (Err(_), Ok(_)) => panic!("strict parse accepted what the lenient one refused"),
             (Err(_), Err(_)) => {}

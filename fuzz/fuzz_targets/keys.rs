@@ -57,7 +57,11 @@ fuzz_target!(|data: &[u8]| {
     // A well-formed PEM key: its DER must give the same key.
     if let (Ok(pem_key), Some(der)) = (&from_pem, pem_body(text)) {
         if let Ok(der_key) = VerificationKey::from_der(&der) {
-            assert_eq!(pem_key.family(), der_key.family(), "PEM vs DER of the same block");
+            assert_eq!(
+                pem_key.family(),
+                der_key.family(),
+                "PEM vs DER of the same block"
+            );
         }
     }
 

@@ -18,14 +18,16 @@ use std::sync::LazyLock;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tollgate_fuzz::{MAX_INPUT, VALID_SUB, block_on, hs256_verifier, substitute_token};
 use tollgate_lambda::authorizer::{AuthorizerEvent, INVOKE_ACTION, POLICY_VERSION};
 use tollgate_lambda::lambda_http::aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest,
     ApiGatewayV2CustomAuthorizerV2Request,
 };
 use tollgate_lambda::lambda_http::aws_lambda_events::iam::IamPolicyEffect;
-use tollgate_lambda::{Authorizer, AuthorizerError, PolicyResource, PolicyResponse, SimpleResponse};
-use tollgate_fuzz::{MAX_INPUT, VALID_SUB, block_on, hs256_verifier, substitute_token};
+use tollgate_lambda::{
+    Authorizer, AuthorizerError, PolicyResource, PolicyResponse, SimpleResponse,
+};
 
 struct Setup {
     authorizer: Authorizer,
@@ -41,11 +43,35 @@ static AUTHORIZERS: LazyLock<[Setup; 2]> = LazyLock::new(|| {
         .context_scopes("tollgate_scopes")
         .invalid_token_unauthorized()
         .build();
-    [
-        Setup { authorizer: Authorizer::new(hs256_verifier()), method_arn_resource: false },
-        Setup { authorizer: custom, method_arn_resource: true },
-    ]
+    let setups = [
+        Setup {
+            authorizer: Authorizer::new(hs256_verifier()),
+            method_arn_resource: false,
+        },
+        Setup {
+            authorizer: custom,
+            method_arn_resource: true,
+        },
+    ];
+    // Self-test: the valid token is allowed, so the Allow path is reachable.
+    for setup in &setups {
+        let (event, _) = substitute_token(SELF_TEST_EVENT);
+        let event: ApiGatewayCustomAuthorizerRequest =
+            serde_json::from_str(&event).unwrap_or_else(|e| panic!("self-test event: {e}"));
+        let answer = block_on(setup.authorizer.token(event))
+            .unwrap_or_else(|e| panic!("fixture self-test: the valid token got {e:?}"));
+        let effect = &answer.policy_document.statement[0].effect;
+        assert_eq!(
+            *effect,
+            IamPolicyEffect::Allow,
+            "fixture self-test: the valid token denied"
+        );
+    }
+    setups
 });
+
+const SELF_TEST_EVENT: &str = r#"{"type":"TOKEN","authorizationToken":"Bearer {TOKEN}",
+    "methodArn":"arn:aws:execute-api:us-east-1:123456789012:abcdef123/prod/GET/pets/1"}"#;
 
 fn parse<T: DeserializeOwned>(text: &str) -> Option<T> {
     serde_json::from_str(text).ok()
@@ -84,7 +110,10 @@ fn check_policy(
             method_arn.starts_with(stage) && method_arn[stage.len()..].starts_with('/'),
             "resource {resource:?} is not the stage of {method_arn:?}"
         );
-        assert!(!stage.contains('*'), "wildcard inside the stage part of {resource:?}");
+        assert!(
+            !stage.contains('*'),
+            "wildcard inside the stage part of {resource:?}"
+        );
     }
     match statement.effect {
         IamPolicyEffect::Allow => {
@@ -152,10 +181,16 @@ fuzz_target!(|data: &[u8]| {
             check_policy(answer, arn.as_deref(), setup, has_valid_token);
         }
         if let Some(event) = &http_raw {
-            check_simple(block_on(authorizer.http_simple(event.clone())), has_valid_token);
+            check_simple(
+                block_on(authorizer.http_simple(event.clone())),
+                has_valid_token,
+            );
         }
         if let Some(event) = &http_plain {
-            check_simple(block_on(authorizer.http_simple(event.clone())), has_valid_token);
+            check_simple(
+                block_on(authorizer.http_simple(event.clone())),
+                has_valid_token,
+            );
         }
     }
 });

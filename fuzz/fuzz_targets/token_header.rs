@@ -21,34 +21,43 @@ use libfuzzer_sys::fuzz_target;
 use tollgate_core::{Algorithm, CryptoProvider, KeyFamily, StandardClaims, Verifier};
 use tollgate_fuzz::{
     AUDIENCE, ISSUER, MAX_INPUT, b64url, block_on, fixture_public_keys, hs256_verifier,
-    sign_hs256, strict_policy,
+    self_test_fixture_tokens, sign_hs256, strict_policy,
 };
 
 static HMAC: LazyLock<Verifier> = LazyLock::new(hs256_verifier);
 static ASYMMETRIC: LazyLock<Verifier> = LazyLock::new(|| {
-    let algorithms = Algorithm::ALL
-        .into_iter()
-        .filter(|alg| !alg.is_symmetric());
-    Verifier::new(
+    let algorithms = Algorithm::ALL.into_iter().filter(|alg| !alg.is_symmetric());
+    let verifier = Verifier::new(
         strict_policy(algorithms),
         fixture_public_keys(),
         CryptoProvider::default(),
     )
-    .with_token_cache(None)
+    .with_token_cache(None);
+    self_test_fixture_tokens(&verifier);
+    verifier
 });
 
 fn check(verifier: &Verifier, token: &str, signed_hs256: bool) {
     let jws = block_on(verifier.verify_signature(token));
     let full = block_on(verifier.verify::<StandardClaims>(token));
-    for err in [jws.as_ref().err(), full.as_ref().err()].into_iter().flatten() {
-        assert!(!err.is_transient(), "static keys reported unavailable: {err:?}");
+    for err in [jws.as_ref().err(), full.as_ref().err()]
+        .into_iter()
+        .flatten()
+    {
+        assert!(
+            !err.is_transient(),
+            "static keys reported unavailable: {err:?}"
+        );
         let _ = (err.code(), err.public_description(), err.to_string());
     }
     if let Ok(verified) = &full {
         let jws = jws
             .as_ref()
             .unwrap_or_else(|e| panic!("verify accepted what verify_signature refused: {e:?}"));
-        assert_eq!(*verified.header, jws.header, "the two paths read different headers");
+        assert_eq!(
+            *verified.header, jws.header,
+            "the two paths read different headers"
+        );
         let claims = &verified.claims.registered;
         assert_eq!(claims.iss.as_deref(), Some(ISSUER));
         assert!(claims.aud.contains(AUDIENCE));
@@ -57,9 +66,17 @@ fn check(verifier: &Verifier, token: &str, signed_hs256: bool) {
         let alg = jws.header.alg;
         assert!(verifier.validation().allows(alg), "{alg:?} is not allowed");
         let hmac = alg.key_family() == KeyFamily::Hmac;
-        assert_eq!(hmac, std::ptr::eq(verifier, &*HMAC), "{alg:?} verified by the wrong set");
+        assert_eq!(
+            hmac,
+            std::ptr::eq(verifier, &*HMAC),
+            "{alg:?} verified by the wrong set"
+        );
         if signed_hs256 {
-            assert_eq!(alg, Algorithm::HS256, "an HS256 signature verified as {alg:?}");
+            assert_eq!(
+                alg,
+                Algorithm::HS256,
+                "an HS256 signature verified as {alg:?}"
+            );
         }
     }
 }

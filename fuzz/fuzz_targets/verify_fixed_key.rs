@@ -13,18 +13,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
 use tollgate_core::{Algorithm, CryptoProvider, StandardClaims, Verifier};
-use tollgate_fuzz::{AUDIENCE, ISSUER, MAX_INPUT, block_on, fixture_public_keys, strict_policy};
+use tollgate_fuzz::{
+    AUDIENCE, ISSUER, MAX_INPUT, block_on, fixture_public_keys, self_test_fixture_tokens,
+    strict_policy,
+};
 
 static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
-    let algorithms = Algorithm::ALL
-        .into_iter()
-        .filter(|alg| !alg.is_symmetric());
-    Verifier::new(
+    let algorithms = Algorithm::ALL.into_iter().filter(|alg| !alg.is_symmetric());
+    let verifier = Verifier::new(
         strict_policy(algorithms),
         fixture_public_keys(),
         CryptoProvider::default(),
     )
-    .with_token_cache(None)
+    .with_token_cache(None);
+    self_test_fixture_tokens(&verifier);
+    verifier
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -35,23 +38,42 @@ fuzz_target!(|data: &[u8]| {
     let verified = match block_on(VERIFIER.verify::<StandardClaims>(&token)) {
         Ok(verified) => verified,
         Err(err) => {
-            assert!(!err.is_transient(), "static keys reported unavailable: {err:?}");
-            let _ = (err.code().http_status(), err.public_description(), err.to_string());
+            assert!(
+                !err.is_transient(),
+                "static keys reported unavailable: {err:?}"
+            );
+            let _ = (
+                err.code().http_status(),
+                err.public_description(),
+                err.to_string(),
+            );
             return;
         }
     };
     let claims = &verified.claims.registered;
-    assert_eq!(claims.iss.as_deref(), Some(ISSUER), "accepted another issuer");
+    assert_eq!(
+        claims.iss.as_deref(),
+        Some(ISSUER),
+        "accepted another issuer"
+    );
     assert!(claims.aud.contains(AUDIENCE), "accepted another audience");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let leeway = VERIFIER.validation().leeway().as_secs() as i64;
-    let exp = claims.exp.unwrap_or_else(|| panic!("accepted a token without exp"));
-    assert!(exp + leeway >= now, "accepted an expired token (exp {exp}, now {now})");
+    let exp = claims
+        .exp
+        .unwrap_or_else(|| panic!("accepted a token without exp"));
+    assert!(
+        exp + leeway >= now,
+        "accepted an expired token (exp {exp}, now {now})"
+    );
     assert_eq!(verified.expires_at, Some(exp));
     let alg = verified.header.alg;
-    assert!(!alg.is_symmetric() && VERIFIER.validation().allows(alg), "accepted {alg:?}");
+    assert!(
+        !alg.is_symmetric() && VERIFIER.validation().allows(alg),
+        "accepted {alg:?}"
+    );
 
     if let Ok(token) = block_on(VERIFIER.verify_token(&token)) {
         let typed = token

@@ -11,9 +11,7 @@ use std::task::{Context, Poll, Waker};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use tollgate_core::{
-    Algorithm, CryptoProvider, KeySet, Validation, VerificationKey, Verifier,
-};
+use tollgate_core::{Algorithm, CryptoProvider, KeySet, Validation, VerificationKey, Verifier};
 
 /// Inputs larger than this are ignored by every target (tokens are capped at 64 KiB anyway).
 pub const MAX_INPUT: usize = 64 * 1024;
@@ -74,19 +72,59 @@ pub fn strict_policy(algorithms: impl IntoIterator<Item = Algorithm>) -> Validat
 }
 
 /// A verifier of HS256 tokens signed with [`HMAC_SECRET`], for [`ISSUER`] and [`AUDIENCE`],
-/// without the verified-token cache (so each input is verified in full).
+/// without the verified-token cache (so each input is verified in full). Checked to accept
+/// [`valid_token`], so the targets' success paths stay reachable.
 pub fn hs256_verifier() -> Verifier {
-    Verifier::new(
+    let verifier = Verifier::new(
         strict_policy([Algorithm::HS256]),
         KeySet::from(hmac_key()),
         CryptoProvider::default(),
     )
-    .with_token_cache(None)
+    .with_token_cache(None);
+    if let Err(err) = block_on(verifier.verify_token(valid_token())) {
+        panic!("fixture self-test: the HS256 verifier refuses the valid token: {err:?}");
+    }
+    verifier
 }
 
-/// The PyJWT fixture keys, public ones (from [`FIXTURE_JWKS`]) and the HMAC secret.
+/// The PyJWT fixture public keys (from [`FIXTURE_JWKS`]): RSA 2048, P-256, P-384, Ed25519.
 pub fn fixture_public_keys() -> KeySet {
     KeySet::from_jwks(FIXTURE_JWKS).unwrap_or_else(|e| panic!("{PYJWT}/jwks.json: {e}"))
+}
+
+const FIXTURE_TOKENS: &str =
+    include_str!("../../crates/tollgate-core/tests/fixtures/pyjwt/tokens.json");
+
+/// The PyJWT fixture tokens whose `expect` is `valid` and whose key is one of
+/// [`fixture_public_keys`], as `(name, token)`.
+pub fn valid_fixture_tokens() -> Vec<(String, String)> {
+    let tokens: Vec<serde_json::Value> =
+        serde_json::from_str(FIXTURE_TOKENS).unwrap_or_else(|e| panic!("{PYJWT}/tokens.json: {e}"));
+    tokens
+        .iter()
+        .filter(|t| t["expect"] == "valid" && t["key"] != "hmac")
+        .filter_map(|t| {
+            Some((
+                t["name"].as_str()?.to_owned(),
+                t["token"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// Panics unless `verifier` accepts every valid PyJWT fixture token signed with a public key
+/// (so a target whose seeds are those tokens really reaches its success path).
+pub fn self_test_fixture_tokens(verifier: &Verifier) {
+    let tokens = valid_fixture_tokens();
+    assert!(
+        !tokens.is_empty(),
+        "fixture self-test: no valid fixture tokens"
+    );
+    for (name, token) in tokens {
+        if let Err(err) = block_on(verifier.verify_token(&token)) {
+            panic!("fixture self-test: {name} refused: {err:?}");
+        }
+    }
 }
 
 /// An HS256 token that [`hs256_verifier`] accepts: `sub` [`VALID_SUB`], roles, scopes, an email,
