@@ -731,11 +731,14 @@ fn stage_wildcard(method_arn: &str) -> Option<String> {
     let api = parts.next()?;
     let stage = parts.next()?;
     let fields: Vec<&str> = api.split(':').collect();
+    // IAM reads `*` and `?` as wildcards: in the region, account, API id or stage they would
+    // widen the policy to other APIs, so such an ARN is malformed, not a pattern.
+    let literal = |f: &str| !f.is_empty() && !f.contains(['*', '?']);
     let well_formed = fields.len() == 6
         && fields[0] == "arn"
         && fields[2] == "execute-api"
-        && fields.iter().all(|f| !f.is_empty())
-        && !stage.is_empty();
+        && fields.iter().all(|f| literal(f))
+        && literal(stage);
     well_formed.then(|| format!("{api}/{stage}/*/*"))
 }
 
@@ -806,6 +809,16 @@ mod tests {
         );
         assert_eq!(stage_wildcard("not-an-arn/prod/GET/"), None);
         assert_eq!(stage_wildcard("arn:aws:s3:::bucket/prod/GET/"), None);
+        // Found by the `lambda_authorizer_event` fuzz target: wildcards would widen the policy.
+        for widened in [
+            "arn:aws:execute-api:us-east-1:1:*/prod/GET/",
+            "arn:aws:execute-api:*:1:abc/prod/GET/",
+            "arn:aws:execute-api:us-east-1:?:abc/prod/GET/",
+            "arn:aws:execute-api:us-east-1:1:abc/*/GET/",
+            "arn:aws:execute-api:us-east-1:1:ab?/prod/GET/",
+        ] {
+            assert_eq!(stage_wildcard(widened), None, "{widened}");
+        }
     }
 
     #[test]
