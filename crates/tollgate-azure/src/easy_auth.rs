@@ -81,9 +81,7 @@ use http::{HeaderMap, HeaderName, Request, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tollgate::core::{ClaimPath, ConfigError};
-use tollgate::{
-    AuthError, Authenticated, Challenge, ErrorResponder, InvalidRequest, Rfc6750Responder,
-};
+use tollgate::{Answering, AuthError, Authenticated, ErrorResponder, InvalidRequest};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -159,7 +157,11 @@ pub enum PrincipalError {
 }
 
 impl PrincipalError {
-    /// The refusal, as the layer hands it to the [`ErrorResponder`].
+    /// The refusal, as the layer hands it to the [`ErrorResponder`]: no header is
+    /// [`AuthError::MissingCredentials`], a repeated one [`InvalidRequest::MultipleTokens`], and
+    /// an unreadable one (too large, not base64, not a principal) the same
+    /// [`ClaimsShape`](tollgate::core::Error::ClaimsShape) as claims that do not fit the
+    /// handler's type (401 `invalid_token`, "the token claims are not accepted").
     ///
     /// ```
     /// use tollgate_azure::PrincipalError;
@@ -172,7 +174,7 @@ impl PrincipalError {
         match self {
             PrincipalError::Missing => AuthError::MissingCredentials,
             PrincipalError::Repeated => AuthError::InvalidRequest(InvalidRequest::MultipleTokens),
-            other => AuthError::ClaimsShape(other.to_string()),
+            other => AuthError::Token(tollgate::core::Error::ClaimsShape(other.to_string())),
         }
     }
 }
@@ -344,8 +346,9 @@ fn insert_at(claims: &mut Map<String, Value>, path: &ClaimPath, value: Value) {
 struct Config {
     roles: ClaimPath,
     max_header_bytes: usize,
-    responder: Arc<dyn ErrorResponder>,
-    challenge: Challenge,
+    /// Answers refusals here, and travels with every request passed on (inside its
+    /// [`Authenticated`]) so the extractors and guards behind answer the same way.
+    answering: Answering,
 }
 
 /// A tower layer that trusts the principal App Service Authentication forwards. See the
@@ -383,8 +386,7 @@ impl EasyAuthLayer {
             config: Arc::new(Config {
                 roles: ClaimPath::default(),
                 max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
-                responder: Arc::new(Rfc6750Responder),
-                challenge: Challenge::default(),
+                answering: Answering::default(),
             }),
         }
     }
@@ -407,10 +409,13 @@ impl EasyAuthLayer {
         self
     }
 
-    /// Replaces the answer to a missing or malformed principal (default: RFC 6750 401 or 400
-    /// with a JSON body). It receives [`PrincipalError::auth_error`].
+    /// Replaces every answer of the requests through this layer (default: RFC 6750 with a JSON
+    /// body): the 401 or 400 to a missing or malformed principal (it receives
+    /// [`PrincipalError::auth_error`]), and the rejections of [`Claims<T>`](tollgate::Claims)
+    /// and the guards behind it (their 401s and 403s; see [`Answering`]).
     pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
-        self.config_mut().responder = Arc::new(responder);
+        let config = self.config_mut();
+        config.answering = Answering::new(responder, config.answering.challenge().clone());
         self
     }
 }
@@ -462,7 +467,8 @@ where
         match ClientPrincipal::from_headers(request.headers(), self.config.max_header_bytes) {
             Ok(principal) => {
                 let claims = principal.to_claims(&self.config.roles);
-                let auth = Authenticated::from_trusted_claims(claims, self.config.roles.clone());
+                let auth = Authenticated::from_trusted_claims(claims, self.config.roles.clone())
+                    .with_answering(self.config.answering.clone());
                 tracing::debug!(
                     sub = auth.subject(),
                     idp = principal.auth_typ.as_deref(),
@@ -482,10 +488,7 @@ where
                     // elsewhere (or a misconfiguration) and is worth a look.
                     _ => tracing::warn!(error = %err, "bad Easy Auth principal: request refused"),
                 }
-                let mut response = self
-                    .config
-                    .responder
-                    .respond(&err.auth_error(), &self.config.challenge);
+                let mut response = self.config.answering.respond(&err.auth_error());
                 response.extensions_mut().insert(err);
                 EasyAuthFuture::refused(response)
             }

@@ -611,3 +611,98 @@ async fn error_responder_is_replaceable() {
     );
     assert_eq!(answer.error, Some(PrincipalError::Missing));
 }
+
+/// Claims no principal fits: `must_exist` is never there.
+#[derive(Clone, serde::Deserialize)]
+struct Strict {
+    #[allow(dead_code)]
+    must_exist: u64,
+}
+
+/// The custom responder of the Easy Auth layer answers everything a request through it can get:
+/// the layer's own 401 and 400, the extractors' rejections and the guards' 403s (extractor and
+/// route layer). It used to reach only the layer's own answers.
+#[tokio::test]
+async fn custom_responder_shapes_every_answer() {
+    let layer = EasyAuthLayer::trust_easy_auth().error_responder(
+        |error: &tollgate::AuthError, challenge: &tollgate::Challenge| {
+            let body = format!("custom {} {}", error.status().as_u16(), error.description());
+            let mut response = http::Response::new(axum::body::Body::from(body));
+            *response.status_mut() = error.status();
+            if let Some(value) = challenge.www_authenticate(error) {
+                response.headers_mut().insert("www-authenticate", value);
+            }
+            response
+        },
+    );
+    let app = Router::new()
+        .route(
+            "/api/strict",
+            get(|Claims(_): Claims<Strict>| async { "strict" }),
+        )
+        .layer(layer.clone())
+        .merge(app(layer));
+    let github = encode(&github_principal());
+    let entra = encode(&entra_principal());
+
+    let missing = call(&app, "/api/me", &[]).await;
+    assert_eq!(
+        (missing.status, missing.body.as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            "custom 401 a bearer token is required"
+        )
+    );
+    assert_eq!(missing.error, Some(PrincipalError::Missing));
+    let garbage = call(&app, "/api/me", &["%%%"]).await;
+    assert_eq!(
+        (garbage.status, garbage.body.as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            "custom 401 the token claims are not accepted"
+        )
+    );
+    let repeated = call(&app, "/api/me", &[&github, &github]).await;
+    assert_eq!(repeated.status, StatusCode::BAD_REQUEST);
+    assert!(
+        repeated.body.starts_with("custom 400 "),
+        "{}",
+        repeated.body
+    );
+
+    for path in ["/api/admin", "/api/editors"] {
+        let answer = call(&app, path, &[&github]).await;
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (
+                StatusCode::FORBIDDEN,
+                "custom 403 the token lacks the required role or scope"
+            ),
+            "{path}"
+        );
+        assert!(
+            answer.challenge().contains(r#"error="insufficient_scope""#),
+            "{path}: {}",
+            answer.challenge()
+        );
+    }
+    let orders = call(&app, "/api/orders", &[&github]).await;
+    assert_eq!(orders.status, StatusCode::FORBIDDEN);
+    assert!(orders.body.starts_with("custom 403 "), "{}", orders.body);
+    assert!(orders.challenge().ends_with(r#"scope="Orders.Write""#));
+
+    let shape = call(&app, "/api/strict", &[&entra]).await;
+    assert_eq!(
+        (shape.status, shape.body.as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            "custom 401 the token claims are not accepted"
+        )
+    );
+
+    // What passes is untouched.
+    assert_eq!(
+        call(&app, "/api/admin", &[&entra]).await.status,
+        StatusCode::OK
+    );
+}

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, GeneralPurpose as Engine};
 use clap::{ArgGroup, Args};
 use serde_json::{Map, Value};
+use tollgate::core::bearer;
 use tollgate::core::remote::{JwksSource, OidcSource};
 use tollgate::core::{
     Algorithm, CryptoProvider, Error, KeySet, Validation, VerificationKey, Verifier,
@@ -26,7 +27,8 @@ use crate::time;
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("keys").args(["jwks", "issuer", "secret", "key_file"])))]
 pub(crate) struct InspectArgs {
-    /// The token; `-` reads it from stdin. A leading `Bearer ` is ignored.
+    /// The token; `-` reads it from stdin. Surrounding whitespace and a leading `Bearer` (any
+    /// case) are ignored.
     token: String,
     /// Verify with this JWK Set: an http(s) URL or a file.
     #[arg(long, value_name = "URL|FILE")]
@@ -136,6 +138,12 @@ fn print_decoded(token: &str, now: i64) -> Decoded {
         token.len(),
         segments.len()
     );
+    if !bearer::is_b64token(token.as_bytes()) {
+        println!(
+            "  not an RFC 6750 token (letters, digits, -._~+/ and trailing =): a server refuses \
+             it as malformed (400 invalid_request)"
+        );
+    }
     match segments.len() {
         3 => {}
         5 => println!("  five segments: an encrypted token (JWE); only its header can be shown"),
@@ -413,13 +421,9 @@ fn read_token(arg: &str) -> Result<String, Failure> {
     } else {
         arg.to_owned()
     };
-    let trimmed = raw.trim();
-    let token = trimmed
-        .strip_prefix("Bearer ")
-        .or_else(|| trimmed.strip_prefix("bearer "))
-        .unwrap_or(trimmed)
-        .trim();
-    Ok(token.to_owned())
+    // Lenient on purpose: pasted text with a newline or a copied `Bearer ` prefix. A server
+    // never reads a header this way (`print_decoded` says when a server would refuse it).
+    Ok(bearer::parse_lenient(&raw).to_owned())
 }
 
 pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
@@ -553,6 +557,12 @@ mod tests {
             "abc.def.ghi"
         );
         assert_eq!(read_token("abc.def.ghi").unwrap(), "abc.def.ghi");
+        // The scheme in any case, a tab or several spaces after it (pasted, not a server's
+        // header).
+        assert_eq!(read_token("BEARER\tabc.def.ghi").unwrap(), "abc.def.ghi");
+        assert_eq!(read_token("bearer   abc.def.ghi").unwrap(), "abc.def.ghi");
+        // Anything else is kept for the decoder to show.
+        assert_eq!(read_token(" not a token ").unwrap(), "not a token");
     }
 
     #[test]

@@ -3,25 +3,23 @@
 //! binary: configured only by `AUTH_*` variables, keys fetched from a JWKS (or discovery) on
 //! loopback, one test per attack, named for it. Every case asserts the exact status, the RFC
 //! 6750 `error` and public description of the challenge, and an answer within a bounded time.
-//! Tokens are forged with the core's independent signer (aws-lc-rs), through the attack kit
-//! shared with `crates/tollgate/tests/attacks.rs`.
+//! Tokens are forged with the workspace's independent test signer (aws-lc-rs), through the
+//! attack kit (`tollgate_test_support::attack`) shared with `crates/tollgate/tests/attacks.rs`.
 //!
 //! Not applicable to `serve`: D.5 (`typ` policies are not configurable by environment), H.2
 //! (`serve` forwards no claims as headers), H.3 (Lambda), G.2 (not observable over HTTP).
 
 mod support;
 
-#[path = "../../tollgate/tests/attack_kit/mod.rs"]
-mod attack_kit;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attack_kit::support::{self as signer, AUDIENCE, ISSUER, b64, claims, claims_with, now};
-use attack_kit::*;
 use serde_json::{Value, json};
+use signer::attack::*;
+use signer::{AUDIENCE, ISSUER, b64, claims, claims_with, now};
 use support::{Running, base_url, run, start};
 use tollgate::core::Algorithm;
+use tollgate_test_support as signer;
 
 const ALGORITHMS: &str = "RS256,PS256,ES256,ES384,EdDSA";
 
@@ -81,7 +79,7 @@ impl Api {
     }
 
     async fn get(&self, path: &str, headers: &[(&str, String)]) -> Answer {
-        attack_kit::get(&self.http, &format!("{}{path}", self.base), headers).await
+        signer::attack::get(&self.http, &format!("{}{path}", self.base), headers).await
     }
 
     async fn token(&self, token: &str) -> Answer {

@@ -10,6 +10,7 @@ use serde_json::{Map, json};
 use support::{Answer, Running, base_url, client, free_port, get, run, start, wait_healthy};
 use tollgate::core::Algorithm;
 use tollgate::testing::{DevIssuer, SigningKey, TokenBuilder};
+use tollgate_test_support::server::Loopback;
 
 const SECRET: &str = "serve-test-secret-0123456789abcdef-0123";
 
@@ -545,13 +546,6 @@ async fn oidc_issuer_binds_iss_unless_auth_issuer_widens_it() {
 struct Idp {
     key: SigningKey,
     base: String,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
 }
 
 impl Idp {
@@ -565,75 +559,38 @@ impl Idp {
             .self_signed(&pair)
             .unwrap();
         let certs = json!({ key.kid(): cert.pem() });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = Loopback::start().await;
+        let base = server.base.clone();
         let discovery = |issuer: String, jwks_uri: String| {
-            move || {
-                let doc = json!({
-                    "issuer": issuer,
-                    "jwks_uri": jwks_uri,
-                    "response_types_supported": ["code"],
-                    "subject_types_supported": ["public"],
-                    "id_token_signing_alg_values_supported": ["RS256"],
-                });
-                async move { axum::Json(doc) }
-            }
+            json!({
+                "issuer": issuer,
+                "jwks_uri": jwks_uri,
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            })
         };
-        let jwks_text = jwks.to_string();
-        let certs_text = certs.to_string();
-        let app = axum::Router::new()
-            .route(
-                "/jwks",
-                axum::routing::get(move || {
-                    let body = jwks_text.clone();
-                    async move { body }
-                }),
-            )
-            .route(
-                "/certs",
-                axum::routing::get(move || {
-                    let body = certs_text.clone();
-                    async move { body }
-                }),
-            )
-            .route(
-                "/realms/acme/.well-known/openid-configuration",
-                axum::routing::get(discovery(
-                    format!("{base}/realms/acme"),
-                    format!("{base}/realms/acme/protocol/openid-connect/certs"),
-                )),
-            )
-            .route(
-                "/realms/acme/protocol/openid-connect/certs",
-                axum::routing::get({
-                    let body = jwks.to_string();
-                    move || {
-                        let body = body.clone();
-                        async move { body }
-                    }
-                }),
-            )
-            .route(
-                "/oauth2/default/.well-known/openid-configuration",
-                axum::routing::get(discovery(
-                    format!("{base}/oauth2/default"),
-                    format!("{base}/oauth2/default/v1/keys"),
-                )),
-            )
-            .route(
-                "/oauth2/default/v1/keys",
-                axum::routing::get({
-                    let body = jwks.to_string();
-                    move || {
-                        let body = body.clone();
-                        async move { body }
-                    }
-                }),
-            );
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Idp { key, base, server }
+        server.serve("/jwks", &jwks, &[]);
+        server.serve("/certs", &certs, &[]);
+        server.serve(
+            "/realms/acme/.well-known/openid-configuration",
+            &discovery(
+                format!("{base}/realms/acme"),
+                format!("{base}/realms/acme/protocol/openid-connect/certs"),
+            ),
+            &[],
+        );
+        server.serve("/realms/acme/protocol/openid-connect/certs", &jwks, &[]);
+        server.serve(
+            "/oauth2/default/.well-known/openid-configuration",
+            &discovery(
+                format!("{base}/oauth2/default"),
+                format!("{base}/oauth2/default/v1/keys"),
+            ),
+            &[],
+        );
+        server.serve("/oauth2/default/v1/keys", &jwks, &[]);
+        Idp { key, base }
     }
 
     fn url(&self, path: &str) -> String {

@@ -425,3 +425,25 @@ async fn inspect_without_keys_and_usage_errors() {
     .await;
     assert_eq!(leeway.status.code(), Some(2), "{leeway:?}");
 }
+
+/// `inspect` reads pasted text leniently (the core's `parse_lenient`, by an explicit call), and
+/// says when a server's strict RFC 6750 reading would refuse what it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_reads_pasted_bearer_text_and_flags_what_servers_refuse() {
+    let issuer = DevIssuer::start().await.unwrap();
+    let token = issuer.token().sign().unwrap();
+    for pasted in [format!("BEARER\t{token}\n"), format!("  bearer   {token} ")] {
+        let (code, text) = inspect(&pasted, &[]).await;
+        assert_eq!(code, 0, "{pasted:?}: {text}");
+        assert!(text.contains("  sub: \"dev-user\""), "{pasted:?}: {text}");
+        assert!(
+            !text.contains("not an RFC 6750 token"),
+            "{pasted:?}: {text}"
+        );
+    }
+    // Quoted, or with a space inside: shown as far as it decodes, and flagged.
+    for odd in [format!("\"{token}\""), format!("{token} x")] {
+        let (_, text) = inspect(&odd, &[]).await;
+        assert!(text.contains("not an RFC 6750 token"), "{odd:?}: {text}");
+    }
+}

@@ -4,8 +4,7 @@
 //! Run: `cargo bench -p tollgate-core --bench cache_memory`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 use std::time::Duration;
 

@@ -4,16 +4,14 @@
 //! Run: `cargo bench -p tollgate-core --bench presets`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 use std::collections::HashSet;
 use std::hint::black_box;
 
-use axum::Router;
-use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
+use support::server::Loopback;
 use support::*;
 use tollgate_core::providers::cognito::Cognito;
 use tollgate_core::providers::entra::{ENTRA_V1_ISSUER, ENTRA_V2_ISSUER, EntraId};
@@ -29,20 +27,8 @@ const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 /// Serves the test JWKS on a loopback port for the whole run; returns its URL.
 fn jwks_server(runtime: &tokio::runtime::Runtime) -> String {
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let body = jwks_value().to_string();
-    let app = Router::new().route(
-        "/jwks.json",
-        get(move || {
-            let body = body.clone();
-            async move { ([("content-type", "application/json")], body) }
-        }),
-    );
-    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/jwks.json")
+    let server = runtime.block_on(Loopback::json("/jwks.json", &jwks_value()));
+    server.url("/jwks.json")
 }
 
 fn jwks(url: &str, issuer: Option<&str>) -> JwksSource {

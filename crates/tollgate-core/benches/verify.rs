@@ -2,8 +2,7 @@
 //! same run. Run: `cargo bench -p tollgate-core --bench verify`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 use std::hint::black_box;
 
@@ -31,8 +30,7 @@ fn jsonwebtoken_key(alg: Algorithm) -> jsonwebtoken::DecodingKey {
             DecodingKey::from_ec_components(&b64(&x), &b64(&y)).unwrap()
         }
         Algorithm::EdDSA => {
-            use aws_lc_rs::signature::KeyPair;
-            DecodingKey::from_ed_components(&b64(k.ed.public_key().as_ref())).unwrap()
+            DecodingKey::from_ed_components(&b64(k.ed.public_key_bytes().unwrap())).unwrap()
         }
         _ => {
             let (n, e) = rsa_components();

@@ -154,6 +154,7 @@ impl Algorithm {
         }
     }
 
+    #[cfg(feature = "rust-crypto")]
     pub(crate) const fn to_jsonwebtoken(self) -> jsonwebtoken::Algorithm {
         use jsonwebtoken::Algorithm as J;
         match self {

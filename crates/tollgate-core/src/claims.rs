@@ -5,6 +5,9 @@ use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 
+/// Largest NumericDate accepted: 9999-12-31T23:59:59Z.
+pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
 /// The registered claims of RFC 7519 section 4.1, as a verified token carries them.
 ///
 /// Time claims are whole seconds since the epoch (fractional values are floored).
@@ -49,9 +52,7 @@ fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64
     let value = Option::<f64>::deserialize(deserializer)?;
     match value {
         None => Ok(None),
-        Some(v)
-            if v.is_finite() && (0.0..=crate::validation::MAX_NUMERIC_DATE as f64).contains(&v) =>
-        {
+        Some(v) if v.is_finite() && (0.0..=MAX_NUMERIC_DATE as f64).contains(&v) => {
             Ok(Some(v.floor() as i64))
         }
         Some(_) => Err(serde::de::Error::custom("NumericDate out of range")),

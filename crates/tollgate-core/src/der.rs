@@ -1,93 +1,27 @@
-//! A minimal, bounds-checked DER reader for public keys: SubjectPublicKeyInfo, PKCS#1
-//! `RSAPublicKey` and the SPKI inside an X.509 certificate. Every read is checked; malformed input
-//! is an error, never a panic. Certificate signatures are not checked here: a certificate is only a
-//! container for a key whose trust comes from where it was fetched.
+//! Public keys in DER: SubjectPublicKeyInfo (RFC 5280 section 4.1.2.7), PKCS#1 `RSAPublicKey`
+//! (RFC 8017 appendix A.1.1) and the SPKI inside an X.509 certificate, read with the RustCrypto
+//! `spki`/`pkcs1`/`der` crates (strict DER: minimal lengths and integers, no trailing data).
+//!
+//! Certificate signatures are not checked here, and no other certificate field is interpreted: a
+//! certificate is only a container for a key whose trust comes from where it was fetched, so the
+//! fields before the SPKI are skipped by tag rather than parsed by a full X.509 decoder (which
+//! would refuse certificates over fields this crate never uses).
 
+use spki::SubjectPublicKeyInfoRef;
+use spki::der::asn1::{AnyRef, ObjectIdentifier};
+use spki::der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged as _};
+
+/// Why DER was refused: a static text, so key bytes never reach an error or a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DerError(pub &'static str);
 
-const TAG_INTEGER: u8 = 0x02;
-const TAG_BIT_STRING: u8 = 0x03;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_CONTEXT_0: u8 = 0xa0;
+const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
-pub(crate) const OID_RSA_ENCRYPTION: &[u8] =
-    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-pub(crate) const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-pub(crate) const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-pub(crate) const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
-pub(crate) const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
-
-/// A cursor over DER bytes.
-pub(crate) struct Reader<'a> {
-    data: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn new(data: &'a [u8]) -> Self {
-        Reader { data }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    fn peek_tag(&self) -> Option<u8> {
-        self.data.first().copied()
-    }
-
-    /// Reads one TLV and returns (tag, contents).
-    fn read_any(&mut self) -> Result<(u8, &'a [u8]), DerError> {
-        let (&tag, rest) = self.data.split_first().ok_or(DerError("truncated DER"))?;
-        let (&first_len, rest) = rest.split_first().ok_or(DerError("truncated DER length"))?;
-        let (len, rest) = if first_len < 0x80 {
-            (usize::from(first_len), rest)
-        } else {
-            let count = usize::from(first_len & 0x7f);
-            if count == 0 || count > 3 {
-                return Err(DerError("unsupported DER length encoding"));
-            }
-            if rest.len() < count {
-                return Err(DerError("truncated DER length"));
-            }
-            let (len_bytes, rest) = rest.split_at(count);
-            let len = len_bytes
-                .iter()
-                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-            (len, rest)
-        };
-        if rest.len() < len {
-            return Err(DerError("DER length exceeds input"));
-        }
-        let (contents, rest) = rest.split_at(len);
-        self.data = rest;
-        Ok((tag, contents))
-    }
-
-    fn read(&mut self, expected: u8) -> Result<&'a [u8], DerError> {
-        let (tag, contents) = self.read_any()?;
-        if tag != expected {
-            return Err(DerError("unexpected DER tag"));
-        }
-        Ok(contents)
-    }
-
-    fn read_sequence(&mut self) -> Result<Reader<'a>, DerError> {
-        self.read(TAG_SEQUENCE).map(Reader::new)
-    }
-
-    /// Reads a non-negative INTEGER and returns its big-endian magnitude without leading zeros.
-    fn read_unsigned(&mut self) -> Result<&'a [u8], DerError> {
-        let bytes = self.read(TAG_INTEGER)?;
-        match bytes.first() {
-            None => Err(DerError("empty INTEGER")),
-            Some(b) if b & 0x80 != 0 => Err(DerError("negative INTEGER")),
-            Some(_) => Ok(strip_leading_zeros(bytes)),
-        }
-    }
-}
-
+/// The big-endian magnitude without its leading zero bytes.
 pub(crate) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     &bytes[start..]
@@ -102,40 +36,43 @@ pub(crate) enum PublicKeyDer<'a> {
     Ed25519 { x: &'a [u8] },
 }
 
+/// Logs the `der` crate's diagnosis (tags, lengths and offsets only) and returns `context`.
+fn refused(context: &'static str) -> impl FnOnce(spki::der::Error) -> DerError {
+    move |err| {
+        tracing::debug!(error = %err, context, "DER refused");
+        DerError(context)
+    }
+}
+
 /// Parses PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
 pub(crate) fn parse_pkcs1_rsa(der: &[u8]) -> Result<PublicKeyDer<'_>, DerError> {
-    let mut outer = Reader::new(der);
-    let mut seq = outer.read_sequence()?;
-    let n = seq.read_unsigned()?;
-    let e = seq.read_unsigned()?;
-    if !seq.is_empty() || !outer.is_empty() {
-        return Err(DerError("trailing data after RSAPublicKey"));
-    }
-    Ok(PublicKeyDer::Rsa { n, e })
+    let key = pkcs1::RsaPublicKey::from_der(der).map_err(refused("malformed RSAPublicKey"))?;
+    Ok(PublicKeyDer::Rsa {
+        n: key.modulus.as_bytes(),
+        e: key.public_exponent.as_bytes(),
+    })
 }
 
 /// Parses a `SubjectPublicKeyInfo`.
 pub(crate) fn parse_spki(der: &[u8]) -> Result<PublicKeyDer<'_>, DerError> {
-    let mut outer = Reader::new(der);
-    let spki = outer.read_sequence()?;
-    if !outer.is_empty() {
-        return Err(DerError("trailing data after SubjectPublicKeyInfo"));
-    }
-    parse_spki_contents(spki)
+    let spki = SubjectPublicKeyInfoRef::from_der(der)
+        .map_err(refused("malformed SubjectPublicKeyInfo"))?;
+    spki_key(&spki)
 }
 
-fn parse_spki_contents(mut spki: Reader<'_>) -> Result<PublicKeyDer<'_>, DerError> {
-    let mut algorithm = spki.read_sequence()?;
-    let oid = algorithm.read(TAG_OID)?;
-    let bits = spki.read(TAG_BIT_STRING)?;
-    let key = match bits.split_first() {
-        Some((0, key)) => key,
-        _ => return Err(DerError("public key BIT STRING has unused bits")),
-    };
+fn spki_key<'a>(spki: &SubjectPublicKeyInfoRef<'a>) -> Result<PublicKeyDer<'a>, DerError> {
+    let key = spki
+        .subject_public_key
+        .as_bytes()
+        .ok_or(DerError("public key BIT STRING has unused bits"))?;
+    let oid = spki.algorithm.oid;
     if oid == OID_RSA_ENCRYPTION {
         parse_pkcs1_rsa(key)
     } else if oid == OID_EC_PUBLIC_KEY {
-        let curve = algorithm.read(TAG_OID)?;
+        let curve = spki.algorithm.parameters_oid().map_err(|err| {
+            tracing::debug!(error = %err, "EC key without a named curve");
+            DerError("EC key without a named curve")
+        })?;
         if curve == OID_P256 {
             Ok(PublicKeyDer::EcP256 { point: key })
         } else if curve == OID_P384 {
@@ -152,57 +89,64 @@ fn parse_spki_contents(mut spki: Reader<'_>) -> Result<PublicKeyDer<'_>, DerErro
     }
 }
 
-/// Finds the SubjectPublicKeyInfo inside an X.509 certificate.
-pub(crate) fn parse_certificate_spki(der: &[u8]) -> Result<PublicKeyDer<'_>, DerError> {
-    let mut outer = Reader::new(der);
-    let mut cert = outer.read_sequence()?;
-    let mut tbs = cert.read_sequence()?;
-    if tbs.peek_tag() == Some(TAG_CONTEXT_0) {
-        tbs.read(TAG_CONTEXT_0)?; // version
-    }
-    tbs.read(TAG_INTEGER)?; // serialNumber
-    tbs.read_sequence()?; // signature AlgorithmIdentifier
-    tbs.read_sequence()?; // issuer
-    tbs.read_sequence()?; // validity
-    tbs.read_sequence()?; // subject
-    let spki = tbs.read_sequence()?;
-    parse_spki_contents(spki)
+/// Reads one TLV of the given tag, whatever its contents.
+fn skip<'a, R: Reader<'a>>(reader: &mut R, tag: Tag) -> spki::der::Result<()> {
+    let any = AnyRef::decode(reader)?;
+    any.tag().assert_eq(tag)?;
+    Ok(())
 }
 
-/// Encodes a PKCS#1 `RSAPublicKey` from big-endian magnitudes.
-#[cfg_attr(not(feature = "aws-lc-rs"), allow(dead_code))]
-pub(crate) fn encode_pkcs1_rsa(n: &[u8], e: &[u8]) -> Vec<u8> {
-    fn length(len: usize, out: &mut Vec<u8>) {
-        if len < 0x80 {
-            out.push(len as u8);
-        } else {
-            let bytes: Vec<u8> = len
-                .to_be_bytes()
-                .into_iter()
-                .skip_while(|b| *b == 0)
-                .collect();
-            out.push(0x80 | bytes.len() as u8);
-            out.extend_from_slice(&bytes);
-        }
+/// Reads every remaining TLV (optional trailing fields we do not use).
+fn skip_rest<'a, R: Reader<'a>>(reader: &mut R) -> spki::der::Result<()> {
+    while !reader.is_finished() {
+        AnyRef::decode(reader)?;
     }
-    fn integer(magnitude: &[u8], out: &mut Vec<u8>) {
-        let magnitude = strip_leading_zeros(magnitude);
-        let pad = magnitude.first().is_none_or(|b| b & 0x80 != 0);
-        out.push(TAG_INTEGER);
-        length(magnitude.len() + usize::from(pad), out);
-        if pad {
-            out.push(0);
-        }
-        out.extend_from_slice(magnitude);
-    }
-    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
-    integer(n, &mut body);
-    integer(e, &mut body);
-    let mut out = Vec::with_capacity(body.len() + 4);
-    out.push(TAG_SEQUENCE);
-    length(body.len(), &mut out);
-    out.extend_from_slice(&body);
-    out
+    Ok(())
+}
+
+/// Finds the SubjectPublicKeyInfo inside an X.509 certificate:
+/// `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
+/// signature, issuer, validity, subject, subjectPublicKeyInfo, ... }, ... }`.
+pub(crate) fn parse_certificate_spki(der: &[u8]) -> Result<PublicKeyDer<'_>, DerError> {
+    const CONTEXT: &str = "malformed X.509 certificate";
+    let version = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber::N0,
+    };
+    let mut reader = SliceReader::new(der).map_err(refused(CONTEXT))?;
+    let spki = reader
+        .sequence(|cert| {
+            let spki = cert.sequence(|tbs| {
+                if tbs.peek_tag()? == version {
+                    skip(tbs, version)?;
+                }
+                skip(tbs, Tag::Integer)?; // serialNumber
+                skip(tbs, Tag::Sequence)?; // signature AlgorithmIdentifier
+                skip(tbs, Tag::Sequence)?; // issuer
+                skip(tbs, Tag::Sequence)?; // validity
+                skip(tbs, Tag::Sequence)?; // subject
+                let spki = SubjectPublicKeyInfoRef::decode(tbs)?;
+                skip_rest(tbs)?; // unique ids, extensions
+                Ok(spki)
+            })?;
+            skip_rest(cert)?; // signatureAlgorithm, signatureValue
+            Ok(spki)
+        })
+        .and_then(|spki| reader.finish(spki))
+        .map_err(refused(CONTEXT))?;
+    spki_key(&spki)
+}
+
+/// Encodes a PKCS#1 `RSAPublicKey` from big-endian magnitudes; `None` for an empty one.
+#[cfg(any(test, feature = "aws-lc-rs"))]
+pub(crate) fn encode_pkcs1_rsa(n: &[u8], e: &[u8]) -> Option<Vec<u8>> {
+    use spki::der::Encode as _;
+    use spki::der::asn1::UintRef;
+    let key = pkcs1::RsaPublicKey {
+        modulus: UintRef::new(n).ok()?,
+        public_exponent: UintRef::new(e).ok()?,
+    };
+    key.to_der().ok()
 }
 
 #[cfg(test)]
@@ -243,13 +187,23 @@ mod tests {
     }
 
     #[test]
+    fn rejects_non_canonical_der() {
+        // Long-form length for a short value (BER, not DER).
+        assert!(parse_pkcs1_rsa(&[0x30, 0x81, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03]).is_err());
+        // A superfluous leading zero in an INTEGER.
+        assert!(parse_pkcs1_rsa(&[0x30, 0x07, 0x02, 0x02, 0x00, 0x05, 0x02, 0x01, 0x03]).is_err());
+        // Trailing bytes after the key.
+        assert!(parse_pkcs1_rsa(&[0x30, 0x06, 0x02, 0x01, 0x05, 0x02, 0x01, 0x03, 0x00]).is_err());
+    }
+
+    #[test]
     fn pkcs1_encoding_round_trips() {
         for (n, e) in [
             (vec![0xc5u8; 256], vec![1u8, 0, 1]),
             (vec![0x45; 300], vec![3]),
             (vec![0x7f], vec![0x80]),
         ] {
-            let der = encode_pkcs1_rsa(&n, &e);
+            let der = encode_pkcs1_rsa(&n, &e).unwrap_or_default();
             match parse_pkcs1_rsa(&der) {
                 Ok(PublicKeyDer::Rsa { n: pn, e: pe }) => assert_eq!((pn, pe), (&n[..], &e[..])),
                 other => unreachable!("{other:?}"),

@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use crate::algorithm::Algorithm;
-use crate::key::KeyMismatch;
+use crate::algorithm::{Algorithm, KeyFamily};
 
 /// An RFC 6750 section 3.1 error code, plus the one server-side condition a bearer check has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +43,52 @@ impl ErrorCode {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why a key may not verify a given algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMismatch {
+    /// The algorithm needs another kind of key (e.g. `HS256` against an RSA key).
+    Family {
+        /// What the algorithm needs.
+        needed: KeyFamily,
+        /// What the key is.
+        actual: KeyFamily,
+    },
+    /// The key is restricted to another algorithm by its own `alg`.
+    KeyAlgorithm {
+        /// The key's own algorithm.
+        key_alg: Algorithm,
+    },
+    /// The HMAC secret is shorter than the algorithm's hash output.
+    SecretTooShort {
+        /// Secret length in bytes.
+        len: usize,
+        /// Bytes the algorithm needs.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for KeyMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyMismatch::Family { needed, actual } => {
+                write!(
+                    f,
+                    "the algorithm needs an {needed} but the key is an {actual}"
+                )
+            }
+            KeyMismatch::KeyAlgorithm { key_alg } => {
+                write!(f, "the key is restricted to {key_alg}")
+            }
+            KeyMismatch::SecretTooShort { len, needed } => {
+                write!(
+                    f,
+                    "the HMAC secret has {len} bytes, the algorithm needs {needed}"
+                )
+            }
+        }
     }
 }
 
@@ -231,10 +276,13 @@ pub enum Error {
     /// A custom claim check refused the token.
     #[error("claim check failed: {0}")]
     ClaimCheck(String),
-    /// The claims do not fit the application's claims type.
+    /// The claims do not fit the application's claims type (or, for claims trusted from
+    /// upstream, could not be read): 401 `invalid_token`. Also the rejection of the tower crate's
+    /// `Claims<T>` extractor.
     #[error("claims do not match the expected shape: {0}")]
     ClaimsShape(String),
-    /// The token is valid but lacks a required role or scope.
+    /// The token is valid but lacks a required role or scope: 403 `insufficient_scope`. What
+    /// the tower crate's guards answer.
     #[error("insufficient scope: requires {required}")]
     InsufficientScope {
         /// What was required, as a space-separated list (the RFC 6750 `scope` attribute).
@@ -278,7 +326,7 @@ impl Error {
             Error::WrongAudience { .. } => "the token audience is not accepted",
             Error::ClaimCheck(_) => "the token claims are not accepted",
             Error::ClaimsShape(_) => "the token claims are not accepted",
-            Error::InsufficientScope { .. } => "the token lacks the required scope",
+            Error::InsufficientScope { .. } => "the token lacks the required role or scope",
         }
     }
 
@@ -360,6 +408,10 @@ pub enum KeyError {
         /// Minimum.
         min: usize,
     },
+    /// The RSA modulus has the ROCA fingerprint (CVE-2017-15361): it was made by the flawed
+    /// Infineon RSALib, and its private key can be recovered from it.
+    #[error("RSA modulus has the ROCA weakness (CVE-2017-15361); regenerate the key")]
+    RocaVulnerable,
     /// A key restricted to an algorithm it cannot verify.
     #[error("algorithm {0} does not suit this key: {1}")]
     AlgorithmMismatch(Algorithm, KeyMismatch),
@@ -417,4 +469,8 @@ pub enum ConfigError {
     /// An issuer template without exactly one `{tenantid}` after a non-empty prefix.
     #[error("issuer template {0:?} must contain {{tenantid}} once, after the URL's start")]
     IssuerTemplate(String),
+    /// A [`MultiIssuer`](crate::MultiIssuer) routing that cannot work: no issuer, one
+    /// configured twice, an unusable tenant list.
+    #[error("invalid multi-issuer routing: {0}")]
+    Routing(&'static str),
 }

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::verifier::TokenHeader;
+use crate::jws::TokenHeader;
 
 /// Most distinct headers remembered: an issuer has a handful of keys in its set at a time.
 const MAX_HEADERS: usize = 32;

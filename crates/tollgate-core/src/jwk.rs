@@ -52,6 +52,35 @@ pub(crate) fn parse_jwk(value: &Value, allow_symmetric: bool) -> JwkOutcome {
     }
 }
 
+// In this module rather than `key.rs` so that keys never depend on their JWK encoding.
+impl VerificationKey {
+    /// A key from one JWK given as JSON text. Unlike in a JWK Set, a key we cannot use is an
+    /// error here. Symmetric (`oct`) keys are accepted: the caller asked for this one key.
+    ///
+    /// ```
+    /// use tollgate_core::{Algorithm, KeyError, VerificationKey};
+    ///
+    /// let key = VerificationKey::from_jwk(
+    ///     r#"{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+    /// )?;
+    /// assert_eq!(key.kid(), Some("k1"));
+    /// assert!(key.permits(Algorithm::EdDSA).is_ok());
+    /// // An encryption key is well-formed but unusable here.
+    /// let enc = VerificationKey::from_jwk(r#"{"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"}"#);
+    /// assert!(matches!(enc, Err(KeyError::Unusable(_))));
+    /// # Ok::<(), KeyError>(())
+    /// ```
+    pub fn from_jwk(json: &str) -> Result<Self, KeyError> {
+        let value: Value = serde_json::from_str(json)
+            .map_err(|e| KeyError::Invalid(format!("JWK is not valid JSON: {e}")))?;
+        match parse_jwk(&value, true) {
+            JwkOutcome::Key(key) => Ok(*key),
+            JwkOutcome::Skipped(reason) => Err(KeyError::Unusable(reason)),
+            JwkOutcome::Invalid(err) => Err(err),
+        }
+    }
+}
+
 type Parsed = Result<Result<VerificationKey, String>, KeyError>;
 
 fn parse_object(jwk: &serde_json::Map<String, Value>, allow_symmetric: bool) -> Parsed {

@@ -7,8 +7,8 @@ use jsonwebtoken::DecodingKey;
 
 use crate::algorithm::{Algorithm, KeyFamily};
 use crate::der::{self, PublicKeyDer};
-use crate::error::KeyError;
-use crate::pem;
+use crate::error::{KeyError, KeyMismatch};
+use crate::pem::{self, PemKind};
 
 /// Smallest RSA modulus accepted, in bits (RFC 7518 section 3.3).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -43,52 +43,6 @@ pub struct VerificationKey {
     /// Backend keys parsed once per algorithm, shared by clones.
     #[cfg(feature = "aws-lc-rs")]
     prepared: std::sync::Arc<crate::prepared::PreparedKeys>,
-}
-
-/// Why a key may not verify a given algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyMismatch {
-    /// The algorithm needs another kind of key (e.g. `HS256` against an RSA key).
-    Family {
-        /// What the algorithm needs.
-        needed: KeyFamily,
-        /// What the key is.
-        actual: KeyFamily,
-    },
-    /// The key is restricted to another algorithm by its own `alg`.
-    KeyAlgorithm {
-        /// The key's own algorithm.
-        key_alg: Algorithm,
-    },
-    /// The HMAC secret is shorter than the algorithm's hash output.
-    SecretTooShort {
-        /// Secret length in bytes.
-        len: usize,
-        /// Bytes the algorithm needs.
-        needed: usize,
-    },
-}
-
-impl fmt::Display for KeyMismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyMismatch::Family { needed, actual } => {
-                write!(
-                    f,
-                    "the algorithm needs an {needed} but the key is an {actual}"
-                )
-            }
-            KeyMismatch::KeyAlgorithm { key_alg } => {
-                write!(f, "the key is restricted to {key_alg}")
-            }
-            KeyMismatch::SecretTooShort { len, needed } => {
-                write!(
-                    f,
-                    "the HMAC secret has {len} bytes, the algorithm needs {needed}"
-                )
-            }
-        }
-    }
 }
 
 impl VerificationKey {
@@ -139,9 +93,7 @@ impl VerificationKey {
             return Err(KeyError::Invalid("RSA modulus is even".into()));
         }
         if crate::roca::is_vulnerable(n) {
-            return Err(KeyError::Invalid(
-                "RSA modulus has the ROCA weakness (CVE-2017-15361); regenerate the key".into(),
-            ));
+            return Err(KeyError::RocaVulnerable);
         }
         let e_is_one = e == [1];
         if e.is_empty() || e.len() > 4 || e_is_one || e.last().is_some_and(|b| b & 1 == 0) {
@@ -236,16 +188,10 @@ impl VerificationKey {
     /// ```
     pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
         let block = pem::parse_first(pem.as_ref()).map_err(|e| KeyError::Invalid(e.into()))?;
-        let parsed = match block.label.as_str() {
-            "PUBLIC KEY" => der::parse_spki(&block.der),
-            "RSA PUBLIC KEY" => der::parse_pkcs1_rsa(&block.der),
-            "CERTIFICATE" => der::parse_certificate_spki(&block.der),
-            label if label.contains("PRIVATE") => {
-                return Err(KeyError::Invalid(
-                    "this is a private key; configure the public key instead".into(),
-                ));
-            }
-            _ => return Err(KeyError::Invalid("unsupported PEM label".into())),
+        let parsed = match block.kind {
+            PemKind::PublicKey => der::parse_spki(&block.der),
+            PemKind::RsaPublicKey => der::parse_pkcs1_rsa(&block.der),
+            PemKind::Certificate => der::parse_certificate_spki(&block.der),
         };
         Self::from_parsed_der(parsed)
     }
@@ -278,18 +224,6 @@ impl VerificationKey {
             PublicKeyDer::EcP256 { point } => Self::ec_from_point(KeyFamily::EcP256, point),
             PublicKeyDer::EcP384 { point } => Self::ec_from_point(KeyFamily::EcP384, point),
             PublicKeyDer::Ed25519 { x } => Self::ed25519(x),
-        }
-    }
-
-    /// A key from one JWK given as JSON text. Unlike in a JWK Set, a key we cannot use is an
-    /// error here. Symmetric (`oct`) keys are accepted: the caller asked for this one key.
-    pub fn from_jwk(json: &str) -> Result<Self, KeyError> {
-        let value: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| KeyError::Invalid(format!("JWK is not valid JSON: {e}")))?;
-        match crate::jwk::parse_jwk(&value, true) {
-            crate::jwk::JwkOutcome::Key(key) => Ok(*key),
-            crate::jwk::JwkOutcome::Skipped(reason) => Err(KeyError::Unusable(reason)),
-            crate::jwk::JwkOutcome::Invalid(err) => Err(err),
         }
     }
 

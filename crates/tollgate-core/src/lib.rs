@@ -38,55 +38,74 @@
 //!   ignored, and `crit` is refused.
 //!
 //! # Crypto backend
-//! Exactly one of the features `aws-lc-rs` (default) and `rust-crypto` must be enabled; anything
-//! else is a compile error. The backend is passed explicitly as a [`CryptoProvider`].
+//! The features `aws-lc-rs` (default) and `rust-crypto` each compile in one backend; they are
+//! additive (with both, [`CryptoProvider::default`] is AWS-LC and either can be chosen at run
+//! time), and enabling neither is a compile error. The backend is passed explicitly as a
+//! [`CryptoProvider`].
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 
 mod algorithm;
 mod b64;
+pub mod bearer;
 mod claims;
 #[cfg(feature = "remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 pub mod config;
 mod crypto;
 mod der;
 mod error;
 mod header_memo;
 mod jwk;
+mod jws;
 mod key;
 mod key_set;
+mod multi_issuer;
 mod pem;
 #[cfg(feature = "aws-lc-rs")]
 mod prepared;
 #[cfg(feature = "remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 pub mod providers;
+mod registered;
 #[cfg(feature = "remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 pub mod remote;
 mod roca;
 mod rules;
 mod scan;
 mod source;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod token_cache;
+mod token_verifier;
 mod validation;
 mod verified_token;
 mod verifier;
 
 pub use algorithm::{Algorithm, KeyFamily, UnknownAlgorithm};
-pub use claims::{AccessClaims, Audience, ClaimPath, RegisteredClaims, StandardClaims, scopes};
+pub use claims::{
+    AccessClaims, Audience, ClaimPath, MAX_NUMERIC_DATE, RegisteredClaims, StandardClaims, scopes,
+};
 pub use crypto::CryptoProvider;
-pub use error::{ConfigError, Error, ErrorCode, KeyError, KeyLookupError, Malformed};
-pub use key::{KeyMismatch, MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, VerificationKey};
+pub use error::{ConfigError, Error, ErrorCode, KeyError, KeyLookupError, KeyMismatch, Malformed};
+pub use jws::TokenHeader;
+pub use key::{MIN_HMAC_SECRET_BYTES, MIN_RSA_BITS, VerificationKey};
 pub use key_set::{KeySet, MAX_KEYS_PER_SET};
+pub use multi_issuer::{ENTRA_ID_V2_ISSUER, MultiIssuer, MultiIssuerBuilder};
 pub use rules::{ClaimRule, TENANT_PLACEHOLDER, Tenants};
 pub use source::{KeyFuture, KeyRequest, KeyResult, KeySource};
 pub use token_cache::{
     DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_MAX_TOKEN_BYTES, DEFAULT_CACHE_TTL, TokenCacheConfig,
     TokenCacheStats,
 };
+pub use token_verifier::{PendingVerification, TokenVerifier, Verification, VerificationFuture};
 pub use validation::{
-    ClaimCheck, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, MAX_NUMERIC_DATE,
-    MAX_REQUIRED_CLAIMS, Validation, ValidationBuilder,
+    ClaimCheck, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, MAX_REQUIRED_CLAIMS,
+    Validation, ValidationBuilder,
 };
 pub use verified_token::VerifiedToken;
-pub use verifier::{TokenHeader, Verified, VerifiedJws, Verifier, VerifierBuilder};
+pub use verifier::{Verified, VerifiedJws, Verifier, VerifierBuilder};

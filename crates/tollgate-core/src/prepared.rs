@@ -60,7 +60,7 @@ fn prepare(alg: Algorithm, key: &DecodingKey) -> Option<Prepared> {
                 .map(Prepared::Public)
         }
         (DecodingKeyKind::RsaModulusExponent { n, e }, None) => {
-            let pkcs1 = der::encode_pkcs1_rsa(n, e);
+            let pkcs1 = der::encode_pkcs1_rsa(n, e)?;
             ParsedPublicKey::new(public_algorithm(alg)?, pkcs1)
                 .ok()
                 .map(Prepared::Public)

@@ -18,8 +18,8 @@ use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
 
+use crate::claims::MAX_NUMERIC_DATE;
 use crate::error::{ConfigError, Error};
-use crate::validation::MAX_NUMERIC_DATE;
 
 /// The placeholder a tenant-bound issuer template carries, e.g.
 /// `https://login.microsoftonline.com/{tenantid}/v2.0`.

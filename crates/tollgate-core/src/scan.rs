@@ -8,6 +8,8 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::error::{Error, Malformed};
+
 /// A string that borrows from the input when it has no escapes.
 pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
 
@@ -189,6 +191,23 @@ pub(crate) fn scan_object<'de, S: MemberSink<'de>>(
 }
 
 /// Whether a scan error was a duplicate member.
-pub(crate) fn is_duplicate(err: &str) -> bool {
+fn is_duplicate(err: &str) -> bool {
     err.starts_with(DUPLICATE)
+}
+
+/// Scans a decoded header or payload into `sink`, with the verifier's error vocabulary: a
+/// duplicate member name is [`Malformed::DuplicateMember`] (whichever segment it is in),
+/// anything else wrong is `invalid`.
+pub(crate) fn scan_segment<'de, S: MemberSink<'de>>(
+    json: &'de [u8],
+    sink: &mut S,
+    invalid: Malformed,
+) -> Result<(), Error> {
+    scan_object(json, sink).map_err(|err| {
+        if is_duplicate(&err) {
+            Malformed::DuplicateMember.into()
+        } else {
+            invalid.into()
+        }
+    })
 }

@@ -28,6 +28,10 @@ pub type KeyResult = Result<Arc<VerificationKey>, KeyLookupError>;
 
 /// The future returned by [`KeySource::key`]: ready without allocating when the answer is at
 /// hand (a cache hit), boxed only when the source has to wait (e.g. to fetch a JWKS).
+///
+/// Which of the two it is is known without polling ([`into_ready`](Self::into_ready)): a
+/// verifier finishes synchronously with a ready answer, and drops a pending one unpolled (see
+/// the [`KeySource`] contract) to ask again from a future that owns what it needs.
 pub struct KeyFuture<'a>(FutureState<'a>);
 
 enum FutureState<'a> {
@@ -41,9 +45,36 @@ impl<'a> KeyFuture<'a> {
         KeyFuture(FutureState::Ready(Some(result)))
     }
 
-    /// Wraps a future that has to wait.
+    /// Wraps a future that has to wait. It must do nothing until first polled (see the
+    /// [`KeySource`] contract): an `async` block does exactly that.
     pub fn new(future: impl Future<Output = KeyResult> + Send + 'a) -> Self {
         KeyFuture(FutureState::Pending(Box::pin(future)))
+    }
+
+    /// The answer when it is at hand, without polling; the future itself, unpolled, when the
+    /// source has to wait.
+    ///
+    /// ```
+    /// use tollgate_core::{KeyFuture, KeyLookupError};
+    ///
+    /// let ready = KeyFuture::ready(Err(KeyLookupError::Ambiguous));
+    /// assert!(matches!(ready.into_ready(), Ok(Err(KeyLookupError::Ambiguous))));
+    /// let waiting = KeyFuture::new(async { Err(KeyLookupError::Ambiguous) });
+    /// assert!(waiting.into_ready().is_err());
+    /// ```
+    pub fn into_ready(self) -> Result<KeyResult, Self> {
+        match self.0 {
+            FutureState::Ready(Some(result)) => Ok(result),
+            FutureState::Ready(None) => Ok(Err(KeyLookupError::Unavailable(
+                "key future polled after completion".into(),
+            ))),
+            pending @ FutureState::Pending(_) => Err(KeyFuture(pending)),
+        }
+    }
+
+    /// Whether the answer is at hand (no waiting, no polling needed).
+    pub fn is_ready(&self) -> bool {
+        matches!(self.0, FutureState::Ready(_))
     }
 }
 
@@ -80,7 +111,15 @@ impl fmt::Debug for KeyFuture<'_> {
 ///   [`KeyLookupError::Unavailable`] when they have no keys at all (fail closed);
 /// - return only a key that [`permits`](VerificationKey::permits) `request.alg`
 ///   ([`KeySet::find`] does all of this);
-/// - never block: bound any I/O by timeouts.
+/// - never block: bound any I/O by timeouts;
+/// - **have no side effect before the returned future is first polled**: when `key` cannot
+///   answer at once, it returns [`KeyFuture::new`] around work that starts on the first poll
+///   (an `async` block), counting and fetching nothing before that. A verifier learns from
+///   [`KeyFuture::into_ready`] that the answer is not at hand, drops that future unpolled and
+///   asks again from the one future that will be driven to completion, so a pending lookup may
+///   be requested twice but is performed once. Work done *synchronously* in `key` (a cache
+///   read, a hit counter for a ready answer) must therefore be harmless to repeat when the
+///   answer is pending: count a cache hit only when returning [`KeyFuture::ready`].
 ///
 /// ```
 /// use tollgate_core::{Algorithm, KeyFuture, KeyRequest, KeySet, KeySource, VerificationKey};
@@ -106,8 +145,8 @@ pub trait KeySource: Send + Sync + fmt::Debug + 'static {
     /// Finds the key for a token.
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a>;
 
-    /// The issuer whose keys these are, when the source knows it (an
-    /// [`OidcSource`](crate::remote::OidcSource) found them through that issuer's metadata; a
+    /// The issuer whose keys these are, when the source knows it (an `OidcSource` (feature
+    /// `remote`) found them through that issuer's metadata; a
     /// provider preset's source). A [`Verifier`](crate::Verifier) whose policy lists no issuer
     /// then accepts only tokens whose `iss` is exactly this: keys found for one issuer never
     /// vouch for another's tokens. Default: `None` (static keys, a bare JWKS URL).

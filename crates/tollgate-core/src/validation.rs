@@ -16,8 +16,6 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// Largest leeway a policy accepts.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(600);
-/// Largest NumericDate accepted: 9999-12-31T23:59:59Z.
-pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
 
 /// A custom check over the claims, run after the signature and registered claims passed.
 ///
@@ -107,7 +105,8 @@ pub struct Validation {
     pub(crate) any_audience: bool,
 }
 
-/// Most required claims a policy may list (one bit each in the verifier's scan).
+/// Most distinct required claims a policy may list (one bit each in the verifier's scan),
+/// checked by [`ValidationBuilder::build`].
 pub const MAX_REQUIRED_CLAIMS: usize = 128;
 
 impl Validation {
@@ -319,6 +318,12 @@ impl ValidationBuilder {
         if v.audiences.is_empty() && !v.any_audience {
             return Err(ConfigError::NoAudienceDecision);
         }
+        // Checked once here, so a verification never has to: each required claim has one bit
+        // of a `u128` in the claims scan. A name listed twice counts once (and would otherwise
+        // never be seen at its second place).
+        let mut distinct = std::collections::HashSet::new();
+        v.required_claims
+            .retain(|name| distinct.insert(name.clone()));
         if v.required_claims.len() > MAX_REQUIRED_CLAIMS {
             return Err(ConfigError::TooManyRequiredClaims(v.required_claims.len()));
         }

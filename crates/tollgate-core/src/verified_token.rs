@@ -15,8 +15,9 @@ use serde_json::{Map, Value};
 
 use crate::claims::AccessClaims;
 use crate::error::Error;
+use crate::jws::TokenHeader;
 use crate::key::VerificationKey;
-use crate::verifier::{TimeClaims, TokenHeader};
+use crate::registered::TimeClaims;
 
 /// Most distinct claim types kept per token; an application has a handful at most, and the bound
 /// keeps a misbehaving caller from growing an entry without limit.
@@ -72,6 +73,10 @@ pub(crate) struct Entry {
     pub(crate) key: Weak<VerificationKey>,
     /// Where the verifier reads roles and scopes (shared by all its entries).
     pub(crate) access: Arc<AccessClaims>,
+    /// Which verifier of a cache shared by several (a [`MultiIssuer`](crate::MultiIssuer)'s
+    /// routes) verified the token; 0 in a verifier's own cache. A hit is judged by that
+    /// verifier's policy and key source, never another's.
+    pub(crate) origin: usize,
     /// The claims as JSON, parsed once during verification: a token whose payload this view
     /// cannot hold is refused, so every view of an accepted token sees the same claims.
     pub(crate) json: Map<String, Value>,
@@ -94,6 +99,7 @@ impl Entry {
         verdict: Verdict,
         valid_until: i64,
         key: Weak<VerificationKey>,
+        origin: usize,
     ) -> Entry {
         Entry {
             token,
@@ -103,6 +109,7 @@ impl Entry {
             valid_until,
             key,
             access: verdict.access,
+            origin,
             json: verdict.json,
             typed: TypedViews::default(),
         }

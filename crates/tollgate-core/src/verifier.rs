@@ -1,37 +1,28 @@
-//! The verification engine: token string + policy + key source -> typed claims or a precise error.
+//! The verification engine: token string + policy + key source -> a verified token or a precise
+//! error, in two phases: everything up to the key request and, once the key is at hand, the
+//! signature and the claims. Reads bottom-up from `jws` (split, header) and
+//! `registered` (claims checks).
 
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Waker};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
-use crate::algorithm::Algorithm;
 use crate::b64;
 use crate::claims::AccessClaims;
 use crate::crypto::CryptoProvider;
 use crate::error::{Error, Malformed};
 use crate::header_memo::HeaderMemo;
-use crate::jwk::MAX_KID_LEN;
+use crate::jws::{self, Opened, TokenHeader};
 use crate::key::VerificationKey;
-use crate::scan::{self, Loose, MemberSink};
-use crate::source::{KeyRequest, KeySource};
+use crate::registered::{self, ClaimsSink};
+use crate::scan;
+use crate::source::{KeyRequest, KeyResult, KeySource};
 use crate::token_cache::{CacheKey, TokenCache, TokenCacheConfig, TokenCacheStats};
-use crate::validation::{MAX_NUMERIC_DATE, Validation};
+use crate::token_verifier::{PendingVerification, TokenVerifier, Verification, VerificationFuture};
+use crate::validation::Validation;
 use crate::verified_token::{Entry, Verdict, VerifiedToken};
-
-/// The protected header of a verified token (only the members Tollgate acts on).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenHeader {
-    /// The signature algorithm.
-    pub alg: Algorithm,
-    /// The key id, if any.
-    pub kid: Option<String>,
-    /// The media type (`typ`), if any.
-    pub typ: Option<String>,
-}
 
 /// A verified token: its claims as the application's type, and facts about it.
 #[derive(Debug, Clone)]
@@ -84,6 +75,14 @@ pub struct VerifiedJws {
 /// assert_eq!(err.code().as_str(), "invalid_token");
 /// # });
 /// ```
+///
+/// # Two phases
+/// [`start`](Verifier::start) decides synchronously whatever needs no waiting: the cache, the
+/// size cap, the split, the header, the key lookup when the key source has the key at hand
+/// (a [`KeySet`](crate::KeySet), a fresh JWKS cache) and the signature and claims after it.
+/// Only when the key source has to wait does it return a [`PendingVerification`], a `'static`
+/// future owning the token, which alone polls the key source. `verify`, `verify_at` and
+/// `verify_token` are that plus an `.await`.
 #[derive(Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
@@ -93,7 +92,7 @@ struct Inner {
     validation: Validation,
     keys: Arc<dyn KeySource>,
     crypto: CryptoProvider,
-    cache: Option<TokenCache>,
+    cache: Option<Arc<TokenCache>>,
     headers: HeaderMemo,
     access: Arc<AccessClaims>,
 }
@@ -170,7 +169,7 @@ impl VerifierBuilder {
                 validation,
                 keys: self.keys,
                 crypto: self.crypto,
-                cache: self.cache.and_then(TokenCache::new),
+                cache: self.cache.and_then(TokenCache::new).map(Arc::new),
                 headers: HeaderMemo::default(),
                 access: Arc::new(self.access),
             }),
@@ -179,361 +178,32 @@ impl VerifierBuilder {
 }
 
 /// What the verified-token cache says about a token.
-enum Lookup {
+pub(crate) enum Lookup {
     /// Cached: verified, or refused by the time rules re-applied now.
     Hit(Result<Arc<Entry>, Error>),
     /// Not cached; the token's cache key when it may be cached.
     Miss(Option<CacheKey>),
 }
 
-/// Pieces of a compact JWS, borrowed from the token.
-pub(crate) struct Parts<'t> {
-    pub(crate) header: &'t str,
-    pub(crate) payload: &'t str,
-    pub(crate) signature: &'t str,
-    pub(crate) signing_input: &'t str,
+/// The cache a verification was not answered from: it counts the miss and, when the token may
+/// be cached (`key`), admits it on its second sighting, as verified by `origin`.
+#[derive(Clone, Copy)]
+pub(crate) struct Missed<'c> {
+    pub(crate) cache: &'c Arc<TokenCache>,
+    pub(crate) key: Option<CacheKey>,
+    pub(crate) origin: usize,
 }
 
-/// Checks the size cap and splits a compact JWS into exactly three segments (bounded: a fourth
-/// `.` is refused without scanning further); the header must not be empty.
-pub(crate) fn split(token: &str, max: usize) -> Result<Parts<'_>, Error> {
-    if token.len() > max {
-        return Err(Error::TokenTooLarge {
-            size: token.len(),
-            max,
-        });
-    }
-    let mut segments = token.splitn(4, '.');
-    let (Some(header), Some(payload), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Err(Malformed::Segments.into());
-    };
-    if header.is_empty() {
-        return Err(Malformed::EmptySegment.into());
-    }
-    let signing_input = &token[..header.len() + 1 + payload.len()];
-    Ok(Parts {
-        header,
-        payload,
-        signature,
-        signing_input,
-    })
-}
-
-#[derive(Default)]
-struct HeaderSink<'a> {
-    alg: Option<Loose<'a>>,
-    kid: Option<Loose<'a>>,
-    typ: Option<Loose<'a>>,
-    cty: Option<Loose<'a>>,
-    b64: Option<Loose<'a>>,
-    crit: bool,
-}
-
-impl<'a> MemberSink<'a> for HeaderSink<'a> {
-    fn wants(&self, name: &str) -> bool {
-        matches!(name, "alg" | "kid" | "typ" | "cty" | "b64")
-    }
-
-    fn member(&mut self, name: &str, value: Option<Loose<'a>>) -> Result<(), String> {
-        match name {
-            "alg" => self.alg = value,
-            "kid" => self.kid = value,
-            "typ" => self.typ = value,
-            "cty" => self.cty = value,
-            "b64" => self.b64 = value,
-            "crit" => self.crit = true,
-            // jku, x5u, jwk, x5c, x5t: never used to find a key; skipped unparsed.
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// Scans a decoded header or payload into `sink`: a duplicate member name is
-/// [`Malformed::DuplicateMember`], anything else wrong is `invalid`.
-pub(crate) fn scan_json<'de, S: MemberSink<'de>>(
-    json: &'de [u8],
-    sink: &mut S,
-    invalid: Malformed,
-) -> Result<(), Error> {
-    scan::scan_object(json, sink).map_err(|err| {
-        if scan::is_duplicate(&err) {
-            Malformed::DuplicateMember.into()
-        } else {
-            invalid.into()
-        }
-    })
-}
-
-fn optional_string(value: Option<Loose<'_>>) -> Result<Option<String>, Error> {
-    match value {
-        None => Ok(None),
-        Some(Loose::Str(s)) => Ok(Some(s.into_owned())),
-        Some(_) => Err(Malformed::Header.into()),
-    }
-}
-
-fn parse_header(parts: &Parts<'_>, validation: &Validation) -> Result<TokenHeader, Error> {
-    let json = b64::decode(parts.header).ok_or(Malformed::Base64)?;
-    let mut sink = HeaderSink::default();
-    scan_json(&json, &mut sink, Malformed::Header)?;
-    let alg = match sink.alg {
-        Some(Loose::Str(alg)) => alg,
-        _ => return Err(Malformed::Header.into()),
-    };
-    if alg.eq_ignore_ascii_case("none") {
-        return Err(Error::AlgNone {
-            alg: alg.into_owned(),
-        });
-    }
-    let alg = match Algorithm::from_name(&alg) {
-        Some(known) if validation.allows(known) => known,
-        _ => {
-            return Err(Error::AlgorithmNotAllowed {
-                alg: alg.into_owned(),
-                allowed: validation.algorithms.clone(),
-            });
-        }
-    };
-    if sink.crit {
-        return Err(Error::CriticalHeader);
-    }
-    match sink.b64 {
-        None | Some(Loose::Bool(true)) => {}
-        Some(_) => return Err(Error::UnsupportedHeader("unencoded payload (b64)")),
-    }
-    let cty = optional_string(sink.cty)?;
-    if cty.as_deref().is_some_and(|c| {
-        // `JWT` or `application/JWT` (RFC 7515 4.1.10: the prefix may be omitted).
-        let bare = match c.get(..12) {
-            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &c[12..],
-            _ => c,
-        };
-        bare.eq_ignore_ascii_case("JWT")
-    }) {
-        return Err(Error::UnsupportedHeader("nested JWT (cty: JWT)"));
-    }
-    let kid = optional_string(sink.kid)?;
-    if kid.as_ref().is_some_and(|k| k.len() > MAX_KID_LEN) {
-        return Err(Malformed::KidTooLong.into());
-    }
-    let typ = optional_string(sink.typ)?;
-    if !validation.type_accepted(typ.as_deref()) {
-        return Err(Error::WrongType {
-            expected: validation.types.clone(),
-            actual: typ,
-        });
-    }
-    Ok(TokenHeader { alg, kid, typ })
-}
-
-/// The registered claims as scanned, plus which required claims were seen.
-#[derive(Default)]
-struct ClaimsSink<'a> {
-    exp: Option<Loose<'a>>,
-    nbf: Option<Loose<'a>>,
-    iat: Option<Loose<'a>>,
-    iss: Option<Loose<'a>>,
-    aud: Option<Loose<'a>>,
-    sub: Option<Loose<'a>>,
-    /// The policy's required claims, borrowed: a verification allocates nothing of the policy.
-    required: &'a [String],
-    /// Bit i set when `required[i]` was present.
-    required_seen: u128,
-}
-
-impl<'a> MemberSink<'a> for ClaimsSink<'a> {
-    fn wants(&self, name: &str) -> bool {
-        matches!(name, "exp" | "nbf" | "iat" | "iss" | "aud" | "sub")
-    }
-
-    fn member(&mut self, name: &str, value: Option<Loose<'a>>) -> Result<(), String> {
-        match name {
-            "exp" => self.exp = value,
-            "nbf" => self.nbf = value,
-            "iat" => self.iat = value,
-            "iss" => self.iss = value,
-            "aud" => self.aud = value,
-            "sub" => self.sub = value,
-            _ => {}
-        }
-        if let Some(index) = self.required.iter().position(|r| r == name) {
-            self.required_seen |= 1u128 << index.min(127);
-        }
-        Ok(())
-    }
-}
-
-/// A NumericDate (RFC 7519 2): a JSON number, finite, in range. Returns (floor, ceil).
-fn numeric_date(claim: &str, value: &Loose<'_>) -> Result<(i64, i64), Error> {
-    let invalid = |reason: String| Error::InvalidClaim {
-        claim: claim.to_owned(),
-        reason,
-    };
-    match value {
-        Loose::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_NUMERIC_DATE as f64 => {
-            Ok((n.floor() as i64, n.ceil() as i64))
-        }
-        Loose::Number(_) => Err(invalid("NumericDate out of range".into())),
-        other => Err(invalid(format!(
-            "must be a JSON number, not {}",
-            other.kind()
-        ))),
-    }
-}
-
-/// The time claims of a verified token, ready to be re-checked at any instant.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct TimeClaims {
-    /// `exp`, floored.
-    pub(crate) exp: Option<i64>,
-    /// `nbf`, rounded up.
-    pub(crate) nbf: Option<i64>,
-    /// `iat`, rounded up.
-    pub(crate) iat: Option<i64>,
-}
-
-impl TimeClaims {
-    /// Applies the policy's time rules at `now`.
-    pub(crate) fn check(&self, validation: &Validation, now: i64) -> Result<(), Error> {
-        let leeway = validation.leeway_secs;
-        let leeway_i = leeway as i64;
-        if let Some(exp) = self.exp
-            && now >= exp.saturating_add(leeway_i)
-        {
-            return Err(Error::Expired { exp, now, leeway });
-        }
-        if let Some(nbf) = self.nbf
-            && now.saturating_add(leeway_i) < nbf
-        {
-            return Err(Error::NotYetValid { nbf, now, leeway });
-        }
-        if let Some(iat) = self.iat
-            && validation.reject_future_iat
-            && iat > now.saturating_add(leeway_i)
-        {
-            return Err(Error::IssuedInFuture { iat, now, leeway });
-        }
-        Ok(())
-    }
-}
-
-fn check_claims(
-    sink: &ClaimsSink<'_>,
-    validation: &Validation,
-    now: i64,
-) -> Result<TimeClaims, Error> {
-    let exp = match &sink.exp {
-        Some(value) => Some(numeric_date("exp", value)?.0),
-        None if validation.require_exp => return Err(Error::MissingClaim("exp".into())),
-        None => None,
-    };
-    let times = TimeClaims {
-        exp,
-        nbf: sink
-            .nbf
-            .as_ref()
-            .map(|v| numeric_date("nbf", v))
-            .transpose()?
-            .map(|(_, ceil)| ceil),
-        iat: sink
-            .iat
-            .as_ref()
-            .map(|v| numeric_date("iat", v))
-            .transpose()?
-            .map(|(_, ceil)| ceil),
-    };
-    times.check(validation, now)?;
-
-    let iss = match &sink.iss {
-        None => None,
-        Some(Loose::Str(iss)) => Some(iss.as_ref()),
-        Some(other) => {
-            return Err(Error::InvalidClaim {
-                claim: "iss".into(),
-                reason: format!("must be a string, not {}", other.kind()),
-            });
-        }
-    };
-    if !validation.issuers.is_empty() {
-        let iss = iss.ok_or_else(|| Error::MissingClaim("iss".into()))?;
-        if !validation.issuers.iter().any(|accepted| accepted == iss) {
-            return Err(Error::WrongIssuer {
-                expected: validation.issuers.clone(),
-                actual: iss.to_owned(),
-            });
-        }
-    }
-
-    let audiences: Vec<&str> = match &sink.aud {
-        None => Vec::new(),
-        Some(Loose::Str(aud)) => vec![aud.as_ref()],
-        Some(Loose::Strings(auds)) => auds.iter().map(|a| a.as_ref()).collect(),
-        Some(other) => {
-            return Err(Error::InvalidClaim {
-                claim: "aud".into(),
-                reason: format!(
-                    "must be a string or an array of strings, not {}",
-                    other.kind()
-                ),
-            });
-        }
-    };
-    if !validation.audiences.is_empty() {
-        if sink.aud.is_none() {
-            return Err(Error::MissingClaim("aud".into()));
-        }
-        if !audiences
-            .iter()
-            .any(|aud| validation.audiences.iter().any(|accepted| accepted == aud))
-        {
-            return Err(Error::WrongAudience {
-                expected: validation.audiences.clone(),
-                actual: audiences.iter().map(|a| (*a).to_owned()).collect(),
-            });
-        }
-    }
-
-    if let Some(sub) = &sink.sub
-        && !matches!(sub, Loose::Str(_))
-    {
-        return Err(Error::InvalidClaim {
-            claim: "sub".into(),
-            reason: format!("must be a string, not {}", sub.kind()),
-        });
-    }
-
-    for (index, name) in validation.required_claims.iter().enumerate() {
-        if sink.required_seen & (1u128 << index.min(127)) == 0 {
-            return Err(Error::MissingClaim(name.clone()));
-        }
-    }
-    Ok(times)
-}
-
-/// The policy's custom checks, on a miss and again on every cache hit: a check may read outside
-/// state (a denylist), so its verdict is never cached. Typed [`ClaimRule`](crate::ClaimRule)s
-/// are functions of the claims and time only, and a rule that passed stays passed, so their
-/// verdict is kept with the cached token.
-fn run_checks(
-    validation: &Validation,
-    claims: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(), Error> {
-    for check in &validation.checks {
-        check.check(claims).map_err(Error::ClaimCheck)?;
-    }
-    Ok(())
-}
-
-fn unix_seconds(time: SystemTime) -> i64 {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(_) => 0,
+impl<T: DeserializeOwned> Verified<T> {
+    /// The claims of `verified` as `T` (deserialized from the payload, not shared).
+    pub(crate) fn from_token(verified: &VerifiedToken) -> Result<Self, Error> {
+        let claims = serde_json::from_slice::<T>(verified.payload())
+            .map_err(|e| Error::ClaimsShape(e.to_string()))?;
+        Ok(Verified {
+            claims,
+            header: verified.shared_header(),
+            expires_at: verified.expires_at(),
+        })
     }
 }
 
@@ -594,7 +264,8 @@ impl Verifier {
                 cache: inner
                     .cache
                     .as_ref()
-                    .and_then(|c| TokenCache::new(c.config())),
+                    .and_then(|c| TokenCache::new(c.config()))
+                    .map(Arc::new),
                 headers: HeaderMemo::default(),
                 access: Arc::new(access),
             }),
@@ -616,13 +287,12 @@ impl Verifier {
     /// earlier keep the old cache.
     pub fn with_token_cache(self, config: Option<TokenCacheConfig>) -> Self {
         let inner = &self.inner;
-        let cache = config.and_then(TokenCache::new);
         Verifier {
             inner: Arc::new(Inner {
                 validation: inner.validation.clone(),
                 keys: inner.keys.clone(),
                 crypto: inner.crypto,
-                cache,
+                cache: config.and_then(TokenCache::new).map(Arc::new),
                 headers: HeaderMemo::default(),
                 access: inner.access.clone(),
             }),
@@ -631,7 +301,12 @@ impl Verifier {
 
     /// Hits, misses and size of the verified-token cache (`None` when caching is off).
     pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
-        self.inner.cache.as_ref().map(TokenCache::stats)
+        self.inner.cache.as_deref().map(TokenCache::stats)
+    }
+
+    /// Whether this verifier caches verified tokens.
+    pub(crate) fn caches_tokens(&self) -> bool {
+        self.inner.cache.is_some()
     }
 
     /// Verifies a token now and deserializes its claims into `T`.
@@ -645,14 +320,8 @@ impl Verifier {
         token: &str,
         now: SystemTime,
     ) -> Result<Verified<T>, Error> {
-        let entry = self.verified_entry(token, unix_seconds(now)).await?;
-        let claims = serde_json::from_slice::<T>(&entry.payload)
-            .map_err(|e| Error::ClaimsShape(e.to_string()))?;
-        Ok(Verified {
-            claims,
-            header: entry.header.clone(),
-            expires_at: entry.times.exp,
-        })
+        let verified = self.start_at(token, registered::unix_seconds(now)).await?;
+        Verified::from_token(&verified)
     }
 
     /// Verifies a token now; the claims come as an `Arc<T>` shared with later verifications of
@@ -671,58 +340,87 @@ impl Verifier {
 
     /// Verifies a token now, leaving the claims undecoded until asked for
     /// ([`VerifiedToken::claims`], [`VerifiedToken::claims_json`]). With the cache on, every
-    /// verification of the same token string shares one [`VerifiedToken`]. What the tower layer
-    /// uses.
-    pub async fn verify_token(&self, token: &str) -> Result<VerifiedToken, Error> {
-        self.verified_entry(token, unix_seconds(SystemTime::now()))
-            .await
-            .map(VerifiedToken::from_entry)
+    /// verification of the same token string shares one [`VerifiedToken`]. The future owns
+    /// what it needs (`'static`): [`start`](Self::start), awaited.
+    pub fn verify_token(&self, token: &str) -> VerificationFuture {
+        self.start(token).into_future()
+    }
+
+    /// Starts verifying `token` now: [`Verification::Done`] for a cached token and for every
+    /// verification whose key the key source has at hand (a [`KeySet`](crate::KeySet), a JWKS
+    /// cache that is fresh) or that is refused before the key lookup;
+    /// [`Verification::Pending`] when the key source has to wait (a fetch), as a `'static`
+    /// future that owns the token and is the only thing that polls the key source. What the
+    /// tower layer calls in `Service::call`: most requests are decided there, with no future.
+    ///
+    /// ```
+    /// use tollgate_core::{Algorithm, CryptoProvider, KeySet, Validation, Verification, Verifier,
+    ///                     VerificationKey};
+    ///
+    /// let key = VerificationKey::hmac(b"0123456789abcdef0123456789abcdef")?;
+    /// let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
+    /// let verifier = Verifier::new(policy, KeySet::from(key), CryptoProvider::default());
+    /// let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6Im15LWFwaSIsInN1YiI6InVzZXItMSIsImV4cCI6NDEwMjQ0NDgwMH0.1YFUOF9s-hTXa0XGtoQTwyKGVH3FIdXNiQiiFrX4Upw";
+    /// let Verification::Done(Ok(verified)) = verifier.start(token) else { unreachable!() };
+    /// assert_eq!(verified.subject(), Some("user-1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start(&self, token: &str) -> Verification {
+        self.start_at(token, registered::unix_seconds(SystemTime::now()))
     }
 
     /// Answers from the verified-token cache alone, synchronously: `Some` when the token is
     /// cached (verified, or refused because it has expired since), `None` when it has to be
-    /// verified in full with [`Verifier::verify_token`]. Lets a caller skip setting up an async
-    /// verification on the hot path.
+    /// verified in full.
     pub fn cached(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
-        match self.lookup(token, unix_seconds(SystemTime::now())) {
+        let cache = self.inner.cache.as_ref()?;
+        match self.lookup(cache, token, registered::unix_seconds(SystemTime::now())) {
             Lookup::Hit(result) => Some(result.map(VerifiedToken::from_entry)),
             Lookup::Miss(_) => None,
         }
     }
 
-    /// Verifies `token` if that needs no waiting: `Some` for a cached token and for a full
-    /// verification whose key the key source already holds (a [`KeySet`](crate::KeySet), a JWKS
-    /// cache that is fresh), `None` when the key source has to fetch first (then call
-    /// [`Verifier::verify_token`]). Lets the tower layer decide most requests inside
-    /// `Service::call`, with no future to box.
-    pub fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
-        // A hit needs no future at all; a miss goes on with the key already computed.
-        let now = unix_seconds(SystemTime::now());
-        let key = match self.lookup(token, now) {
-            Lookup::Hit(result) => return Some(result.map(VerifiedToken::from_entry)),
-            Lookup::Miss(key) => key,
+    /// [`start`](Self::start) at `now` (Unix seconds).
+    pub(crate) fn start_at(&self, token: &str, now: i64) -> Verification {
+        let Some(cache) = &self.inner.cache else {
+            return self.start_missed(token, now, None);
         };
-        let future = std::pin::pin!(self.verify_missed(token, now, key));
-        // A key source that must fetch returns Pending; the abandoned attempt is dropped before
-        // anything was counted or cached, and the caller starts the verification again.
-        match future.poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(result) => Some(result.map(VerifiedToken::from_entry)),
-            Poll::Pending => None,
+        match self.lookup(cache, token, now) {
+            Lookup::Hit(result) => Verification::Done(result.map(VerifiedToken::from_entry)),
+            Lookup::Miss(key) => self.start_missed(
+                token,
+                now,
+                Some(Missed {
+                    cache,
+                    key,
+                    origin: 0,
+                }),
+            ),
         }
     }
 
-    /// The cache's answer for `token` at `now`.
-    fn lookup(&self, token: &str, now: i64) -> Lookup {
-        let inner = &*self.inner;
-        let Some(cache) = &inner.cache else {
-            return Lookup::Miss(None);
-        };
+    /// The answer of `cache` (this verifier's own) for `token` at `now`.
+    fn lookup(&self, cache: &TokenCache, token: &str, now: i64) -> Lookup {
         let Some(key) = cache.key(token) else {
             return Lookup::Miss(None);
         };
-        let Some(entry) = cache.get(key, token, now) else {
-            return Lookup::Miss(Some(key));
-        };
+        match cache.get(key, token, now) {
+            Some(entry) => self.judge_hit(cache, key, entry, now),
+            None => Lookup::Miss(Some(key)),
+        }
+    }
+
+    /// Re-applies what a cached verdict cannot settle for good: the key source's trust, the
+    /// time rules at `now` and the custom checks. `entry` is the cached verification of this
+    /// token by this verifier (found in `cache` under `key`).
+    pub(crate) fn judge_hit(
+        &self,
+        cache: &TokenCache,
+        key: CacheKey,
+        entry: Arc<Entry>,
+        now: i64,
+    ) -> Lookup {
+        let inner = &*self.inner;
         // A cached token is accepted only while its key would be: the key source may have failed
         // closed since (keys past their stale window), and then the token goes the full way.
         if !inner.keys.still_trusted() {
@@ -734,128 +432,145 @@ impl Verifier {
             }
             return Lookup::Hit(Err(err));
         }
-        if let Err(err) = run_checks(&inner.validation, &entry.json) {
+        if let Err(err) = registered::run_checks(&inner.validation, &entry.json) {
             return Lookup::Hit(Err(err));
         }
         Lookup::Hit(Ok(entry))
     }
 
-    /// The verified token, from the cache when possible.
-    async fn verified_entry(&self, token: &str, now: i64) -> Result<Arc<Entry>, Error> {
-        match self.lookup(token, now) {
-            Lookup::Hit(result) => result,
-            Lookup::Miss(key) => self.verify_missed(token, now, key).await,
-        }
-    }
-
-    /// Every check for a token the cache did not answer; caches it when admitted.
-    async fn verify_missed(
+    /// Every check for a token `missed` (if any) did not answer, as far as it goes without
+    /// waiting; the rest as a pending verification when the key source has to wait.
+    pub(crate) fn start_missed(
         &self,
         token: &str,
         now: i64,
-        key: Option<CacheKey>,
-    ) -> Result<Arc<Entry>, Error> {
-        let inner = &*self.inner;
-        let outcome = self.verify_full(token, now).await;
-        // Counted once the verification is over, so a verification abandoned while waiting for
-        // keys (see `verify_now`) is not counted twice.
-        if let Some(cache) = &inner.cache {
-            cache.record_miss();
-        }
-        let (verdict, verified_with) = outcome?;
-        match (&inner.cache, key) {
-            (Some(cache), Some(key)) if cache.admit(key) => Ok(cache.insert(
-                key,
-                token,
-                verdict,
-                inner.validation.leeway_secs,
-                &verified_with,
-                now,
-            )),
-            _ => Ok(Arc::new(Entry::new(
-                Box::default(),
-                verdict,
-                i64::MIN,
-                Weak::new(),
-            ))),
-        }
-    }
-
-    /// Every check, without the cache.
-    async fn verify_full(
-        &self,
-        token: &str,
-        now: i64,
-    ) -> Result<(Verdict, Arc<VerificationKey>), Error> {
-        let validation = &self.inner.validation;
-        let (header, payload, key) = self.verify_jws_parts(token).await?;
-        let mut sink = ClaimsSink {
-            required: &validation.required_claims,
-            ..ClaimsSink::default()
+        missed: Option<Missed<'_>>,
+    ) -> Verification {
+        let opened = match self.open(token) {
+            Ok(opened) => opened,
+            Err(err) => return Verification::Done(self.conclude(token, Err(err), now, missed)),
         };
-        scan_json(&payload, &mut sink, Malformed::Payload)?;
-        let times = check_claims(&sink, validation, now)?;
-        drop(sink);
-        // Every view of the token is built from this one parse (the scan above skipped members
-        // it does not need without reading them): a member the JSON view cannot hold (a lone
-        // surrogate, a number beyond f64, nesting past serde_json's limit) refuses the token
-        // instead of leaving an authenticated request with no visible claims.
-        let json: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&payload).map_err(|_| Malformed::UnreadableClaims)?;
-        for rule in &validation.rules {
-            rule.check(&json, now, validation.leeway_secs)?;
+        // A pending lookup is dropped here unpolled (the `KeySource` contract: nothing has
+        // happened yet); the pending verification asks again and is the only one that waits.
+        let ready = self
+            .inner
+            .keys
+            .key(KeyRequest {
+                kid: opened.header.kid.as_deref(),
+                alg: opened.header.alg,
+            })
+            .into_ready()
+            .ok();
+        match ready {
+            Some(key) => {
+                let outcome = self.check_token(&opened, key, now);
+                Verification::Done(self.conclude(token, outcome, now, missed))
+            }
+            None => Verification::Pending(self.pending(token, opened, now, missed)),
         }
-        run_checks(validation, &json)?;
-        let verdict = Verdict {
+    }
+
+    /// The rest of a verification whose key source has to wait, owning what it needs.
+    fn pending(
+        &self,
+        token: &str,
+        opened: Opened<'_>,
+        now: i64,
+        missed: Option<Missed<'_>>,
+    ) -> PendingVerification {
+        let verifier = self.clone();
+        let token: Box<str> = token.into();
+        let Opened {
             header,
-            payload,
-            times,
-            json,
-            access: self.inner.access.clone(),
-        };
-        Ok((verdict, key))
-    }
-
-    /// Checks structure, header and signature only: no claim is looked at. The payload may be
-    /// any bytes. For conformance testing and non-JWT JWS payloads.
-    pub async fn verify_signature(&self, token: &str) -> Result<VerifiedJws, Error> {
-        let (header, payload, _) = self.verify_jws_parts(token).await?;
-        Ok(VerifiedJws {
-            header: TokenHeader::clone(&header),
-            payload,
+            header_known,
+            ..
+        } = opened;
+        let missed = missed.map(|m| (Arc::clone(m.cache), m.key, m.origin));
+        PendingVerification::new(async move {
+            let key = verifier
+                .inner
+                .keys
+                .key(KeyRequest {
+                    kid: header.kid.as_deref(),
+                    alg: header.alg,
+                })
+                .await;
+            let outcome = verifier
+                .reopen(&token, header, header_known)
+                .and_then(|opened| verifier.check_token(&opened, key, now));
+            let missed = missed.as_ref().map(|(cache, key, origin)| Missed {
+                cache,
+                key: *key,
+                origin: *origin,
+            });
+            verifier.conclude(&token, outcome, now, missed)
         })
     }
 
-    async fn verify_jws_parts(
-        &self,
-        token: &str,
-    ) -> Result<(Arc<TokenHeader>, Vec<u8>, Arc<VerificationKey>), Error> {
+    /// Phase one: the size cap, the split, the header (remembered or parsed and checked) and
+    /// the signature's length; everything the key request needs.
+    fn open<'t>(&self, token: &'t str) -> Result<Opened<'t>, Error> {
         let inner = &*self.inner;
-        let parts = split(token, inner.validation.max_token_bytes)?;
+        let parts = jws::split(token, inner.validation.max_token_bytes)?;
         let remembered = inner.headers.get(parts.header);
-        let seen_before = remembered.is_some();
+        let header_known = remembered.is_some();
         let header = match remembered {
             Some(header) => header,
-            None => Arc::new(parse_header(&parts, &inner.validation)?),
+            None => Arc::new(jws::parse_header(&parts, &inner.validation)?),
         };
-        if parts.signature.is_empty() {
-            return Err(Malformed::EmptySegment.into());
-        }
-        let signature_len = b64::decoded_len(parts.signature.len()).ok_or(Malformed::Base64)?;
-        if header
-            .alg
-            .fixed_signature_len()
-            .is_some_and(|len| len != signature_len)
-        {
-            return Err(Malformed::SignatureLength.into());
-        }
-        let key = inner
-            .keys
-            .key(KeyRequest {
-                kid: header.kid.as_deref(),
-                alg: header.alg,
-            })
-            .await?;
+        let signature_len = jws::signature_len(&parts, header.alg)?;
+        Ok(Opened {
+            parts,
+            header,
+            header_known,
+            signature_len,
+        })
+    }
+
+    /// [`open`](Self::open) again for a token that was opened before (by a pending
+    /// verification, which cannot keep borrows of the caller's token), keeping its header.
+    fn reopen<'t>(
+        &self,
+        token: &'t str,
+        header: Arc<TokenHeader>,
+        header_known: bool,
+    ) -> Result<Opened<'t>, Error> {
+        let parts = jws::split(token, self.inner.validation.max_token_bytes)?;
+        let signature_len = jws::signature_len(&parts, header.alg)?;
+        Ok(Opened {
+            parts,
+            header,
+            header_known,
+            signature_len,
+        })
+    }
+
+    /// Phase two, once the key is known: signature, then claims.
+    fn check_token(
+        &self,
+        opened: &Opened<'_>,
+        key: KeyResult,
+        now: i64,
+    ) -> Result<(Verdict, Arc<VerificationKey>), Error> {
+        let (payload, key) = self.check_signature(opened, key)?;
+        let verdict = self.check_payload(opened.header.clone(), payload, now)?;
+        Ok((verdict, key))
+    }
+
+    /// The key permits the algorithm and the signature verifies; the decoded payload.
+    fn check_signature(
+        &self,
+        opened: &Opened<'_>,
+        key: KeyResult,
+    ) -> Result<(Vec<u8>, Arc<VerificationKey>), Error> {
+        let inner = &*self.inner;
+        let Opened {
+            parts,
+            header,
+            header_known,
+            signature_len,
+        } = opened;
+        let key = key?;
         // Defence in depth: a custom key source must not hand back a key of the wrong kind.
         if let Err(reason) = key.permits(header.alg) {
             return Err(Error::KeyAlgorithmMismatch {
@@ -864,12 +579,11 @@ impl Verifier {
             });
         }
         // Payload and signature are decoded only now: a token without a usable key costs no
-        // decoding, and buffers that never live across an await are not part of the future.
-        // Every signature of a key up to RSA-4096 fits on the stack.
+        // decoding. Every signature of a key up to RSA-4096 fits on the stack.
         let payload = b64::decode(parts.payload).ok_or(Malformed::Base64)?;
         let mut on_stack = [0u8; 512];
         let on_heap;
-        let signature: &[u8] = match on_stack.get_mut(..signature_len) {
+        let signature: &[u8] = match on_stack.get_mut(..*signature_len) {
             Some(buffer) => {
                 let written = b64::decode_into(parts.signature, buffer).ok_or(Malformed::Base64)?;
                 &buffer[..written]
@@ -885,9 +599,103 @@ impl Verifier {
         {
             return Err(Error::InvalidSignature);
         }
-        if !seen_before {
-            inner.headers.remember(parts.header, &header);
+        if !header_known {
+            inner.headers.remember(parts.header, header);
         }
-        Ok((header, payload, key))
+        Ok((payload, key))
+    }
+
+    /// The registered claims, rules and checks of a payload whose signature verified.
+    fn check_payload(
+        &self,
+        header: Arc<TokenHeader>,
+        payload: Vec<u8>,
+        now: i64,
+    ) -> Result<Verdict, Error> {
+        let validation = &self.inner.validation;
+        let mut sink = ClaimsSink::new(validation);
+        scan::scan_segment(&payload, &mut sink, Malformed::Payload)?;
+        let times = registered::check_claims(&sink, validation, now)?;
+        drop(sink);
+        // Every view of the token is built from this one parse (the scan above skipped members
+        // it does not need without reading them): a member the JSON view cannot hold (a lone
+        // surrogate, a number beyond f64, nesting past serde_json's limit) refuses the token
+        // instead of leaving an authenticated request with no visible claims.
+        let json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&payload).map_err(|_| Malformed::UnreadableClaims)?;
+        for rule in &validation.rules {
+            rule.check(&json, now, validation.leeway_secs)?;
+        }
+        registered::run_checks(validation, &json)?;
+        Ok(Verdict {
+            header,
+            payload,
+            times,
+            json,
+            access: self.inner.access.clone(),
+        })
+    }
+
+    /// The end of every full verification: counts it as a miss of the cache it was not
+    /// answered from (once, whatever the outcome) and caches it when admitted.
+    fn conclude(
+        &self,
+        token: &str,
+        outcome: Result<(Verdict, Arc<VerificationKey>), Error>,
+        now: i64,
+        missed: Option<Missed<'_>>,
+    ) -> Result<VerifiedToken, Error> {
+        if let Some(missed) = &missed {
+            missed.cache.record_miss();
+        }
+        let (verdict, verified_with) = outcome?;
+        let entry = match missed {
+            Some(Missed {
+                cache,
+                key: Some(key),
+                origin,
+            }) if cache.admit(key) => cache.insert(
+                key,
+                token,
+                verdict,
+                self.inner.validation.leeway_secs,
+                &verified_with,
+                now,
+                origin,
+            ),
+            _ => Arc::new(Entry::new(
+                Box::default(),
+                verdict,
+                i64::MIN,
+                Weak::new(),
+                0,
+            )),
+        };
+        Ok(VerifiedToken::from_entry(entry))
+    }
+
+    /// Checks structure, header and signature only: no claim is looked at. The payload may be
+    /// any bytes. For conformance testing and non-JWT JWS payloads.
+    pub async fn verify_signature(&self, token: &str) -> Result<VerifiedJws, Error> {
+        let opened = self.open(token)?;
+        let key = self
+            .inner
+            .keys
+            .key(KeyRequest {
+                kid: opened.header.kid.as_deref(),
+                alg: opened.header.alg,
+            })
+            .await;
+        let (payload, _) = self.check_signature(&opened, key)?;
+        Ok(VerifiedJws {
+            header: TokenHeader::clone(&opened.header),
+            payload,
+        })
+    }
+}
+
+impl TokenVerifier for Verifier {
+    fn start(&self, token: &str) -> Verification {
+        Verifier::start(self, token)
     }
 }

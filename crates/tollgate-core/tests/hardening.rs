@@ -1,66 +1,60 @@
 //! Regression tests for the audit findings (issue 14): each failed before its fix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use serde_json::{Map, Value, json};
+use support::server::{Fault, FaultServer};
 use support::*;
 use tollgate_core::remote::{JwksSource, MAX_TIMING_OPTION};
 use tollgate_core::{
     Algorithm, CryptoProvider, Error, Malformed, StandardClaims, TokenCacheConfig, Validation,
     Verifier,
 };
+use tollgate_test_support as support;
 
-/// A JWKS endpoint whose document and status can change mid-test, counting requests.
+/// A JWKS endpoint whose document and status can change mid-test, counting requests: the key
+/// set of the shared `FaultServer`, without its default `Cache-Control`.
 struct KeyServer {
     url: String,
-    body: Mutex<String>,
-    status: AtomicU16,
-    cache_control: Mutex<Option<String>>,
-    hits: AtomicUsize,
+    server: Arc<FaultServer>,
 }
 
 impl KeyServer {
     async fn start(body: Value) -> Arc<KeyServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Arc::new(KeyServer {
-            url: format!("http://{}/jwks", listener.local_addr().unwrap()),
-            body: Mutex::new(body.to_string()),
-            status: AtomicU16::new(200),
-            cache_control: Mutex::new(None),
-            hits: AtomicUsize::new(0),
+        let server = FaultServer::start().await;
+        server.configure(|c| {
+            c.good_jwks = body.to_string();
+            c.jwks_cache_control = None;
         });
-        let state = server.clone();
-        let app = Router::new().route(
-            "/jwks",
-            get(move || {
-                let state = state.clone();
-                async move {
-                    state.hits.fetch_add(1, Ordering::SeqCst);
-                    let status = StatusCode::from_u16(state.status.load(Ordering::SeqCst)).unwrap();
-                    let mut headers = HeaderMap::new();
-                    if let Some(cc) = state.cache_control.lock().unwrap().clone() {
-                        headers.insert("cache-control", HeaderValue::from_str(&cc).unwrap());
-                    }
-                    (status, headers, state.body.lock().unwrap().clone()).into_response()
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        server
+        Arc::new(KeyServer {
+            url: server.url("/jwks"),
+            server,
+        })
+    }
+
+    /// Answers with the document (200) or with this status.
+    fn set_status(&self, status: u16) {
+        let fault = match status {
+            200 => Fault::Good,
+            other => Fault::Status(other),
+        };
+        self.server.set_jwks(fault);
+    }
+
+    fn set_body(&self, body: &Value) {
+        self.server.set_good_jwks(body.to_string());
+    }
+
+    fn set_cache_control(&self, value: &str) {
+        self.server
+            .configure(|c| c.jwks_cache_control = Some(value.to_owned()));
     }
 
     fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.server.jwks_hits()
     }
 }
 
@@ -150,7 +144,7 @@ async fn custom_checks_are_re_run_on_cache_hits() {
         Err(Error::ClaimCheck(_))
     ));
     assert!(matches!(
-        verifier.verify_now(&token),
+        verifier.start(&token).done(),
         Some(Err(Error::ClaimCheck(_)))
     ));
     denied.lock().unwrap().clear();
@@ -175,7 +169,7 @@ async fn cached_tokens_fail_closed_with_their_key_source() {
     assert!(matches!(verifier.cached(&token), Some(Ok(_))));
     // The provider goes down; past TTL + stale window the source fails closed, and so must the
     // token it verified earlier (before the fix: accepted from the cache until its entry ended).
-    server.status.store(500, Ordering::SeqCst);
+    server.set_status(500);
     tokio::time::sleep(Duration::from_millis(1700)).await;
     for _ in 0..3 {
         let result = verifier.verify_token(&token).await;
@@ -185,7 +179,7 @@ async fn cached_tokens_fail_closed_with_their_key_source() {
         );
     }
     // Back up: accepted again.
-    server.status.store(200, Ordering::SeqCst);
+    server.set_status(200);
     tokio::time::sleep(Duration::from_millis(150)).await;
     verifier.verify_token(&token).await.unwrap();
 }
@@ -208,7 +202,7 @@ async fn extreme_timing_options_never_panic() {
         assert!(builder.build().is_err());
     }
     // The largest accepted bounds with an absurd max-age: clamped, no overflow.
-    *server.cache_control.lock().unwrap() = Some("max-age=18446744073709551615".into());
+    server.set_cache_control("max-age=18446744073709551615");
     let source = JwksSource::builder(&server.url)
         .ttl_bounds(Duration::from_secs(1), MAX_TIMING_OPTION)
         .stale_if_error(MAX_TIMING_OPTION)
@@ -264,7 +258,7 @@ async fn junk_kid_delays_a_real_rotation_only_briefly() {
     ));
     assert_eq!(server.hits(), 2);
     // The provider rotates; the new key is refused during the cooldown only (2 s, not 30 s).
-    *server.body.lock().unwrap() = rsa_jwks(&["old", "new"]).to_string();
+    server.set_body(&rsa_jwks(&["old", "new"]));
     let fresh = rs256("new", &claims().to_string());
     assert!(matches!(
         verifier.verify_token(&fresh).await,

@@ -1,7 +1,7 @@
 //! Every header and structure rule, each with a passing and a failing case.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use tollgate_test_support as support;
 
 use serde_json::json;
 use support::*;

@@ -94,8 +94,18 @@ fn all_keys() -> KeySet {
     keys
 }
 
-fn verifier_with(keys: KeySet) -> Verifier {
-    Verifier::new(policy(), keys, CryptoProvider::default())
+fn verifier_with(keys: KeySet, provider: CryptoProvider) -> Verifier {
+    Verifier::new(policy(), keys, provider)
+}
+
+/// Every backend this build has: the fixtures must verify the same on each one.
+fn providers() -> Vec<CryptoProvider> {
+    vec![
+        #[cfg(feature = "aws-lc-rs")]
+        CryptoProvider::aws_lc_rs(),
+        #[cfg(feature = "rust-crypto")]
+        CryptoProvider::rust_crypto(),
+    ]
 }
 
 fn strings(value: &Value) -> Vec<&str> {
@@ -195,7 +205,13 @@ fn is_expected_rejection(expect: &str, err: &Error) -> Option<bool> {
 
 #[tokio::test]
 async fn every_pyjwt_token_has_its_expected_outcome() {
-    let verifier = verifier_with(all_keys());
+    for provider in providers() {
+        pyjwt_tokens_on(provider).await;
+    }
+}
+
+async fn pyjwt_tokens_on(provider: CryptoProvider) {
+    let verifier = verifier_with(all_keys(), provider);
     let fixtures = fixtures();
     let mut failures = Vec::new();
     let mut expectations_seen = BTreeSet::new();
@@ -228,11 +244,17 @@ async fn every_pyjwt_token_has_its_expected_outcome() {
         }
     }
     println!(
-        "PyJWT fixtures: {} tokens, {valid} valid accepted, {rejected_as_expected} rejected \
-         with the expected error",
+        "PyJWT fixtures on {}: {} tokens, {valid} valid accepted, {rejected_as_expected} \
+         rejected with the expected error",
+        provider.name(),
         fixtures.len()
     );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}: {}",
+        provider.name(),
+        failures.join("\n")
+    );
     assert_eq!(fixtures.len(), 32, "tokens.json changed size");
     assert_eq!(valid, 17, "valid tokens");
     for expect in [
@@ -364,6 +386,12 @@ const KEY_FILES: &[(&str, bool, &str, KeyFamily, &[&str])] = &[
 /// valid token signed by its private key, and no valid token signed by another key.
 #[tokio::test]
 async fn pem_and_der_keys_verify_their_tokens() {
+    for provider in providers() {
+        pem_and_der_keys_on(provider).await;
+    }
+}
+
+async fn pem_and_der_keys_on(provider: CryptoProvider) {
     let valid = valid_fixtures();
     let mut failures = Vec::new();
     for &(file, is_pem, key_name, family, must_verify) in KEY_FILES {
@@ -377,7 +405,7 @@ async fn pem_and_der_keys_verify_their_tokens() {
         assert_eq!(key.family(), family, "{file}");
         assert_eq!(key.kid(), None, "{file}");
         assert_eq!(key.algorithm(), None, "{file}");
-        let verifier = verifier_with(KeySet::from(key));
+        let verifier = verifier_with(KeySet::from(key), provider);
 
         let mut verified = BTreeSet::new();
         for fixture in &valid {
@@ -405,7 +433,12 @@ async fn pem_and_der_keys_verify_their_tokens() {
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}: {}",
+        provider.name(),
+        failures.join("\n")
+    );
 }
 
 /// Replaces the character at `index` with another base64url letter or digit. Not the last
@@ -428,7 +461,13 @@ type ErrorCheck = fn(&Error) -> bool;
 
 #[tokio::test]
 async fn tampered_tokens_are_rejected() {
-    let verifier = verifier_with(all_keys());
+    for provider in providers() {
+        tampered_tokens_on(provider).await;
+    }
+}
+
+async fn tampered_tokens_on(provider: CryptoProvider) {
+    let verifier = verifier_with(all_keys(), provider);
     let valid = valid_fixtures();
     assert!(!valid.is_empty());
     let mut failures = Vec::new();
@@ -485,5 +524,10 @@ async fn tampered_tokens_are_rejected() {
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}: {}",
+        provider.name(),
+        failures.join("\n")
+    );
 }

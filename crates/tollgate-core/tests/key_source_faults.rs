@@ -16,23 +16,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "remote")]
 
-mod support;
-
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
-use axum::response::Response;
-use axum::routing::get;
 use serde_json::json;
+use support::server::{Fault, FaultServer, Raw, raw_server};
 use support::{AUDIENCE, jwks_value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tollgate_core::remote::{
     DEFAULT_UNKNOWN_KID_COOLDOWN, JwksSource, JwksSourceBuilder, MIN_UNKNOWN_KID_COOLDOWN,
     OidcSource, OidcSourceBuilder, RemoteError,
@@ -40,6 +29,7 @@ use tollgate_core::remote::{
 use tollgate_core::{
     Algorithm, CryptoProvider, Error, KeySource, StandardClaims, Validation, Verifier,
 };
+use tollgate_test_support as support;
 
 /// The whole-fetch timeout given to every source here.
 const TIMEOUT: Duration = Duration::from_millis(600);
@@ -47,296 +37,9 @@ const TIMEOUT: Duration = Duration::from_millis(600);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 /// Scheduling slack on a loaded CI machine.
 const SLACK: Duration = Duration::from_millis(1500);
-/// 50 MiB.
-const HUGE: usize = 50 << 20;
 
-// ---------------------------------------------------------------------------------------------
-// The fault-injecting server
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Clone, Debug)]
-enum Fault {
-    /// The good document.
-    Good,
-    /// This status, body `oops`.
-    Status(u16),
-    /// Never answers (the request is read, no headers are ever sent).
-    Hang,
-    /// Headers with `Content-Length: 1000`, ten bytes of body, then nothing.
-    HangBody,
-    /// 50 MiB of body, chunked or with a declared `Content-Length`.
-    Huge { declared: bool },
-    /// 200 with exactly these bytes.
-    Body(Vec<u8>),
-    /// 302 to the same URL.
-    RedirectLoop,
-    /// 302 to the other path of a two-hop loop (`/a` <-> `/b`).
-    PingPong,
-    /// The good document, one byte every 100 ms.
-    Drip,
-    /// Good and 500, alternating (good first).
-    Flap,
-}
-
-struct FaultServer {
-    base: String,
-    jwks: Mutex<Fault>,
-    discovery: Mutex<Fault>,
-    /// The good JWK Set.
-    good_jwks: Mutex<String>,
-    /// Extra delay before every key-set answer.
-    delay: Mutex<Duration>,
-    jwks_hits: AtomicUsize,
-    discovery_hits: AtomicUsize,
-    /// Bytes of huge or dripping bodies actually produced.
-    body_bytes: Arc<AtomicUsize>,
-    flaps: AtomicUsize,
-}
-
-impl FaultServer {
-    async fn start() -> Arc<FaultServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Arc::new(FaultServer {
-            base: format!("http://{}", listener.local_addr().unwrap()),
-            jwks: Mutex::new(Fault::Good),
-            discovery: Mutex::new(Fault::Good),
-            good_jwks: Mutex::new(jwks_value().to_string()),
-            delay: Mutex::new(Duration::ZERO),
-            jwks_hits: AtomicUsize::new(0),
-            discovery_hits: AtomicUsize::new(0),
-            body_bytes: Arc::new(AtomicUsize::new(0)),
-            flaps: AtomicUsize::new(0),
-        });
-        let app = Router::new()
-            .route("/jwks", get(jwks))
-            .route("/a", get(jwks))
-            .route("/b", get(jwks))
-            .route("/.well-known/openid-configuration", get(discovery))
-            .with_state(server.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        server
-    }
-
-    async fn with_jwks_fault(fault: Fault) -> Arc<FaultServer> {
-        let server = FaultServer::start().await;
-        server.set_jwks(fault);
-        server
-    }
-
-    fn set_jwks(&self, fault: Fault) {
-        *self.jwks.lock().unwrap() = fault;
-    }
-
-    fn set_discovery(&self, fault: Fault) {
-        *self.discovery.lock().unwrap() = fault;
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn jwks_hits(&self) -> usize {
-        self.jwks_hits.load(Ordering::SeqCst)
-    }
-
-    fn discovery_hits(&self) -> usize {
-        self.discovery_hits.load(Ordering::SeqCst)
-    }
-
-    fn body_bytes(&self) -> usize {
-        self.body_bytes.load(Ordering::SeqCst)
-    }
-}
-
-async fn jwks(State(server): State<Arc<FaultServer>>, uri: Uri) -> Response {
-    server.jwks_hits.fetch_add(1, Ordering::SeqCst);
-    let delay = *server.delay.lock().unwrap();
-    tokio::time::sleep(delay).await;
-    let fault = server.jwks.lock().unwrap().clone();
-    let good = server.good_jwks.lock().unwrap().clone();
-    answer(&server, fault, good, uri.path()).await
-}
-
-async fn discovery(State(server): State<Arc<FaultServer>>, uri: Uri) -> Response {
-    server.discovery_hits.fetch_add(1, Ordering::SeqCst);
-    let fault = server.discovery.lock().unwrap().clone();
-    let doc = json!({"issuer": server.base, "jwks_uri": server.url("/jwks")}).to_string();
-    answer(&server, fault, doc, uri.path()).await
-}
-
-async fn answer(server: &FaultServer, fault: Fault, good: String, path: &str) -> Response {
-    let json = |body: Body| {
-        Response::builder()
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CACHE_CONTROL, "max-age=1")
-            .body(body)
-            .unwrap()
-    };
-    let redirect = |to: &str| {
-        Response::builder()
-            .status(StatusCode::FOUND)
-            .header(header::LOCATION, to)
-            .body(Body::empty())
-            .unwrap()
-    };
-    match fault {
-        Fault::Good => json(Body::from(good)),
-        Fault::Status(code) => Response::builder()
-            .status(code)
-            .body(Body::from("oops"))
-            .unwrap(),
-        Fault::Hang => std::future::pending().await,
-        Fault::HangBody => Response::builder()
-            .header(header::CONTENT_LENGTH, "1000")
-            .body(Body::from_stream(Stalled(false)))
-            .unwrap(),
-        Fault::Huge { declared } => {
-            let stream = Huge {
-                left: HUGE,
-                produced: server.body_bytes.clone(),
-            };
-            let mut response = Response::builder().header(header::CONTENT_TYPE, "application/json");
-            if declared {
-                response = response.header(header::CONTENT_LENGTH, HUGE.to_string());
-            }
-            response.body(Body::from_stream(stream)).unwrap()
-        }
-        Fault::Body(bytes) => json(Body::from(bytes)),
-        Fault::RedirectLoop => redirect(path),
-        Fault::PingPong => redirect(if path == "/a" { "/b" } else { "/a" }),
-        Fault::Drip => json(Body::from_stream(Drip {
-            body: good.into_bytes(),
-            at: 0,
-            sleep: Box::pin(tokio::time::sleep(Duration::from_millis(100))),
-            produced: server.body_bytes.clone(),
-        })),
-        Fault::Flap => {
-            if server
-                .flaps
-                .fetch_add(1, Ordering::SeqCst)
-                .is_multiple_of(2)
-            {
-                json(Body::from(good))
-            } else {
-                Response::builder()
-                    .status(500)
-                    .body(Body::from("flap"))
-                    .unwrap()
-            }
-        }
-    }
-}
-
-/// 50 MiB in 64 KiB chunks, produced lazily (as fast as the client reads) and counted.
-struct Huge {
-    left: usize,
-    produced: Arc<AtomicUsize>,
-}
-
-impl futures_core::Stream for Huge {
-    type Item = Result<Vec<u8>, std::io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.left == 0 {
-            return Poll::Ready(None);
-        }
-        let n = self.left.min(64 * 1024);
-        self.left -= n;
-        self.produced.fetch_add(n, Ordering::SeqCst);
-        Poll::Ready(Some(Ok(vec![b' '; n])))
-    }
-}
-
-/// Ten bytes, then pending forever.
-struct Stalled(bool);
-
-impl futures_core::Stream for Stalled {
-    type Item = Result<Vec<u8>, std::io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.0 {
-            return Poll::Pending;
-        }
-        self.0 = true;
-        Poll::Ready(Some(Ok(br#"{"keys":[ "#.to_vec())))
-    }
-}
-
-/// A body, one byte per 100 ms.
-struct Drip {
-    body: Vec<u8>,
-    at: usize,
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    produced: Arc<AtomicUsize>,
-}
-
-impl futures_core::Stream for Drip {
-    type Item = Result<Vec<u8>, std::io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.at >= self.body.len() {
-            return Poll::Ready(None);
-        }
-        if self.sleep.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let next = tokio::time::Instant::now() + Duration::from_millis(100);
-        self.sleep.as_mut().reset(next);
-        let byte = self.body[self.at];
-        self.at += 1;
-        self.produced.fetch_add(1, Ordering::SeqCst);
-        Poll::Ready(Some(Ok(vec![byte])))
-    }
-}
-
-/// A raw TCP server: `Silent` accepts connections and never reads or writes; `HeaderDrip`
-/// writes a valid response head one byte per 100 ms.
-#[derive(Clone, Copy)]
-enum Raw {
-    Silent,
-    HeaderDrip,
-}
-
-async fn raw_server(kind: Raw) -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            count.fetch_add(1, Ordering::SeqCst);
-            match kind {
-                Raw::Silent => held.push(socket),
-                Raw::HeaderDrip => {
-                    tokio::spawn(async move {
-                        // Read the request head first, as a server does.
-                        let mut request = Vec::new();
-                        let mut buffer = [0u8; 1024];
-                        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match socket.read(&mut buffer).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => request.extend_from_slice(&buffer[..n]),
-                            }
-                        }
-                        let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                                     X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-                        for byte in head {
-                            if socket.write_all(&[*byte]).await.is_err() {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    });
-                }
-            }
-        }
-    });
-    (url, accepted)
-}
+// The fault-injecting server is `tollgate_test_support::server::FaultServer` (shared with
+// `remote_sources.rs`); `raw_server` fails below HTTP.
 
 // ---------------------------------------------------------------------------------------------
 // Sources, verifiers, tokens
@@ -906,7 +609,7 @@ async fn flapping_keeps_the_last_good_keys() {
     let mut extra = rotated["keys"][0].clone();
     extra["kid"] = json!("rot");
     rotated["keys"].as_array_mut().unwrap().push(extra);
-    *server.good_jwks.lock().unwrap() = rotated.to_string();
+    server.set_good_jwks(rotated.to_string());
     let rot = support::sign_raw(
         Algorithm::RS256,
         &json!({"alg": "RS256", "kid": "rot"}).to_string(),
@@ -943,7 +646,7 @@ async fn flood_of_10000_unknown_kids_has_bounded_fetches() {
     let server = FaultServer::start().await;
     let source = jwks_builder(&server.url("/jwks")).build().unwrap();
     source.prefetch().await.unwrap();
-    *server.delay.lock().unwrap() = Duration::from_millis(200);
+    server.set_delay(Duration::from_millis(200));
     let v = jwks_verifier(source.clone());
     let started = Instant::now();
     let mut slowest = Duration::ZERO;
@@ -1062,19 +765,22 @@ async fn new_kid_while_the_key_server_fails_is_unavailable_not_unknown() {
     }
 }
 
-/// `Verifier::verify_now` (what `AuthLayer` calls first on every request) polls the
-/// verification once and drops it when the key source must fetch; the caller then verifies
-/// asynchronously. The dropped attempt already entered `fetch_once`, so one real fetch is
-/// reported twice: `JwksStats::fetches` (and the `JwksMetrics::fetch` hook) count 2 while the
-/// key server saw 1 request. The counters should count fetches sent, as documented.
+/// `Verifier::start` (what `AuthLayer` calls first on every request) says the verification is
+/// pending when the key source must fetch, without polling anything; a pending verification
+/// dropped unpolled (as `done()` does) has started no fetch. Before issue 13 the fast path polled
+/// the whole verification once with a no-op waker and dropped it: that attempt had already
+/// entered `fetch_once`, so one real fetch was reported twice (`JwksStats::fetches` and the
+/// `JwksMetrics::fetch` hook counted 2 while the key server saw 1 request).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known: issue 13 (two-phase verification: no throwaway poll in verify_now)"]
 async fn abandoned_verify_now_attempt_is_not_counted_as_a_fetch() {
     let server = FaultServer::start().await;
     let source = jwks_builder(&server.url("/jwks")).build().unwrap();
     let v = jwks_verifier(source.clone());
     let token = token();
-    assert!(v.verify_now(&token).is_none(), "keys must be fetched first");
+    assert!(
+        v.start(&token).done().is_none(),
+        "keys must be fetched first"
+    );
     assert!(timed(&v, &token).await.0.is_ok());
     assert_eq!(server.jwks_hits(), 1);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Key loading rules: typed keys, minimum strengths, lenient JWK Sets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use tollgate_test_support as support;
 
 use serde_json::json;
 use support::*;

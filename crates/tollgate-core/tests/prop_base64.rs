@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::json;
+use tollgate_core::testing::SigningKey;
 use tollgate_core::{
     Algorithm, CryptoProvider, Error, KeySet, Malformed, Validation, VerificationKey, Verifier,
 };
@@ -49,8 +50,10 @@ fn verifier() -> Verifier {
 }
 
 fn hs256(message: &[u8]) -> Vec<u8> {
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
-    aws_lc_rs::hmac::sign(&key, message).as_ref().to_vec()
+    SigningKey::hmac(SECRET)
+        .unwrap()
+        .sign_bytes(message)
+        .unwrap()
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -8,11 +8,10 @@
 
 use std::future::Future;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::{Value, json};
+use tollgate_core::testing::SigningKey;
 use tollgate_core::{
     Algorithm, CryptoProvider, Error, KeySet, Malformed, TokenCacheConfig, Validation,
     VerificationKey, VerifiedToken, Verifier,
@@ -39,10 +38,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 fn verifier() -> Verifier {
     let policy = Validation::builder([Algorithm::HS256])
         .issuer("https://issuer.example.com")
@@ -55,16 +50,10 @@ fn verifier() -> Verifier {
         .build()
 }
 
+/// HS256 with header `{"alg", "kid": "k1", "typ"}` (the workspace's test signer).
 fn sign(claims: &Value) -> String {
-    let header = json!({"alg": "HS256", "kid": "k1", "typ": "JWT"});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
-    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
+    let key = SigningKey::hmac(SECRET).unwrap().with_kid("k1");
+    key.sign(claims.as_object().unwrap(), "JWT").unwrap()
 }
 
 fn claims(sub: &str, extra: &str) -> Value {
@@ -181,7 +170,7 @@ proptest! {
                         "{edited:?}: {err:?}"
                     );
                 }
-                let now = verifier.verify_now(&edited);
+                let now = verifier.start(&edited).done();
                 prop_assert!(matches!(now, Some(Err(_))), "{edited:?}: {now:?}");
                 let typed = block_on(verifier.verify::<Value>(&edited));
                 prop_assert!(typed.is_err(), "{edited:?} verified as typed claims");

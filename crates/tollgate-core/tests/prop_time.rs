@@ -17,11 +17,10 @@
 use std::future::Future;
 use std::time::{Duration, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::Value;
+use tollgate_core::testing::SigningKey;
 use tollgate_core::{
     Algorithm, ConfigError, CryptoProvider, Error, KeySet, MAX_LEEWAY, MAX_NUMERIC_DATE, Malformed,
     TokenCacheConfig, Validation, VerificationKey, Verifier,
@@ -48,16 +47,10 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// An HS256 token over exactly this payload text.
+/// An HS256 token over exactly this payload text (the workspace's test signer).
 fn token(payload: &str) -> String {
-    let input = format!("{}.{}", b64(br#"{"alg":"HS256"}"#), b64(payload.as_bytes()));
-    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
-    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
+    let key = SigningKey::hmac(SECRET).unwrap();
+    key.sign_raw(r#"{"alg":"HS256"}"#, payload).unwrap()
 }
 
 fn policy(leeway: u64, reject_future_iat: bool) -> Validation {

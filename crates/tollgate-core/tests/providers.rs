@@ -6,7 +6,7 @@
 #![cfg(feature = "remote")]
 
 mod providers_support;
-mod support;
+use tollgate_test_support as support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,7 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "remote")]
 
-mod support;
+use tollgate_test_support as support;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

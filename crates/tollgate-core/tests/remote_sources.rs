@@ -3,39 +3,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "remote")]
 
-mod support;
-
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
-};
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
-use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
+use support::server::{Fault, FaultServer, Reply, Route};
 use support::tamper_signature as tamper;
 use tollgate_core::remote::{
     DiscoveryKind, JwksMetrics, JwksSource, JwksSourceBuilder, KeyFormat, MultiIssuer, OidcSource,
     RemoteError,
 };
+use tollgate_core::testing::SigningKey;
 use tollgate_core::{
     Algorithm, CryptoProvider, Error, KeyLookupError, KeyRequest, KeySource, Malformed,
     StandardClaims, Validation, Verifier,
 };
+use tollgate_test_support as support;
 
 // ---------------------------------------------------------------------------------------------
-// The test server
+// The test server: this suite's vocabulary over the shared `FaultServer`
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Clone, Debug, PartialEq)]
@@ -64,21 +51,33 @@ struct Config {
     certs: String,
 }
 
+/// The key set at `/jwks` (with `/r/N` redirecting to `/r/N-1`, `/r/0` to `/jwks`, and
+/// `/to-insecure` to a plain-http URL that is not loopback), the discovery documents, and a
+/// Firebase-style certificate map at `/certs` (counted with the key set).
 struct Server {
     base: String,
-    jwks_hits: AtomicUsize,
-    discovery_hits: AtomicUsize,
+    server: Arc<FaultServer>,
     config: Mutex<Config>,
 }
 
 impl Server {
     async fn start() -> Arc<Server> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = FaultServer::start().await;
+        let loopback = server.loopback();
+        for n in 0..10 {
+            let to = if n == 0 {
+                "/jwks".to_owned()
+            } else {
+                format!("/r/{}", n - 1)
+            };
+            loopback.route(&format!("/r/{n}"), Route::reply(Reply::Redirect(to)));
+        }
+        // Never contacted: the redirect policy refuses it.
+        let insecure = Reply::Redirect("http://jwks.example.invalid/jwks".into());
+        loopback.route("/to-insecure", Route::reply(insecure));
         let server = Arc::new(Server {
-            base,
-            jwks_hits: AtomicUsize::new(0),
-            discovery_hits: AtomicUsize::new(0),
+            base: server.base.clone(),
+            server,
             config: Mutex::new(Config {
                 mode: Mode::Ok,
                 jwks: r#"{"keys":[]}"#.into(),
@@ -89,21 +88,7 @@ impl Server {
                 certs: "{}".into(),
             }),
         });
-        let app = Router::new()
-            .route("/jwks", get(jwks))
-            .route("/certs", get(certs))
-            .route("/r/{n}", get(redirect))
-            .route("/to-insecure", get(to_insecure))
-            .route("/.well-known/openid-configuration", get(discovery))
-            .route("/tenant/.well-known/openid-configuration", get(discovery))
-            .route(
-                "/.well-known/oauth-authorization-server/tenant",
-                get(discovery),
-            )
-            .with_state(Arc::clone(&server));
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        server.set(|_| {});
         server
     }
 
@@ -121,12 +106,12 @@ impl Server {
 
     /// Key-set requests served.
     fn hits(&self) -> usize {
-        self.jwks_hits.load(Ordering::SeqCst)
+        self.server.jwks_hits() + self.server.loopback().hits("/certs")
     }
 
     /// Metadata requests served.
     fn discovery_hits(&self) -> usize {
-        self.discovery_hits.load(Ordering::SeqCst)
+        self.server.discovery_hits()
     }
 
     /// Serves a metadata document naming `issuer` and `jwks_uri`.
@@ -140,122 +125,43 @@ impl Server {
     }
 
     fn set(&self, f: impl FnOnce(&mut Config)) {
-        f(&mut self.config.lock().unwrap());
+        let mut c = self.config.lock().unwrap();
+        f(&mut c);
+        let fault = match &c.mode {
+            Mode::Ok | Mode::Slow(_) => Fault::Good,
+            Mode::Status(code) => Fault::Status(*code),
+            Mode::Garbage => Fault::Body(b"<html>not json".to_vec()),
+            Mode::Huge => {
+                let big = format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(1024 * 1024));
+                Fault::Body(big.into_bytes())
+            }
+            Mode::HugeChunked => Fault::Huge { declared: false },
+            Mode::NoUsableKeys => {
+                let doc = r#"{"keys":[{"kty":"RSA","use":"enc","kid":"e","n":"AQAB","e":"AQAB"}]}"#;
+                Fault::Body(doc.as_bytes().to_vec())
+            }
+        };
+        let slow = match c.mode {
+            Mode::Slow(d) => d,
+            _ => Duration::ZERO,
+        };
+        self.server.configure(|f| {
+            f.jwks = fault;
+            f.good_jwks = c.jwks.clone();
+            f.jwks_cache_control = c.cache_control.clone();
+            f.etag = c.etag.clone();
+            f.delay = c.delay + slow;
+            f.discovery_document = Some(c.discovery.clone());
+            f.discovery_cache_control = None;
+        });
+        let certs = Route::json(c.certs.clone()).cache_control("public, max-age=19000");
+        self.server.loopback().route("/certs", certs);
     }
 
     fn serve_keys(&self, keys: &[&TestKey]) {
         let jwks = json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() });
         self.set(|c| c.jwks = jwks.to_string());
     }
-}
-
-struct HugeStream(usize);
-
-impl futures_core::Stream for HugeStream {
-    type Item = Result<Vec<u8>, std::io::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.0 == 0 {
-            return Poll::Ready(None);
-        }
-        self.0 -= 1;
-        Poll::Ready(Some(Ok(vec![b' '; 16 * 1024])))
-    }
-}
-
-async fn jwks(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
-    server.jwks_hits.fetch_add(1, Ordering::SeqCst);
-    let (mode, body, cache_control, etag, delay) = {
-        let c = server.config.lock().unwrap();
-        (
-            c.mode.clone(),
-            c.jwks.clone(),
-            c.cache_control.clone(),
-            c.etag.clone(),
-            c.delay,
-        )
-    };
-    tokio::time::sleep(delay).await;
-    let mut response = Response::builder();
-    if let Some(cc) = &cache_control {
-        response = response.header(header::CACHE_CONTROL, cc);
-    }
-    match mode {
-        Mode::Ok => {}
-        Mode::Status(code) => {
-            return response.status(code).body(Body::from("oops")).unwrap();
-        }
-        Mode::Garbage => return response.body(Body::from("<html>not json")).unwrap(),
-        Mode::Huge => {
-            let big = format!(r#"{{"keys":[],"pad":"{}"}}"#, "x".repeat(1024 * 1024));
-            return response.body(Body::from(big)).unwrap();
-        }
-        Mode::HugeChunked => {
-            return response.body(Body::from_stream(HugeStream(64))).unwrap();
-        }
-        Mode::Slow(d) => tokio::time::sleep(d).await,
-        Mode::NoUsableKeys => {
-            let doc = r#"{"keys":[{"kty":"RSA","use":"enc","kid":"e","n":"AQAB","e":"AQAB"}]}"#;
-            return response.body(Body::from(doc)).unwrap();
-        }
-    }
-    if let Some(tag) = &etag {
-        let matches = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            == Some(tag.as_str());
-        response = response.header(header::ETAG, tag);
-        if matches {
-            return response
-                .status(StatusCode::NOT_MODIFIED)
-                .body(Body::empty())
-                .unwrap();
-        }
-    }
-    json_response(response, body)
-}
-
-/// `/r/N` redirects to `/r/N-1`, `/r/0` to `/jwks`.
-async fn redirect(Path(n): Path<u32>) -> Response {
-    let to = if n == 0 {
-        "/jwks".to_owned()
-    } else {
-        format!("/r/{}", n - 1)
-    };
-    found(&to)
-}
-
-/// Redirects to a plain-http URL that is not loopback (never contacted: the policy refuses).
-async fn to_insecure() -> Response {
-    found("http://jwks.example.invalid/jwks")
-}
-
-fn found(location: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::FOUND)
-        .header(header::LOCATION, location)
-        .body(Body::empty())
-        .unwrap()
-}
-
-async fn discovery(State(server): State<Arc<Server>>) -> Response {
-    server.discovery_hits.fetch_add(1, Ordering::SeqCst);
-    let doc = server.config.lock().unwrap().discovery.clone();
-    json_response(Response::builder(), doc)
-}
-
-async fn certs(State(server): State<Arc<Server>>) -> Response {
-    server.jwks_hits.fetch_add(1, Ordering::SeqCst);
-    let doc = server.config.lock().unwrap().certs.clone();
-    let response = Response::builder().header(header::CACHE_CONTROL, "public, max-age=19000");
-    json_response(response, doc)
-}
-
-fn json_response(response: axum::http::response::Builder, body: String) -> Response {
-    response
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,27 +171,30 @@ fn json_response(response: axum::http::response::Builder, body: String) -> Respo
 const ISS: &str = "https://issuer.test";
 const AUD: &str = "api";
 
+/// A fresh P-256 key (the workspace's test signer) under `kid`.
 struct TestKey {
     kid: String,
-    pair: EcdsaKeyPair,
+    key: SigningKey,
 }
 
 impl TestKey {
     fn new(kid: &str) -> TestKey {
         TestKey {
             kid: kid.into(),
-            pair: EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap(),
+            key: SigningKey::generate(Algorithm::ES256)
+                .unwrap()
+                .with_kid(kid),
         }
     }
 
     fn jwk(&self) -> serde_json::Value {
-        let point = self.pair.public_key().as_ref();
-        assert_eq!(point.len(), 65);
-        json!({
-            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": self.kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-            "y": URL_SAFE_NO_PAD.encode(&point[33..]),
-        })
+        let jwk = self.key.public_jwk().unwrap();
+        assert_eq!(jwk["kid"], self.kid.as_str());
+        assert_eq!(
+            (&jwk["crv"], &jwk["alg"], &jwk["use"]),
+            (&json!("P-256"), &json!("ES256"), &json!("sig"))
+        );
+        jwk
     }
 
     fn token(&self, claims: serde_json::Value) -> String {
@@ -295,16 +204,7 @@ impl TestKey {
     /// A token with exactly these payload bytes (e.g. with a repeated member).
     fn token_raw(&self, payload: &str) -> String {
         let header = json!({"alg": "ES256", "typ": "JWT", "kid": self.kid});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(payload)
-        );
-        let sig = self
-            .pair
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+        self.key.sign_raw(&header.to_string(), payload).unwrap()
     }
 
     fn token_for(&self, iss: &str) -> String {
@@ -942,23 +842,11 @@ async fn pem_certificate_map_verifies_rs256() {
         CryptoProvider::default(),
     );
 
-    let rsa = RsaKeyPair::from_pkcs8(&key_pair.serialize_der()).unwrap();
+    let rsa = SigningKey::from_pkcs8(&key_pair.serialize_der(), Algorithm::RS256).unwrap();
     let sign = |kid: &str| {
-        let header = json!({"alg": "RS256", "kid": kid, "typ": "JWT"});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims(project_issuer).to_string())
-        );
-        let mut sig = vec![0; rsa.public_modulus_len()];
-        rsa.sign(
-            &RSA_PKCS1_SHA256,
-            &SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        )
-        .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+        let claims = claims(project_issuer);
+        let key = rsa.clone().with_kid(kid);
+        key.sign(claims.as_object().unwrap(), "JWT").unwrap()
     };
     verify(&v, &sign("cert-1")).await.unwrap();
     assert_eq!(

@@ -1,7 +1,7 @@
 //! The verified-token cache: hits skip the signature, never the rules.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use tollgate_test_support as support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -313,17 +313,17 @@ impl KeySource for Waiting {
 }
 
 #[tokio::test]
-async fn verify_now_decides_without_waiting_or_says_none() {
+async fn start_decides_without_waiting_or_says_pending() {
     // Keys at hand: a full verification completes synchronously, and refusals too.
     let verifier = default_verifier();
     let token = sign(Algorithm::RS256, &claims());
-    assert!(verifier.verify_now(&token).unwrap().is_ok());
+    assert!(verifier.start(&token).done().unwrap().is_ok());
     let expired = sign(
         Algorithm::RS256,
         &claims_with("exp", Some(json!(1_000_000))),
     );
     assert!(matches!(
-        verifier.verify_now(&expired),
+        verifier.start(&expired).done(),
         Some(Err(Error::Expired { .. }))
     ));
     assert_eq!(verifier.token_cache_stats().unwrap().misses, 2);
@@ -335,14 +335,14 @@ async fn verify_now_decides_without_waiting_or_says_none() {
         CryptoProvider::default(),
     );
     for _ in 0..3 {
-        assert!(waiting.verify_now(&token).is_none());
+        assert!(waiting.start(&token).done().is_none());
     }
     let stats = waiting.token_cache_stats().unwrap();
     assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
     waiting.verify_token(&token).await.unwrap();
     waiting.verify_token(&token).await.unwrap();
     // Cached now: answered without touching the waiting key source.
-    assert!(waiting.verify_now(&token).unwrap().is_ok());
+    assert!(waiting.start(&token).done().unwrap().is_ok());
 }
 
 #[tokio::test]

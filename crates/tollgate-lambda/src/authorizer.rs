@@ -15,10 +15,11 @@
 //! API Gateway turns the authorizer's answer into the client's status:
 //!
 //! - **no token, or not a bearer token, or not even shaped like a JWT** (no `Authorization`
-//!   header, another scheme, not three base64url segments, over the size cap), **or more than
-//!   one** (see [Repeated headers](#repeated-headers)): the error `"Unauthorized"`
-//!   ([`AuthorizerError::Unauthorized`]), which API Gateway answers with **401**. The client has
-//!   to authenticate; nothing is cached.
+//!   header, another scheme, not `Bearer` and one RFC 6750 token as
+//!   [`tollgate_core::bearer::parse`] and the layer read it, not three base64url segments, over
+//!   the size cap), **or more than one** (see [Repeated headers](#repeated-headers)): the error
+//!   `"Unauthorized"` ([`AuthorizerError::Unauthorized`]), which API Gateway answers with
+//!   **401**. The client has to authenticate; nothing is cached.
 //! - **a token that fails verification** (signature, expiry, issuer, audience, unknown key...):
 //!   a **Deny** policy (`principalId` `"unauthorized"`, empty `context`), which API Gateway
 //!   answers with **403** and caches for the token (the
@@ -710,18 +711,16 @@ fn one_value<'h>(sources: &[Vec<Option<&'h str>>]) -> Option<&'h str> {
     found
 }
 
-/// The token of `Bearer <token>` (scheme case-insensitive, one space, no spaces in the token,
-/// no commas: a repeated header joined into one value).
+/// The token of a `Bearer` credential, read by the core's RFC 6750 parser exactly as
+/// [`AuthLayer`](tollgate::AuthLayer) reads it (`"Bearer" 1*SP b64token`, scheme in any case).
+/// A comma (a repeated header joined into one value) is outside `b64token`, so such a value is
+/// refused too. Every refusal is `Unauthorized`: API Gateway has no 400 for an authorizer.
 fn bearer(value: Option<&str>) -> Result<&str, AuthorizerError> {
     let value = value.ok_or(AuthorizerError::Unauthorized)?;
-    let (scheme, token) = value.split_once(' ').ok_or(AuthorizerError::Unauthorized)?;
-    if !scheme.eq_ignore_ascii_case("bearer")
-        || token.is_empty()
-        || token.contains([' ', '\t', ','])
-    {
-        return Err(AuthorizerError::Unauthorized);
-    }
-    Ok(token)
+    tollgate_core::bearer::parse(value).map_err(|why| {
+        tracing::debug!(error = %why, "authorizer: no usable bearer credentials");
+        AuthorizerError::Unauthorized
+    })
 }
 
 /// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{verb}/{path}` ->
@@ -830,10 +829,17 @@ mod tests {
             Err(AuthorizerError::Unauthorized)
         );
         assert_eq!(bearer(Some("Bearer")), Err(AuthorizerError::Unauthorized));
-        assert_eq!(
-            bearer(Some("Bearer  abc")),
-            Err(AuthorizerError::Unauthorized)
-        );
+        // RFC 6750 `1*SP`, as the layer reads it (issue 13: this was refused here alone).
+        assert_eq!(bearer(Some("Bearer  abc")), Ok("abc"));
+        assert_eq!(bearer(Some("BEARER   abc")), Ok("abc"));
+        // Spaces or tabs inside or after the token, a tab as the separator.
+        for refused in ["Bearer a b", "Bearer abc ", "Bearer\tabc", "Bearer  \tabc"] {
+            assert_eq!(
+                bearer(Some(refused)),
+                Err(AuthorizerError::Unauthorized),
+                "{refused:?}"
+            );
+        }
         assert_eq!(bearer(Some("abc")), Err(AuthorizerError::Unauthorized));
         assert_eq!(bearer(None), Err(AuthorizerError::Unauthorized));
         // A repeated header joined by an HTTP API, with or without a second scheme.

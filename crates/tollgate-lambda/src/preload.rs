@@ -134,6 +134,8 @@ impl<S: KeySource> PreloadedKeys<S> {
 
 impl<S: KeySource> KeySource for PreloadedKeys<S> {
     fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
+        // Reads only: answers from the preloaded keys at once, or hands the request to the
+        // fallback, whose own pending future does nothing before it is polled.
         let Some(preloaded) = self.preloaded() else {
             return self.fallback.key(request);
         };

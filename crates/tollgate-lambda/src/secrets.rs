@@ -50,10 +50,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use reqwest::Url;
 use serde_json::{Map, Value};
-use tollgate::{TokenVerifier, VerifyFuture};
 use tollgate_core::{
     AccessClaims, CryptoProvider, Error, KeyError, KeyFuture, KeyLookupError, KeyRequest,
-    KeySource, Validation, VerificationKey, Verifier,
+    KeySource, PendingVerification, TokenVerifier, Validation, Verification, VerificationKey,
+    VerifiedToken, Verifier,
 };
 
 /// The extension's default port.
@@ -307,7 +307,10 @@ impl ParametersSecretsSourceBuilder {
                     .append_pair("withDecryption", "true");
             }
         }
-        let client = reqwest::Client::builder()
+        // Not `reqwest::Client::builder()`: in a build without `aws-lc-rs` reqwest has no TLS
+        // provider of its own and that builder panics, even for this plain-http client.
+        let client = tollgate_core::remote::http_client_builder()
+            .map_err(|e| SecretError::Client(e.to_string()))?
             .connect_timeout(self.timeout)
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -535,6 +538,8 @@ impl KeySource for ParametersSecretsSource {
                 reason,
             }),
         };
+        // A fresh secret answers at once; a read of the extension starts only when the
+        // returned future is polled (the `KeySource` contract), never here.
         match self.fresh(Instant::now()) {
             Some(key) => KeyFuture::ready(check(key)),
             None => {
@@ -604,24 +609,40 @@ impl SecretVerifier {
     }
 }
 
-impl TokenVerifier for SecretVerifier {
-    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        Box::pin(async move {
-            match self.verifier.verify_token(token).await {
-                Err(Error::InvalidSignature) => match self.source.refresh_after_failure().await {
-                    Refresh::Changed => self.verifier.verify_token(token).await,
-                    _ => Err(Error::InvalidSignature),
-                },
-                other => other,
-            }
-        })
+impl SecretVerifier {
+    /// The second attempt after a bad signature: re-read the secret (rate limited) and verify
+    /// once more only if it changed.
+    async fn after_bad_signature(&self, token: &str) -> Result<VerifiedToken, Error> {
+        match self.source.refresh_after_failure().await {
+            Refresh::Changed => self.verifier.verify_token(token).await,
+            _ => Err(Error::InvalidSignature),
+        }
     }
+}
 
-    fn verify_now(&self, token: &str) -> Option<Result<tollgate_core::VerifiedToken, Error>> {
-        match self.verifier.verify_now(token) {
-            // The secret may have been rotated: the async path re-reads it and tries again.
-            Some(Err(Error::InvalidSignature)) => None,
-            other => other,
+impl TokenVerifier for SecretVerifier {
+    /// Decided at once like the inner [`Verifier`]'s, except a bad signature: the secret may
+    /// have been rotated, so that becomes a pending re-read and second attempt.
+    fn start(&self, token: &str) -> Verification {
+        match self.verifier.start(token) {
+            Verification::Done(Err(Error::InvalidSignature)) => {
+                let this = self.clone();
+                let token: Box<str> = token.into();
+                Verification::Pending(PendingVerification::new(async move {
+                    this.after_bad_signature(&token).await
+                }))
+            }
+            Verification::Pending(pending) => {
+                let this = self.clone();
+                let token: Box<str> = token.into();
+                Verification::Pending(PendingVerification::new(async move {
+                    match pending.await {
+                        Err(Error::InvalidSignature) => this.after_bad_signature(&token).await,
+                        other => other,
+                    }
+                }))
+            }
+            done => done,
         }
     }
 }

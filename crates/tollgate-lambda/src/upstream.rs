@@ -77,7 +77,7 @@ use axum_core::body::Body;
 use http::{Request, Response};
 use lambda_http::request::RequestContext;
 use serde_json::{Map, Value};
-use tollgate::{AuthError, Authenticated, Challenge, ErrorResponder, Rfc6750Responder};
+use tollgate::{Answering, AuthError, Authenticated, ErrorResponder};
 use tollgate_core::{AccessClaims, ClaimPath, ConfigError};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -109,8 +109,9 @@ struct Config {
     lambda: bool,
     access: AccessClaims,
     comma_separated_roles: bool,
-    responder: Arc<dyn ErrorResponder>,
-    challenge: Challenge,
+    /// Answers refusals here, and travels with every request passed on (inside its
+    /// [`Authenticated`]) so the extractors and guards behind answer the same way.
+    answering: Answering,
 }
 
 /// A tower layer that trusts claims an API Gateway authorizer already verified. See the
@@ -139,8 +140,7 @@ impl TrustedClaimsLayer {
             lambda: false,
             access: AccessClaims::default(),
             comma_separated_roles: false,
-            responder: Arc::new(Rfc6750Responder),
-            challenge: Challenge::default(),
+            answering: Answering::default(),
         };
         for upstream in upstreams {
             match upstream {
@@ -186,9 +186,12 @@ impl TrustedClaimsLayer {
         self
     }
 
-    /// Replaces the answer to a missing context (default: RFC 6750 401 with a JSON body).
+    /// Replaces every answer of the requests through this layer (default: RFC 6750 with a JSON
+    /// body): the 401 to a missing context, and the rejections of [`Claims<T>`](tollgate::Claims)
+    /// and the guards behind it (their 401s and 403s; see [`Answering`]).
     pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
-        self.config_mut().responder = Arc::new(responder);
+        let config = self.config_mut();
+        config.answering = Answering::new(responder, config.answering.challenge().clone());
         self
     }
 }
@@ -244,18 +247,18 @@ where
         match claims {
             Some(claims) => {
                 let auth =
-                    Authenticated::from_trusted_claims_with(claims, self.config.access.clone());
+                    Authenticated::from_trusted_claims_with(claims, self.config.access.clone())
+                        .with_answering(self.config.answering.clone());
                 tracing::debug!(sub = auth.subject(), "trusted upstream claims");
                 request.extensions_mut().insert(auth);
                 TrustedClaimsFuture::inner(self.inner.call(request))
             }
             None => {
                 tracing::debug!("no trusted authorizer context: request refused");
-                let error = AuthError::MissingCredentials;
                 let response = self
                     .config
-                    .responder
-                    .respond(&error, &self.config.challenge);
+                    .answering
+                    .respond(&AuthError::MissingCredentials);
                 TrustedClaimsFuture::refused(response)
             }
         }

@@ -3,8 +3,7 @@
 //! alike, namespaced (Auth0) claims as one member.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tollgate-core/tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 mod common;
 

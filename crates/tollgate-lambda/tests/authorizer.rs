@@ -2,8 +2,7 @@
 //! events, for REST TOKEN and REQUEST authorizers and the HTTP API simple response.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tollgate-core/tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 mod common;
 

@@ -2,16 +2,14 @@
 //! issuer withdrew stops verifying when the set is next refreshed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tollgate-core/tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
 use serde_json::{Value, json};
+use support::server::Loopback;
 use support::*;
 use tollgate::core::remote::JwksSource;
 use tollgate::core::{
@@ -58,22 +56,8 @@ fn old_keys() -> KeySet {
 /// A JWKS endpoint on 127.0.0.1 serving only K2 (no `Cache-Control`, so the source's fallback
 /// TTL applies), counting its fetches.
 async fn new_keys_server() -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let router = Router::new().route(
-        "/jwks.json",
-        get(move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                axum::Json(new_jwks())
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (url, hits)
+    let server = Loopback::json("/jwks.json", &new_jwks()).await;
+    (server.url("/jwks.json"), server.hit_counter())
 }
 
 /// Regression: `PreloadedKeys` used to answer from the preloaded set first, forever, so K1 kept

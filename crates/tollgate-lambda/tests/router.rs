@@ -3,8 +3,7 @@
 //! the guards; keys are fetched lazily once per container, or preloaded.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tollgate-core/tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 mod common;
 
@@ -15,6 +14,7 @@ use axum::Router;
 use axum::routing::get;
 use common::*;
 use serde_json::{Value, json};
+use support::server::Loopback;
 use support::*;
 use tollgate::core::remote::JwksSource;
 use tollgate::core::{Algorithm, CryptoProvider, KeySet, StandardClaims, Verifier};
@@ -174,22 +174,8 @@ async fn runtime_response_json_per_origin() {
 
 /// A JWKS endpoint on 127.0.0.1 that counts its fetches.
 async fn jwks_server() -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let router = Router::new().route(
-        "/jwks.json",
-        get(move || {
-            let counter = counter.clone();
-            async move {
-                counter.fetch_add(1, Ordering::SeqCst);
-                axum::Json(jwks_value())
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (url, hits)
+    let server = Loopback::json("/jwks.json", &jwks_value()).await;
+    (server.url("/jwks.json"), server.hit_counter())
 }
 
 fn jwks_source(url: &str) -> JwksSource {

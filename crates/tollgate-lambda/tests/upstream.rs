@@ -2,8 +2,7 @@
 //! reach `Claims<T>` and the guards, flattened arrays are rebuilt, and a missing context is a 401.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tollgate-core/tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 mod common;
 
@@ -345,4 +344,76 @@ async fn runtime_response_for_a_missing_context() {
         (response["statusCode"].clone(), response["body"].clone()),
         (json!(200), json!("user-jwt"))
     );
+}
+
+/// Claims no authorizer context fits: `must_exist` is never there.
+#[derive(Clone, serde::Deserialize)]
+struct Strict {
+    #[allow(dead_code)]
+    must_exist: u64,
+}
+
+/// The custom responder of the trusted-claims layer answers everything a request through it can
+/// get: the layer's own 401, the extractors' rejections and the guards' 403s (extractor and route
+/// layer). It used to reach only the layer's 401.
+#[tokio::test]
+async fn custom_responder_shapes_every_answer() {
+    let layer = TrustedClaimsLayer::new([Upstream::Jwt]).error_responder(
+        |error: &tollgate::AuthError, challenge: &tollgate::Challenge| {
+            let body = format!("custom {} {}", error.status().as_u16(), error.description());
+            let mut response = http::Response::new(axum::body::Body::from(body));
+            *response.status_mut() = error.status();
+            if let Some(value) = challenge.www_authenticate(error) {
+                response.headers_mut().insert("www-authenticate", value);
+            }
+            response
+        },
+    );
+    let app = api()
+        .route(
+            "/editors-extractor",
+            get(|_: RequireRole<Editors>| async { "hello editors" }),
+        )
+        .route(
+            "/strict",
+            get(|Claims(_): Claims<Strict>| async { "strict" }),
+        )
+        .layer(layer);
+    let event = fixture("apigw-http-v2-jwt-authorizer.json");
+
+    let missing = call(&app, &fixture("apigw-http-v2.json")).await;
+    assert_eq!(
+        (missing.status, missing.body.as_str()),
+        (401, "custom 401 a bearer token is required")
+    );
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some(r#"Bearer realm="api""#)
+    );
+
+    let scope_403 = r#"Bearer realm="api", error="insufficient_scope", error_description="the token lacks the required role or scope", scope="editors""#;
+    for path in ["/editors-extractor", "/editors"] {
+        let answer = call(&app, &with_path(event.clone(), path)).await;
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (403, "custom 403 the token lacks the required role or scope"),
+            "{path}"
+        );
+        assert_eq!(answer.header("www-authenticate"), Some(scope_403), "{path}");
+    }
+
+    let shape = call(&app, &with_path(event.clone(), "/strict")).await;
+    assert_eq!(
+        (shape.status, shape.body.as_str()),
+        (401, "custom 401 the token claims are not accepted")
+    );
+    assert!(
+        shape
+            .header("www-authenticate")
+            .is_some_and(|c| c.contains(r#"error="invalid_token""#))
+    );
+
+    // What passes is untouched.
+    let ok = call(&app, &event).await;
+    assert_eq!((ok.status, ok.body.as_str()), (200, "user-jwt"));
 }

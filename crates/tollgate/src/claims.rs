@@ -185,19 +185,46 @@ impl Authenticated {
 
     /// The claims as `T`, shared: for a token verified here, deserialized once per token and
     /// reused by every later request presenting it.
-    fn shared<T>(&self) -> Result<Arc<T>, String>
+    fn shared<T>(&self) -> Result<Arc<T>, tollgate_core::Error>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
         match &self.claims {
-            ClaimsSource::Token(token) => token.claims::<T>().map_err(|e| match e {
-                tollgate_core::Error::ClaimsShape(why) => why,
-                other => other.to_string(),
-            }),
+            ClaimsSource::Token(token) => token.claims::<T>(),
             ClaimsSource::Trusted { claims, .. } => T::deserialize(&**claims)
                 .map(Arc::new)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| tollgate_core::Error::ClaimsShape(e.to_string())),
         }
+    }
+
+    /// Makes the extractors and guards behind this request answer with `answering` (see
+    /// [`Answering`]): for layers that build an `Authenticated` themselves (trusted claims), so
+    /// that their [`ErrorResponder`](crate::ErrorResponder) also shapes the rejections of
+    /// [`Claims<T>`] and the 403s of the guards. The [`AuthLayer`](crate::AuthLayer) does this
+    /// for the requests it verifies.
+    ///
+    /// ```
+    /// use tollgate::{Answering, AuthError, Authenticated, Challenge};
+    /// use tollgate::core::AccessClaims;
+    ///
+    /// let answering = Answering::new(
+    ///     |error: &AuthError, _: &Challenge| {
+    ///         let mut response = http::Response::new(axum_core::body::Body::from("no"));
+    ///         *response.status_mut() = error.status();
+    ///         response
+    ///     },
+    ///     Challenge::default(),
+    /// );
+    /// let claims = serde_json::json!({"sub": "user-1"});
+    /// let serde_json::Value::Object(claims) = claims else { unreachable!() };
+    /// let auth = Authenticated::from_trusted_claims_with(claims, AccessClaims::default())
+    ///     .with_answering(answering);
+    /// # let _ = auth;
+    /// ```
+    pub fn with_answering(mut self, answering: Answering) -> Self {
+        // A trusted-claims context is this request's own: no copy is made.
+        Arc::make_mut(&mut self.context).answering = Some(answering);
+        self
     }
 
     pub(crate) fn answering(&self) -> Option<&Answering> {
@@ -215,12 +242,13 @@ impl fmt::Debug for Authenticated {
     }
 }
 
-/// How the layer that handled this request answers failures: set by the layer either on its own
-/// (no token, optional mode) or inside [`Authenticated`].
+/// How the layer that handled this request answers failures: inside [`Authenticated`] (the
+/// layer that authenticated it), else on its own (a request let through without a token).
 pub(crate) fn answering_in(extensions: &http::Extensions) -> Option<&Answering> {
     extensions
-        .get::<Answering>()
-        .or_else(|| extensions.get::<Authenticated>()?.answering())
+        .get::<Authenticated>()
+        .and_then(Authenticated::answering)
+        .or_else(|| extensions.get::<Answering>())
 }
 
 /// Reads the layer's verification result and answering config from a request.
@@ -239,6 +267,7 @@ pub(crate) fn authenticated(parts: &Parts) -> Result<&Authenticated, AuthRejecti
 /// optional mode the client sent none), and with 401 `invalid_token` when the claims do not fit
 /// `T`. The typed value is deserialized once per token and shared by every later request that
 /// presents the same token (the verifier's token cache keeps it); each extraction clones it.
+/// Where a token is optional, take `Option<Claims<T>>`.
 ///
 /// ```
 /// use serde::Deserialize;
@@ -271,7 +300,7 @@ where
         Err(err) => {
             tracing::debug!(error = %err, "claims do not fit the extractor's type");
             Err(AuthRejection::new(
-                AuthError::ClaimsShape(err),
+                AuthError::Token(err),
                 answering_in(&parts.extensions),
             ))
         }
@@ -296,7 +325,22 @@ where
     }
 }
 
-/// `Option<Claims<T>>`: `None` when the request carries no verified token (optional mode).
+/// `Option<Claims<T>>`: the claims when a token was sent and verified, `None` when the request
+/// carries no verified token (behind an [`optional`](crate::AuthLayerBuilder::optional) layer).
+/// Claims that do not fit `T` are still a rejection (401 `invalid_token`), not `None`.
+///
+/// ```
+/// use tollgate::Claims;
+/// use tollgate::core::StandardClaims;
+///
+/// async fn greet(claims: Option<Claims<StandardClaims>>) -> String {
+///     match claims {
+///         Some(Claims(claims)) => format!("hello {}", claims.registered.sub.unwrap_or_default()),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+/// # let _ = axum::Router::<()>::new().route("/", axum::routing::get(greet));
+/// ```
 impl<S, T> OptionalFromRequestParts<S> for Claims<T>
 where
     S: Send + Sync,
@@ -309,23 +353,6 @@ where
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(typed::<T>(parts)?.map(Claims))
-    }
-}
-
-/// The claims when a token was sent and verified, `None` otherwise; for routes behind an
-/// [`optional`](crate::AuthLayerBuilder::optional) layer. Same as `Option<Claims<T>>`.
-#[derive(Debug, Clone)]
-pub struct OptionalClaims<T>(pub Option<T>);
-
-impl<S, T> FromRequestParts<S> for OptionalClaims<T>
-where
-    S: Send + Sync,
-    T: DeserializeOwned + Clone + Send + Sync + 'static,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(OptionalClaims(typed::<T>(parts)?))
     }
 }
 

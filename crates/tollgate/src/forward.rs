@@ -102,16 +102,9 @@ impl fmt::Debug for ForwardClaimsLayer {
 }
 
 /// A header name given to [`ForwardClaimsLayer::claim`] is invalid, or the claim path is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid claim forwarding: {0}")]
 pub struct ForwardConfigError(pub String);
-
-impl fmt::Display for ForwardConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid claim forwarding: {}", self.0)
-    }
-}
-
-impl std::error::Error for ForwardConfigError {}
 
 impl From<ConfigError> for ForwardConfigError {
     fn from(err: ConfigError) -> Self {

@@ -4,26 +4,43 @@
 //! `scope`/`scp`), through [`Authenticated::roles`] and [`Authenticated::scopes`]; an
 //! [`AuthLayer`](crate::AuthLayer) may override the role path
 //! ([`roles_claim`](crate::AuthLayerBuilder::roles_claim)). A missing requirement is a 403
-//! `insufficient_scope` naming what was required; no verified token is a 401.
+//! `insufficient_scope` naming what was missing
+//! ([`Error::InsufficientScope`](tollgate_core::Error::InsufficientScope)); no verified token is
+//! a 401. Both answer through the [`ErrorResponder`](crate::ErrorResponder) of the layer in
+//! front ([`Answering`](crate::Answering)).
+//!
+//! The names are the same for roles and scopes, for extractors and route layers:
+//!
+//! | requires | extractor | route layer |
+//! |---|---|---|
+//! | one role | [`RequireRole<R>`] | [`require_role`] |
+//! | any of several roles | [`RequireAnyRole<(R1, R2)>`](RequireAnyRole) | [`require_any_role`] |
+//! | all of several roles | [`RequireAllRoles<(R1, R2)>`](RequireAllRoles) | [`require_all_roles`] |
+//! | one scope | [`RequireScope<S>`] | [`require_scope`] |
+//! | any of several scopes | [`RequireAnyScope<(S1, S2)>`](RequireAnyScope) | [`require_any_scope`] |
+//! | all of several scopes | [`RequireAllScopes<(S1, S2)>`](RequireAllScopes) | [`require_all_scopes`] |
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use tollgate::{RequireAnyRole, RequireRole, RequireScope, require_scopes};
+//! use tollgate::{RequireAllScopes, RequireAnyRole, RequireRole, RequireScope, require_scope};
 //!
 //! tollgate::role!(pub Admin = "admin");
 //! tollgate::role!(pub Editor = "editor");
+//! tollgate::scope!(pub ReadItems = "read:items");
 //! tollgate::scope!(pub WriteItems = "write:items");
 //!
 //! async fn admin_only(_: RequireRole<Admin>) -> &'static str { "hello admin" }
 //! async fn staff(_: RequireAnyRole<(Admin, Editor)>) -> &'static str { "hello staff" }
 //! async fn write(_: RequireScope<WriteItems>) -> &'static str { "written" }
+//! async fn sync(_: RequireAllScopes<(ReadItems, WriteItems)>) -> &'static str { "synced" }
 //!
 //! let app: Router = Router::new()
 //!     .route("/admin", get(admin_only))
 //!     .route("/staff", get(staff))
 //!     .route("/items", get(write))
+//!     .route("/sync", get(sync))
 //!     .merge(Router::new().route("/reports", get(|| async { "reports" }))
-//!         .route_layer(require_scopes(["read:reports"])));
+//!         .route_layer(require_scope("read:reports")));
 //! ```
 
 use std::fmt;
@@ -160,9 +177,9 @@ fn check(
                 .filter(|n| !held.contains(n))
                 .collect(),
         };
-        Err(AuthError::InsufficientScope {
+        Err(AuthError::Token(tollgate_core::Error::InsufficientScope {
             required: missing.join(" "),
-        })
+        }))
     }
 }
 
@@ -179,13 +196,13 @@ fn guard_parts(
 }
 
 macro_rules! guard_extractor {
-    ($(#[$doc:meta])* $name:ident, $bound:ident, $kind:expr, $quantifier:expr) => {
+    ($(#[$doc:meta])* $name:ident, $bound:ident, $names:ident, $kind:expr, $quantifier:expr) => {
         $(#[$doc])*
         pub struct $name<T: $bound>(pub Authenticated, PhantomData<T>);
 
         impl<T: $bound> fmt::Debug for $name<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($name)).field(&T::names()).finish()
+                f.debug_tuple(stringify!($name)).field(&<T as $names>::names()).finish()
             }
         }
 
@@ -193,7 +210,7 @@ macro_rules! guard_extractor {
             type Rejection = AuthRejection;
 
             async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-                let auth = guard_parts(parts, $kind, $quantifier, &T::names())?;
+                let auth = guard_parts(parts, $kind, $quantifier, &<T as $names>::names())?;
                 Ok($name(auth, PhantomData))
             }
         }
@@ -201,26 +218,35 @@ macro_rules! guard_extractor {
 }
 
 guard_extractor!(
-    /// Requires every role of `R` (one role type or a tuple); 403 otherwise.
-    RequireRole, Roles, Kind::Roles, Quantifier::All
+    /// Requires the role `R` (one role type; for several, [`RequireAnyRole`] or
+    /// [`RequireAllRoles`]); 403 otherwise. The extractor form of [`require_role`].
+    RequireRole, Role, Roles, Kind::Roles, Quantifier::All
 );
 guard_extractor!(
-    /// Requires at least one role of the tuple `R`; 403 otherwise.
-    RequireAnyRole, Roles, Kind::Roles, Quantifier::Any
+    /// Requires at least one role of the tuple `R`; 403 otherwise. The extractor form of
+    /// [`require_any_role`].
+    RequireAnyRole, Roles, Roles, Kind::Roles, Quantifier::Any
 );
 guard_extractor!(
-    /// Requires every scope of `S` (one scope type or a tuple); 403 otherwise.
-    RequireScope, Scopes, Kind::Scopes, Quantifier::All
+    /// Requires every role of the tuple `R`: `RequireAllRoles<(Admin, Auditor)>`; 403 naming the
+    /// missing ones otherwise. The extractor form of [`require_all_roles`].
+    RequireAllRoles, Roles, Roles, Kind::Roles, Quantifier::All
 );
 guard_extractor!(
-    /// Requires at least one scope of the tuple `S`; 403 otherwise.
-    RequireAnyScope, Scopes, Kind::Scopes, Quantifier::Any
+    /// Requires the scope `S` (one scope type; for several, [`RequireAnyScope`] or
+    /// [`RequireAllScopes`]); 403 otherwise. The extractor form of [`require_scope`].
+    RequireScope, Scope, Scopes, Kind::Scopes, Quantifier::All
 );
-
-/// Alias of [`RequireRole`] that reads well with tuples: `RequireAllRoles<(Admin, Auditor)>`.
-pub type RequireAllRoles<R> = RequireRole<R>;
-/// Alias of [`RequireScope`] that reads well with tuples.
-pub type RequireAllScopes<S> = RequireScope<S>;
+guard_extractor!(
+    /// Requires at least one scope of the tuple `S`; 403 otherwise. The extractor form of
+    /// [`require_any_scope`].
+    RequireAnyScope, Scopes, Scopes, Kind::Scopes, Quantifier::Any
+);
+guard_extractor!(
+    /// Requires every scope of the tuple `S`: `RequireAllScopes<(Read, Write)>`; 403 naming the
+    /// missing ones otherwise. The extractor form of [`require_all_scopes`].
+    RequireAllScopes, Scopes, Scopes, Kind::Scopes, Quantifier::All
+);
 
 /// A route layer that checks roles or scopes for every route it wraps. Place it inside the
 /// [`AuthLayer`](crate::AuthLayer) (e.g. `Router::route_layer` on a router that is itself
@@ -259,29 +285,34 @@ fn guard_layer<I: Into<String>>(
     }
 }
 
-/// Requires this role.
+/// Requires this role (the route-layer form of [`RequireRole`]).
 pub fn require_role(role: impl Into<String>) -> GuardLayer {
     guard_layer(Kind::Roles, Quantifier::All, [role.into()])
 }
 
-/// Requires at least one of these roles.
+/// Requires at least one of these roles (the route-layer form of [`RequireAnyRole`]).
 pub fn require_any_role<I: Into<String>>(roles: impl IntoIterator<Item = I>) -> GuardLayer {
     guard_layer(Kind::Roles, Quantifier::Any, roles)
 }
 
-/// Requires all of these roles.
+/// Requires all of these roles (the route-layer form of [`RequireAllRoles`]).
 pub fn require_all_roles<I: Into<String>>(roles: impl IntoIterator<Item = I>) -> GuardLayer {
     guard_layer(Kind::Roles, Quantifier::All, roles)
 }
 
-/// Requires all of these scopes.
-pub fn require_scopes<I: Into<String>>(scopes: impl IntoIterator<Item = I>) -> GuardLayer {
-    guard_layer(Kind::Scopes, Quantifier::All, scopes)
+/// Requires this scope (the route-layer form of [`RequireScope`]).
+pub fn require_scope(scope: impl Into<String>) -> GuardLayer {
+    guard_layer(Kind::Scopes, Quantifier::All, [scope.into()])
 }
 
-/// Requires at least one of these scopes.
+/// Requires at least one of these scopes (the route-layer form of [`RequireAnyScope`]).
 pub fn require_any_scope<I: Into<String>>(scopes: impl IntoIterator<Item = I>) -> GuardLayer {
     guard_layer(Kind::Scopes, Quantifier::Any, scopes)
+}
+
+/// Requires all of these scopes (the route-layer form of [`RequireAllScopes`]).
+pub fn require_all_scopes<I: Into<String>>(scopes: impl IntoIterator<Item = I>) -> GuardLayer {
+    guard_layer(Kind::Scopes, Quantifier::All, scopes)
 }
 
 impl<S> Layer<S> for GuardLayer {

@@ -30,72 +30,24 @@ use std::task::{Context, Poll};
 use axum_core::body::Body;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tollgate_core::{ClaimPath, ConfigError, VerifiedToken, Verifier};
+use tollgate_core::{ClaimPath, ConfigError, Verification, VerifiedToken};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument as _;
 
 use crate::claims::{AuthContext, Authenticated};
 use crate::guard::GuardFuture;
-use crate::response::{Answering, AuthError, Challenge, ErrorResponder};
-use crate::token::{TokenSources, find_token, own_token};
+use crate::response::{Answering, AuthError, Challenge, ErrorResponder, Rfc6750Responder};
+use crate::token::{TokenSources, find_token};
 
-/// The future of [`TokenVerifier::verify_token`].
-pub type VerifyFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<VerifiedToken, tollgate_core::Error>> + Send + 'a>>;
+/// What the layer verifies tokens with: defined in `tollgate-core` (so the Lambda authorizer and
+/// other integrations need no tower), re-exported here.
+pub use tollgate_core::TokenVerifier;
 
-/// Something that verifies tokens: a [`Verifier`] (one issuer) or a
-/// [`MultiIssuer`](tollgate_core::remote::MultiIssuer) (several).
-pub trait TokenVerifier: Send + Sync + 'static {
-    /// Verifies `token`.
-    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a>;
-
-    /// Answers synchronously when that needs no waiting (a cached token, or keys already at
-    /// hand), `None` when [`verify_token`](Self::verify_token) must run. The layer asks this
-    /// first, so such requests set up no async verification. The default always says `None`.
-    fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
-        let _ = token;
-        None
-    }
-}
-
-impl TokenVerifier for Verifier {
-    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        Box::pin(Verifier::verify_token(self, token))
-    }
-
-    fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
-        Verifier::verify_now(self, token)
-    }
-}
-
-#[cfg(feature = "remote")]
-impl TokenVerifier for tollgate_core::remote::MultiIssuer {
-    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        Box::pin(async move { self.route(token)?.verify_token(token).await })
-    }
-
-    fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
-        match self.route(token) {
-            Ok(verifier) => verifier.verify_now(token),
-            Err(err) => Some(Err(err)),
-        }
-    }
-}
-
-impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
-    fn verify_token<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        (**self).verify_token(token)
-    }
-
-    fn verify_now(&self, token: &str) -> Option<Result<VerifiedToken, tollgate_core::Error>> {
-        (**self).verify_now(token)
-    }
-}
-
-/// Whether a request without a token is refused or let through.
+/// Whether a request without a token is refused or let through
+/// ([`AuthLayerBuilder::optional`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+enum Mode {
     /// No token: 401. The default.
     Required,
     /// No token: passed through without claims. A token that is present but bad is still a 401.
@@ -165,15 +117,15 @@ pub struct AuthLayerBuilder {
 }
 
 impl AuthLayerBuilder {
-    /// Lets requests without a token through, without claims ([`Mode::Optional`]).
+    /// Lets requests without a token through, without claims: handlers take
+    /// `Option<Claims<T>>`, and `Claims<T>` and the guards still answer 401 for them. A token
+    /// that is present but bad is still refused. Without this call a token is required.
+    ///
+    /// The one way to choose: a call that says what it does at the call site (the required case
+    /// is the default, so a mode value would only ever carry this one other choice). Chosen at
+    /// run time, it reads `let builder = if anonymous { builder.optional() } else { builder };`.
     pub fn optional(mut self) -> Self {
         self.mode = Mode::Optional;
-        self
-    }
-
-    /// Sets the mode.
-    pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
         self
     }
 
@@ -237,7 +189,8 @@ impl AuthLayerBuilder {
     }
 
     /// Replaces the answer to failures (a closure `Fn(&AuthError, &Challenge) -> Response<Body>`
-    /// or an [`ErrorResponder`]).
+    /// or an [`ErrorResponder`]): the layer's own 400, 401 and 503, and the rejections of the
+    /// extractors and guards behind it ([`Answering`]).
     pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
         self.responder = Some(Arc::new(responder));
         self
@@ -245,13 +198,9 @@ impl AuthLayerBuilder {
 
     /// Builds the layer.
     pub fn build(self) -> AuthLayer {
-        let mut answering = Answering {
-            challenge: Challenge::new(self.realm, self.resource_metadata),
-            ..Answering::default()
-        };
-        if let Some(responder) = self.responder {
-            answering.responder = responder;
-        }
+        let challenge = Challenge::new(self.realm, self.resource_metadata);
+        let responder = self.responder.unwrap_or_else(|| Arc::new(Rfc6750Responder));
+        let answering = Answering::shared(responder, challenge);
         AuthLayer {
             config: Arc::new(Config {
                 verifier: self.verifier,
@@ -414,6 +363,7 @@ where
             sub = tracing::field::Empty,
             iss = tracing::field::Empty,
             kid = tracing::field::Empty,
+            token_source = tracing::field::Empty,
         );
         let entered = span.enter();
         let config = &*self.config;
@@ -429,21 +379,25 @@ where
                 request.extensions_mut().insert(config.answering.clone());
                 None
             }
-            Ok(Some(token)) => Some(token),
+            Ok(Some(found)) => {
+                span.record("token_source", found.location.as_str());
+                Some(found.token)
+            }
         };
         if let Some(token) = token {
-            match config.verifier.verify_now(token) {
-                Some(Ok(verified)) => config.accept(&mut request, verified),
-                Some(Err(err)) => return answered(config.refuse(AuthError::Token(err))),
-                None => {
-                    // The key source must fetch first: the async path, with the token
-                    // detached from the request.
-                    let token = own_token(request.headers(), token);
+            match config.verifier.start(token) {
+                Verification::Done(Ok(verified)) => config.accept(&mut request, verified),
+                Verification::Done(Err(err)) => {
+                    return answered(config.refuse(AuthError::Token(err)));
+                }
+                Verification::Pending(pending) => {
+                    // The key source must wait (a fetch): only this remainder is boxed. It owns
+                    // the token and is the only thing that polls the key source.
                     let clone = self.inner.clone();
                     let mut inner = std::mem::replace(&mut self.inner, clone);
                     let config = self.config.clone();
                     let future = async move {
-                        match config.verifier.verify_token(token.as_str()).await {
+                        match pending.await {
                             Ok(verified) => config.accept(&mut request, verified),
                             Err(err) => return Ok(config.refuse(AuthError::Token(err))),
                         }

@@ -3,8 +3,12 @@
 //! - [`AuthLayer`] verifies the token of every request (with a
 //!   [`tollgate_core::Verifier`]) and answers failures per RFC 6750;
 //! - [`Claims<T>`] hands handlers the verified claims as their own type;
-//! - guards ([`RequireRole`], [`RequireScope`], [`require_role`], [`require_scopes`]...) answer
+//! - `Option<Claims<T>>` for routes behind an [`optional`](AuthLayerBuilder::optional) layer;
+//! - guards ([`RequireRole`], [`RequireAnyRole`], [`RequireAllRoles`], the same for scopes, and
+//!   the route layers [`require_role`], [`require_any_role`], [`require_all_roles`]...) answer
 //!   403 `insufficient_scope` when a role or scope is missing;
+//! - every failure answer (the layer's, the extractors', the guards') goes through one
+//!   [`ErrorResponder`] ([`Answering`]), RFC 6750 by default;
 //! - [`ForwardClaimsLayer`] passes claims to an upstream as headers;
 //! - [`metadata`] serves RFC 9728 protected-resource metadata.
 //!
@@ -51,16 +55,14 @@ pub mod testing;
 
 pub use tollgate_core as core;
 
-pub use claims::{Authenticated, Claims, OptionalClaims};
+pub use claims::{Authenticated, Claims};
 pub use forward::{ForwardClaims, ForwardClaimsLayer, ForwardConfigError};
 pub use guard::{
     GuardFuture, GuardLayer, GuardService, RequireAllRoles, RequireAllScopes, RequireAnyRole,
     RequireAnyScope, RequireRole, RequireScope, Role, Roles, Scope, Scopes, require_all_roles,
-    require_any_role, require_any_scope, require_role, require_scopes,
+    require_all_scopes, require_any_role, require_any_scope, require_role, require_scope,
 };
-pub use layer::{
-    AuthLayer, AuthLayerBuilder, AuthService, Mode, ResponseFuture, TokenVerifier, VerifyFuture,
-};
+pub use layer::{AuthLayer, AuthLayerBuilder, AuthService, ResponseFuture, TokenVerifier};
 pub use response::{
     Answering, AuthError, AuthRejection, Challenge, ErrorResponder, Rfc6750Responder,
 };

@@ -11,32 +11,47 @@ use tollgate_core::ErrorCode;
 
 use crate::token::InvalidRequest;
 
-/// Why a request was not let through.
-#[derive(Debug, Clone, PartialEq)]
+/// Why a request was not let through. Every answer of Tollgate's layers, extractors and guards
+/// is one of these, answered by the [`ErrorResponder`] in effect with
+/// [`description`](Self::description) as the client-facing text.
+///
+/// The failures of a token (its verification, its claims' shape, a missing role or scope) are
+/// [`tollgate_core::Error`]s, one variant and one client text each: the errors the core
+/// verifier, the Lambda authorizer and the CLI report too. This type adds only the failures of
+/// the request itself.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
     /// No bearer token: 401 with a bare challenge (RFC 6750 3.1: no error code).
+    #[error("{MISSING_CREDENTIALS}")]
     MissingCredentials,
     /// Malformed credentials: 400 `invalid_request`.
+    #[error("{}", .0.description())]
     InvalidRequest(InvalidRequest),
-    /// The token was refused (401 `invalid_token`), or keys were unavailable (503).
-    Token(tollgate_core::Error),
-    /// A guard's roles or scopes are missing: 403 `insufficient_scope`.
-    InsufficientScope {
-        /// What was required, space-separated (the `scope` attribute of the challenge).
-        required: String,
-    },
-    /// The claims do not fit the extractor's type: 401 `invalid_token`.
-    ClaimsShape(String),
+    /// The token was refused, or could not be checked: the core error decides the answer, e.g.
+    /// 401 `invalid_token` (expired, forged, claims that do not fit the extractor's type:
+    /// [`ClaimsShape`](tollgate_core::Error::ClaimsShape)), 403 `insufficient_scope` (a guard's
+    /// role or scope is missing: [`InsufficientScope`](tollgate_core::Error::InsufficientScope),
+    /// whose `required` becomes the challenge's `scope`), or 503 (keys unavailable).
+    #[error(transparent)]
+    Token(#[from] tollgate_core::Error),
+}
+
+/// The client text of [`AuthError::MissingCredentials`].
+const MISSING_CREDENTIALS: &str = "a bearer token is required";
+
+impl From<InvalidRequest> for AuthError {
+    fn from(why: InvalidRequest) -> Self {
+        AuthError::InvalidRequest(why)
+    }
 }
 
 impl AuthError {
     /// The HTTP status of the answer.
     pub fn status(&self) -> StatusCode {
         match self {
-            AuthError::MissingCredentials | AuthError::ClaimsShape(_) => StatusCode::UNAUTHORIZED,
+            AuthError::MissingCredentials => StatusCode::UNAUTHORIZED,
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             AuthError::Token(err) => {
                 StatusCode::from_u16(err.code().http_status()).unwrap_or(StatusCode::UNAUTHORIZED)
             }
@@ -49,39 +64,47 @@ impl AuthError {
             AuthError::MissingCredentials => None,
             AuthError::InvalidRequest(_) => Some(ErrorCode::InvalidRequest),
             AuthError::Token(err) => Some(err.code()),
-            AuthError::InsufficientScope { .. } => Some(ErrorCode::InsufficientScope),
-            AuthError::ClaimsShape(_) => Some(ErrorCode::InvalidToken),
         }
     }
 
-    /// A description safe to show clients (never configuration or key material).
+    /// The client-facing text (the challenge's `error_description` and the default body's): safe
+    /// to show clients, never configuration or key material. For a token failure it is
+    /// [`tollgate_core::Error::public_description`].
     pub fn description(&self) -> &'static str {
         match self {
-            AuthError::MissingCredentials => "a bearer token is required",
+            AuthError::MissingCredentials => MISSING_CREDENTIALS,
             AuthError::InvalidRequest(why) => why.description(),
             AuthError::Token(err) => err.public_description(),
-            AuthError::InsufficientScope { .. } => "the token lacks the required role or scope",
-            AuthError::ClaimsShape(_) => "the token claims are not accepted",
         }
     }
-}
 
-impl fmt::Display for AuthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// What a guard required and the token lacks, space-separated (the challenge's `scope`);
+    /// `None` for other failures.
+    pub fn required_scope(&self) -> Option<&str> {
         match self {
-            AuthError::Token(err) => write!(f, "{err}"),
-            AuthError::ClaimsShape(why) => write!(f, "claims do not fit the handler's type: {why}"),
-            AuthError::InsufficientScope { required } => {
-                write!(f, "insufficient scope: requires {required}")
+            AuthError::Token(tollgate_core::Error::InsufficientScope { required }) => {
+                Some(required)
             }
-            other => f.write_str(other.description()),
+            _ => None,
         }
     }
 }
 
-impl std::error::Error for AuthError {}
-
-/// The parts of the `WWW-Authenticate` challenge that come from configuration.
+/// The parts of the `WWW-Authenticate` challenge that come from configuration: the `realm`
+/// (default `"api"`) and the RFC 9728 `resource_metadata` URL (default none).
+///
+/// ```
+/// use tollgate::{AuthError, Challenge};
+///
+/// let challenge = Challenge::default()
+///     .realm("orders")
+///     .resource_metadata("https://api.example.com/.well-known/oauth-protected-resource");
+/// let value = challenge.www_authenticate(&AuthError::MissingCredentials);
+/// assert_eq!(
+///     value.as_ref().and_then(|v| v.to_str().ok()),
+///     Some(r#"Bearer realm="orders", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#)
+/// );
+/// ```
 #[derive(Debug, Clone)]
 pub struct Challenge {
     realm: Option<Arc<str>>,
@@ -130,6 +153,25 @@ impl Challenge {
         }
     }
 
+    /// Sets the `realm`.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(Arc::from(realm.into()));
+        self
+    }
+
+    /// Omits `realm`.
+    pub fn no_realm(mut self) -> Self {
+        self.realm = None;
+        self
+    }
+
+    /// Adds `resource_metadata="<url>"` (RFC 9728), pointing clients at the protected-resource
+    /// metadata.
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(Arc::from(url.into()));
+        self
+    }
+
     /// The `WWW-Authenticate` value for `error`, e.g.
     /// `Bearer realm="api", error="invalid_token", error_description="the access token expired"`;
     /// `None` for errors that carry no challenge (503).
@@ -147,7 +189,7 @@ impl Challenge {
             push_param(&mut value, "error", code.as_str());
             push_param(&mut value, "error_description", error.description());
         }
-        if let AuthError::InsufficientScope { required } = error {
+        if let Some(required) = error.required_scope() {
             push_param(&mut value, "scope", required);
         }
         if let Some(url) = &self.resource_metadata {
@@ -229,33 +271,84 @@ struct ErrorBody {
     error_description: &'static str,
 }
 
-/// How the layer answers failures; shared with extractors and guards through request extensions.
+/// How failures are answered: an [`ErrorResponder`] and the [`Challenge`] it is given.
+///
+/// Every Tollgate layer that passes a request on leaves its `Answering` with the request (inside
+/// [`Authenticated`](crate::Authenticated), or on its own in the request extensions for a request
+/// let through without a token), and the extractors and guards behind it answer through it. So
+/// the responder given to [`AuthLayerBuilder::error_responder`](crate::AuthLayerBuilder::error_responder)
+/// (or to a trusted-claims layer) shapes every answer a request can get: the layer's 400, 401
+/// and 503, the extractors' rejections and the guards' 403. A layer of another crate that
+/// trusts claims verified elsewhere builds one with [`Answering::new`] and attaches it with
+/// [`Authenticated::with_answering`](crate::Authenticated::with_answering). Without one,
+/// answers are [`Rfc6750Responder`]'s with the default challenge.
+///
+/// Cheap to clone (one reference count).
+///
+/// ```
+/// use axum_core::body::Body;
+/// use http::{Response, StatusCode};
+/// use tollgate::{Answering, AuthError, Challenge};
+///
+/// let answering = Answering::new(
+///     |error: &AuthError, _: &Challenge| {
+///         let mut response = Response::new(Body::from("sign in first"));
+///         *response.status_mut() = error.status();
+///         response
+///     },
+///     Challenge::default().realm("orders"),
+/// );
+/// let answer = answering.respond(&AuthError::MissingCredentials);
+/// assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+/// ```
 #[derive(Clone)]
 pub struct Answering {
-    pub(crate) challenge: Challenge,
-    pub(crate) responder: Arc<dyn ErrorResponder>,
+    inner: Arc<AnsweringParts>,
+}
+
+struct AnsweringParts {
+    challenge: Challenge,
+    responder: Arc<dyn ErrorResponder>,
 }
 
 impl Default for Answering {
     fn default() -> Self {
-        Answering {
-            challenge: Challenge::default(),
-            responder: Arc::new(Rfc6750Responder),
-        }
+        Answering::shared(Arc::new(Rfc6750Responder), Challenge::default())
     }
 }
 
 impl fmt::Debug for Answering {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Answering")
-            .field("challenge", &self.challenge)
+            .field("challenge", &self.inner.challenge)
             .finish_non_exhaustive()
     }
 }
 
 impl Answering {
-    pub(crate) fn respond(&self, error: &AuthError) -> Response<Body> {
-        self.responder.respond(error, &self.challenge)
+    /// Answers with `responder`, giving it `challenge`.
+    pub fn new(responder: impl ErrorResponder, challenge: Challenge) -> Self {
+        Answering::shared(Arc::new(responder), challenge)
+    }
+
+    /// Like [`new`](Self::new), with a responder already shared.
+    pub(crate) fn shared(responder: Arc<dyn ErrorResponder>, challenge: Challenge) -> Self {
+        Answering {
+            inner: Arc::new(AnsweringParts {
+                challenge,
+                responder,
+            }),
+        }
+    }
+
+    /// The challenge parameters the responder is given.
+    pub fn challenge(&self) -> &Challenge {
+        &self.inner.challenge
+    }
+
+    /// The answer to `error`.
+    pub fn respond(&self, error: &AuthError) -> Response<Body> {
+        self.inner.responder.respond(error, &self.inner.challenge)
     }
 }
 
@@ -315,9 +408,9 @@ mod tests {
             Some("my \"api\"\\\u{7}x".into()),
             Some("https://api.example/.well-known/oauth-protected-resource".into()),
         );
-        let scope = AuthError::InsufficientScope {
+        let scope = AuthError::Token(tollgate_core::Error::InsufficientScope {
             required: "orders:read admin".into(),
-        };
+        });
         assert_eq!(
             challenge_for(&full, &scope).as_deref(),
             Some(
@@ -331,6 +424,81 @@ mod tests {
             challenge_for(&Challenge::default(), &AuthError::MissingCredentials).as_deref(),
             Some("Bearer realm=\"api\"")
         );
+    }
+
+    #[test]
+    fn token_failures_answer_with_the_core_vocabulary() {
+        use tollgate_core::Error;
+        let failures = [
+            Error::InsufficientScope {
+                required: "admin".into(),
+            },
+            Error::ClaimsShape("missing field `tenant`".into()),
+            Error::InvalidSignature,
+        ];
+        for failure in failures {
+            let error = AuthError::from(failure.clone());
+            assert_eq!(error.description(), failure.public_description());
+            assert_eq!(error.code(), Some(failure.code()));
+            assert_eq!(error.status().as_u16(), failure.code().http_status());
+            assert_eq!(
+                error.to_string(),
+                failure.to_string(),
+                "logs see the detail"
+            );
+            assert!(
+                !error.description().contains("tenant"),
+                "no detail for clients"
+            );
+        }
+        let scope = AuthError::from(Error::InsufficientScope {
+            required: "a b".into(),
+        });
+        assert_eq!(scope.status(), StatusCode::FORBIDDEN);
+        assert_eq!(scope.required_scope(), Some("a b"));
+        assert_eq!(
+            scope.description(),
+            "the token lacks the required role or scope"
+        );
+        let shape = AuthError::from(Error::ClaimsShape("x".into()));
+        assert_eq!(shape.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(shape.required_scope(), None);
+        assert_eq!(shape.description(), "the token claims are not accepted");
+        assert_eq!(
+            AuthError::MissingCredentials.to_string(),
+            AuthError::MissingCredentials.description()
+        );
+        let invalid = AuthError::from(InvalidRequest::MultipleTokens);
+        assert_eq!(invalid.to_string(), invalid.description());
+    }
+
+    #[test]
+    fn answering_is_buildable_and_shared() {
+        let answering = Answering::new(
+            |error: &AuthError, challenge: &Challenge| {
+                let value = challenge.www_authenticate(error);
+                let mut response = Response::new(Body::from("custom"));
+                *response.status_mut() = StatusCode::IM_A_TEAPOT;
+                if let Some(value) = value {
+                    response.headers_mut().insert(WWW_AUTHENTICATE, value);
+                }
+                response
+            },
+            Challenge::default()
+                .no_realm()
+                .resource_metadata("https://m.example"),
+        );
+        let clone = answering.clone();
+        assert!(Arc::ptr_eq(&answering.inner, &clone.inner), "one Arc");
+        let response = clone.respond(&AuthError::MissingCredentials);
+        assert_eq!(response.status(), StatusCode::IM_A_TEAPOT);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            "Bearer resource_metadata=\"https://m.example\""
+        );
+        let default = Answering::default().respond(&AuthError::MissingCredentials);
+        assert_eq!(default.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(default.headers()[WWW_AUTHENTICATE], "Bearer realm=\"api\"");
     }
 
     #[test]

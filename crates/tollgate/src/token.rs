@@ -3,6 +3,7 @@
 
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE};
+use tollgate_core::bearer::{self, BearerError};
 
 /// Why a request's credentials are malformed: answered with 400 `invalid_request`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,9 +25,7 @@ impl InvalidRequest {
         match self {
             InvalidRequest::MultipleAuthorizationHeaders => "more than one Authorization header",
             InvalidRequest::MultipleTokens => "the access token was sent more than once",
-            InvalidRequest::MalformedAuthorization => {
-                "the Authorization header must be `Bearer` followed by exactly one token"
-            }
+            InvalidRequest::MalformedAuthorization => BearerError::Malformed.description(),
             InvalidRequest::MalformedToken => "the access token has invalid characters",
         }
     }
@@ -40,61 +39,19 @@ pub(crate) struct TokenSources {
     pub(crate) query: Option<String>,
 }
 
-/// 1 if `c` may not appear in the body of an RFC 6750 `b64token`, else 0:
-/// `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`. Comparisons only, so the loop below
-/// compiles to SIMD.
-#[inline(always)]
-fn outside_b64token(c: u8) -> u8 {
-    let alpha = ((c | 0x20).wrapping_sub(b'a') < 26) as u8;
-    let digit = (c.wrapping_sub(b'0') < 10) as u8;
-    // '-' '.' '/' are 0x2d..=0x2f
-    let punct = (c.wrapping_sub(b'-') < 3) as u8
-        | (c == b'+') as u8
-        | (c == b'_') as u8
-        | (c == b'~') as u8;
-    1 ^ (alpha | digit | punct)
-}
-
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. Branch-free in
-/// 32-byte blocks (tokens are ~1 KB and this runs on every request).
-fn is_b64token_bytes(token: &[u8]) -> bool {
-    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
-    let body = &token[..token.len() - padding];
-    let mut blocks = body.chunks_exact(32);
-    let mut outside = 0u8;
-    for block in &mut blocks {
-        outside |= block.iter().fold(0, |acc, &c| acc | outside_b64token(c));
+/// The token of one `Authorization` value (the core's RFC 6750 parser): `Ok(None)` for another
+/// scheme, `Err` for a malformed bearer credential.
+#[inline]
+fn bearer_from_authorization(value: &http::HeaderValue) -> Result<Option<&str>, InvalidRequest> {
+    match bearer::parse_bytes(value.as_bytes()) {
+        Ok(token) => Ok(Some(token)),
+        Err(BearerError::NotBearer) => Ok(None),
+        Err(_) => Err(InvalidRequest::MalformedAuthorization),
     }
-    for &c in blocks.remainder() {
-        outside |= outside_b64token(c);
-    }
-    !body.is_empty() && outside == 0
 }
 
 fn is_b64token(token: &str) -> bool {
-    is_b64token_bytes(token.as_bytes())
-}
-
-/// Parses one `Authorization` value: `Ok(None)` for another scheme, `Err` for a malformed
-/// bearer credential.
-fn bearer_from_authorization(value: &http::HeaderValue) -> Result<Option<&str>, InvalidRequest> {
-    let bytes = value.as_bytes();
-    let (scheme, rest) = match bytes.iter().position(|&b| b == b' ') {
-        Some(space) => (&bytes[..space], &bytes[space + 1..]),
-        None => (bytes, &bytes[bytes.len()..]),
-    };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Ok(None);
-    }
-    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    let token = &rest[start..];
-    if !is_b64token_bytes(token) {
-        return Err(InvalidRequest::MalformedAuthorization);
-    }
-    // Every byte is ASCII (checked above), so this cannot fail.
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| InvalidRequest::MalformedAuthorization)
+    bearer::is_b64token(token.as_bytes())
 }
 
 fn from_cookies<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, InvalidRequest> {
@@ -141,58 +98,61 @@ fn from_query<'q>(query: Option<&'q str>, name: &str) -> Result<Option<&'q str>,
     Ok(found)
 }
 
-/// A token found in a request, held without borrowing the request: a (reference-counted) clone
-/// of the `Authorization` header value, or a copy for the rarer cookie and query sources.
-#[derive(Debug, Clone)]
-pub(crate) enum FoundToken {
-    Header(http::HeaderValue, std::ops::Range<usize>),
-    Owned(String),
+/// Where a request carried its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenLocation {
+    /// `Authorization: Bearer <token>`.
+    Authorization,
+    /// The configured cookie.
+    Cookie,
+    /// The configured query parameter.
+    Query,
 }
 
-impl FoundToken {
-    pub(crate) fn as_str(&self) -> &str {
+impl TokenLocation {
+    /// The name recorded in the layer's span.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
-            FoundToken::Header(value, range) => value
-                .as_bytes()
-                .get(range.clone())
-                .and_then(|token| std::str::from_utf8(token).ok())
-                .unwrap_or_default(),
-            FoundToken::Owned(token) => token,
+            TokenLocation::Authorization => "authorization",
+            TokenLocation::Cookie => "cookie",
+            TokenLocation::Query => "query",
         }
     }
 }
 
-/// Detaches `token`, found by [`find_token`] in `headers` (or the query), from the request so the
-/// request can be changed afterwards.
-pub(crate) fn own_token(headers: &HeaderMap, token: &str) -> FoundToken {
-    if let Some(value) = headers.get(AUTHORIZATION) {
-        let bytes = value.as_bytes();
-        let start = (token.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
-        if start <= bytes.len() && start + token.len() <= bytes.len() {
-            return FoundToken::Header(value.clone(), start..start + token.len());
-        }
+/// The token of a request and where it was found, borrowed from the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found<'r> {
+    pub(crate) token: &'r str,
+    pub(crate) location: TokenLocation,
+}
+
+impl<'r> Found<'r> {
+    fn new(token: &'r str, location: TokenLocation) -> Self {
+        Found { token, location }
     }
-    FoundToken::Owned(token.to_owned())
 }
 
 /// Finds the one bearer token of a request: `Ok(None)` when there is none.
+#[inline]
 pub(crate) fn find_token<'r>(
     sources: &TokenSources,
     headers: &'r HeaderMap,
     query: Option<&'r str>,
-) -> Result<Option<&'r str>, InvalidRequest> {
+) -> Result<Option<Found<'r>>, InvalidRequest> {
     let mut authorization = headers.get_all(AUTHORIZATION).iter();
     let header_token = match (authorization.next(), authorization.next()) {
         (None, _) => None,
         (Some(value), None) => bearer_from_authorization(value)?,
         (Some(_), Some(_)) => return Err(InvalidRequest::MultipleAuthorizationHeaders),
     };
+    let header_token = header_token.map(|token| Found::new(token, TokenLocation::Authorization));
     let cookie_token = match &sources.cookie {
-        Some(name) => from_cookies(headers, name)?,
+        Some(name) => from_cookies(headers, name)?.map(|t| Found::new(t, TokenLocation::Cookie)),
         None => None,
     };
     let query_token = match &sources.query {
-        Some(name) => from_query(query, name)?,
+        Some(name) => from_query(query, name)?.map(|t| Found::new(t, TokenLocation::Query)),
         None => None,
     };
     let mut tokens = [header_token, cookie_token, query_token]
@@ -209,24 +169,6 @@ pub(crate) fn find_token<'r>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn b64token_bytes_match_the_grammar() {
-        for c in 0..=255u8 {
-            let allowed =
-                c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-            assert_eq!(outside_b64token(c) == 0, allowed, "byte {c:#04x}");
-            // In a long body too: in and after a 32-byte block (not last: `=` may end a token).
-            for at in [0, 17, 31, 32, 39] {
-                let mut body = vec![b'a'; 41];
-                body[at] = c;
-                assert_eq!(is_b64token_bytes(&body), allowed, "byte {c:#04x} at {at}");
-            }
-        }
-        assert!(is_b64token_bytes(b"abc=="));
-        assert!(!is_b64token_bytes(b"=="));
-        assert!(!is_b64token_bytes(b""));
-    }
-
     fn headers(values: &[(&'static str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in values {
@@ -237,7 +179,7 @@ mod tests {
 
     fn header_only(values: &[(&'static str, &str)]) -> Result<Option<String>, InvalidRequest> {
         let map = headers(values);
-        find_token(&TokenSources::default(), &map, None).map(|t| t.map(str::to_owned))
+        find_token(&TokenSources::default(), &map, None).map(|t| t.map(|t| t.token.to_owned()))
     }
 
     #[test]
@@ -256,6 +198,22 @@ mod tests {
         assert_eq!(
             header_only(&[("authorization", "Bearer a+b/c==")]),
             Ok(Some("a+b/c==".into()))
+        );
+    }
+
+    #[test]
+    fn header_tokens_say_where_they_were_found() {
+        let sources = TokenSources {
+            cookie: Some("at".into()),
+            query: Some("access_token".into()),
+        };
+        let map = headers(&[("authorization", "Bearer  abc.def.ghi")]);
+        assert_eq!(
+            find_token(&sources, &map, Some("x=1")),
+            Ok(Some(Found {
+                token: "abc.def.ghi",
+                location: TokenLocation::Authorization
+            }))
         );
     }
 
@@ -301,11 +259,20 @@ mod tests {
             query: Some("access_token".into()),
         };
         let map = headers(&[("cookie", "theme=dark; at=abc.def.ghi")]);
-        assert_eq!(find_token(&sources, &map, None), Ok(Some("abc.def.ghi")));
+        assert_eq!(
+            find_token(&sources, &map, None),
+            Ok(Some(Found {
+                token: "abc.def.ghi",
+                location: TokenLocation::Cookie
+            }))
+        );
         let empty = HeaderMap::new();
         assert_eq!(
             find_token(&sources, &empty, Some("x=1&access_token=t.o.k")),
-            Ok(Some("t.o.k"))
+            Ok(Some(Found {
+                token: "t.o.k",
+                location: TokenLocation::Query
+            }))
         );
         assert_eq!(
             find_token(&sources, &map, Some("access_token=t.o.k")),

@@ -4,8 +4,7 @@
 //! segments). Over real HTTP on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tollgate-core/tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 use std::net::SocketAddr;
 
@@ -13,11 +12,12 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use serde_json::{Map, Value, json};
+use support::server::serve;
 use support::*;
 use tollgate::core::{AccessClaims, Algorithm, ClaimPath, CryptoProvider, Verifier};
 use tollgate::{
     AuthLayer, Authenticated, ForwardClaimsLayer, RequireAnyRole, RequireRole, RequireScope,
-    require_role, require_scopes,
+    require_all_scopes, require_role,
 };
 
 tollgate::role!(Admin = "admin");
@@ -56,7 +56,7 @@ fn app(layer: AuthLayer) -> Router {
         .route_layer(require_role("admin"));
     let scope_guarded = Router::new()
         .route("/read-write", get(|| async { "rw" }))
-        .route_layer(require_scopes(["read", "write"]));
+        .route_layer(require_all_scopes(["read", "write"]));
     let forwarding = Router::new().route("/forwarded", get(forwarded)).layer(
         ForwardClaimsLayer::new()
             .roles("x-roles")
@@ -87,13 +87,6 @@ fn app(layer: AuthLayer) -> Router {
         .merge(scope_guarded)
         .merge(forwarding)
         .layer(layer)
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
 }
 
 struct Api(SocketAddr);

@@ -1,29 +1,28 @@
 //! The JWT attack catalog (`jwt-attacks.md`, sections A-H) driven through `AuthLayer` + axum
 //! over real loopback HTTP: one test per attack, named for it. Every case asserts the exact
 //! status, the RFC 6750 `error` (and public description) of the `WWW-Authenticate` challenge,
-//! and that the answer came within a bounded time. Tokens are forged with the core's
-//! independent signer (aws-lc-rs), never with the code under test.
+//! and that the answer came within a bounded time. Tokens are forged with the workspace's
+//! independent test signer (aws-lc-rs, `tollgate-test-support`), never with the code under test.
 //!
 //! Not covered here: G.2 (constant-time MAC comparison: aws-lc-rs `hmac::verify`, not
 //! observable reliably over HTTP) and H.3 (Lambda authorizer caching: `tollgate-lambda`'s tests).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod attack_kit;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use attack_kit::support::{self, AUDIENCE, ISSUER, b64, claims, claims_with, now};
-use attack_kit::*;
 use axum::Router;
 use axum::routing::get;
 use serde_json::{Value, json};
+use support::attack::*;
+use support::{AUDIENCE, ISSUER, b64, claims, claims_with, now};
 use tollgate::core::remote::{JwksSource, OidcSource, RemoteError};
 use tollgate::core::{
     Algorithm, ConfigError, CryptoProvider, KeyError, KeySet, Validation, VerificationKey, Verifier,
 };
 use tollgate::{AuthLayer, Authenticated, ForwardClaimsLayer};
+use tollgate_test_support as support;
 
 // ---------------------------------------------------------------------------------------------
 // The protected app
@@ -45,11 +44,8 @@ struct Target {
 
 impl Target {
     async fn start(router: Router) -> Target {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         Target {
-            addr,
+            addr: support::server::serve(router).await,
             http: client(),
         }
     }
@@ -82,7 +78,7 @@ impl Target {
     }
 
     async fn get(&self, path: &str, headers: &[(&str, String)]) -> Answer {
-        attack_kit::get(&self.http, &self.url(path), headers).await
+        support::attack::get(&self.http, &self.url(path), headers).await
     }
 
     async fn token(&self, token: &str) -> Answer {

@@ -1,8 +1,7 @@
 //! The layer, extractors and guards driven over real HTTP on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../tollgate-core/tests/support/mod.rs"]
-mod support;
+use tollgate_test_support as support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,6 +10,7 @@ use axum::Router;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use support::server::serve;
 use support::*;
 use tollgate::core::{
     Algorithm, CryptoProvider, KeyFuture, KeyLookupError, KeyRequest, KeySource, StandardClaims,
@@ -18,8 +18,10 @@ use tollgate::core::{
 };
 use tollgate::metadata::{ProtectedResourceMetadata, WELL_KNOWN_PATH};
 use tollgate::{
-    AuthLayer, Authenticated, Claims, ForwardClaimsLayer, OptionalClaims, RequireAnyRole,
-    RequireRole, RequireScope, require_any_role, require_role, require_scopes,
+    AuthError, AuthLayer, Authenticated, Challenge, Claims, ForwardClaimsLayer, RequireAllRoles,
+    RequireAllScopes, RequireAnyRole, RequireAnyScope, RequireRole, RequireScope,
+    require_all_roles, require_all_scopes, require_any_role, require_any_scope, require_role,
+    require_scope,
 };
 
 tollgate::role!(Admin = "admin");
@@ -37,9 +39,9 @@ async fn me(Claims(claims): Claims<MyClaims>) -> String {
     claims.sub
 }
 
-async fn whoami(OptionalClaims(claims): OptionalClaims<StandardClaims>) -> String {
+async fn whoami(claims: Option<Claims<StandardClaims>>) -> String {
     claims
-        .and_then(|c| c.registered.sub)
+        .and_then(|Claims(c)| c.registered.sub)
         .unwrap_or_else(|| "anonymous".into())
 }
 
@@ -52,7 +54,7 @@ async fn whoami_option(claims: Option<Claims<MyClaims>>) -> String {
 fn app(layer: AuthLayer) -> Router {
     let guarded = Router::new()
         .route("/reports", get(|| async { "reports" }))
-        .route_layer(require_scopes(["read", "reports"]));
+        .route_layer(require_all_scopes(["read", "reports"]));
     let staff = Router::new()
         .route("/staff", get(|| async { "staff" }))
         .route_layer(require_any_role(["admin", "user"]));
@@ -66,7 +68,7 @@ fn app(layer: AuthLayer) -> Router {
         .route("/admin", get(|_: RequireRole<Admin>| async { "admin" }))
         .route(
             "/user-and-auditor",
-            get(|_: RequireRole<(User, Auditor)>| async { "both" }),
+            get(|_: RequireAllRoles<(User, Auditor)>| async { "both" }),
         )
         .route(
             "/admin-or-user",
@@ -75,7 +77,7 @@ fn app(layer: AuthLayer) -> Router {
         .route("/write", get(|_: RequireScope<Write>| async { "write" }))
         .route(
             "/write-delete",
-            get(|_: RequireScope<(Write, Delete)>| async { "wd" }),
+            get(|_: RequireAllScopes<(Write, Delete)>| async { "wd" }),
         )
         .route(
             "/raw",
@@ -85,13 +87,6 @@ fn app(layer: AuthLayer) -> Router {
         .merge(staff)
         .merge(admins)
         .layer(layer)
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
 }
 
 struct Answer {
@@ -432,6 +427,238 @@ async fn custom_error_answer_and_resource_metadata() {
     // And the guard rejection uses the custom answer too.
     let user = bearer(&sign(Algorithm::ES256, &claims()));
     assert_eq!(get_with(addr, "/admin", &user).await.body, "custom 403");
+}
+
+/// Claims no test token fits.
+#[derive(Clone, Deserialize)]
+struct Strict {
+    #[allow(dead_code)]
+    must_exist: u64,
+}
+
+/// Status, code and client text in the body, the challenge as configured: shows which answers
+/// went through it.
+fn custom_answer(error: &AuthError, challenge: &Challenge) -> http::Response<axum::body::Body> {
+    let code = error.code().map_or("-", |code| code.as_str());
+    let body = format!(
+        "custom {} {code} {}",
+        error.status().as_u16(),
+        error.description()
+    );
+    let mut response = http::Response::new(axum::body::Body::from(body));
+    *response.status_mut() = error.status();
+    if let Some(value) = challenge.www_authenticate(error) {
+        response.headers_mut().insert("www-authenticate", value);
+    }
+    response
+}
+
+/// One responder shapes every answer a request can get behind the layer: the layer's own 400
+/// and 401, the extractors' rejections (no token in optional mode, claims of the wrong shape,
+/// `Option<Claims<T>>` included), and the guards' 401s and 403s, as extractors and as route
+/// layers. Each failure has one client text, the core error's.
+#[tokio::test]
+async fn custom_responder_shapes_every_answer() {
+    let layer = AuthLayer::builder(default_verifier())
+        .optional()
+        .realm("orders")
+        .error_responder(custom_answer)
+        .build();
+    let strict = Router::new()
+        .route(
+            "/strict",
+            get(|Claims(_): Claims<Strict>| async { "strict" }),
+        )
+        .route(
+            "/strict-option",
+            get(|claims: Option<Claims<Strict>>| async move {
+                if claims.is_some() { "some" } else { "none" }
+            }),
+        )
+        .route(
+            "/any-scope",
+            get(|_: RequireAnyScope<(Write, Delete)>| async { "any" }),
+        );
+    let one_scope = Router::new()
+        .route("/one-scope", get(|| async { "one" }))
+        .route_layer(require_scope("delete"));
+    let any_scope = Router::new()
+        .route("/any-scope-layer", get(|| async { "any" }))
+        .route_layer(require_any_scope(["delete", "admin.all"]));
+    let all_roles = Router::new()
+        .route("/all-roles-layer", get(|| async { "all" }))
+        .route_layer(require_all_roles(["user", "auditor"]));
+    let router = strict
+        .merge(one_scope)
+        .merge(any_scope)
+        .merge(all_roles)
+        .layer(layer.clone())
+        .merge(app(layer));
+    let addr = serve(router).await;
+    let user = bearer(&sign(Algorithm::ES256, &claims()));
+    let readonly = bearer(&sign(
+        Algorithm::ES256,
+        &claims_with("scope", Some(json!("read"))),
+    ));
+
+    let scope_text = tollgate::core::Error::InsufficientScope {
+        required: String::new(),
+    }
+    .public_description();
+    let shape_text = tollgate::core::Error::ClaimsShape(String::new()).public_description();
+    // Path, request headers, the custom body, and the challenge when it is checked.
+    type Case<'a> = (&'a str, &'a [(&'a str, String)], &'a str, Option<&'a str>);
+    let cases: [Case<'_>; 14] = [
+        // The layer's own answers.
+        (
+            "/me",
+            &[("authorization", "Bearer a b".to_owned())],
+            "custom 400 invalid_request the Authorization header must be `Bearer` followed by exactly one token",
+            Some(
+                r#"Bearer realm="orders", error="invalid_request", error_description="the Authorization header must be `Bearer` followed by exactly one token""#,
+            ),
+        ),
+        (
+            "/me",
+            &bearer(&sign(
+                Algorithm::ES256,
+                &claims_with("exp", Some(json!(now() - 3600))),
+            )),
+            "custom 401 invalid_token the access token expired",
+            Some(
+                r#"Bearer realm="orders", error="invalid_token", error_description="the access token expired""#,
+            ),
+        ),
+        // Extractors: no token (optional mode), claims that do not fit.
+        (
+            "/me",
+            &[],
+            "custom 401 - a bearer token is required",
+            Some(r#"Bearer realm="orders""#),
+        ),
+        (
+            "/strict",
+            &user,
+            "custom 401 invalid_token the token claims are not accepted",
+            Some(
+                r#"Bearer realm="orders", error="invalid_token", error_description="the token claims are not accepted""#,
+            ),
+        ),
+        (
+            "/strict-option",
+            &user,
+            "custom 401 invalid_token the token claims are not accepted",
+            None,
+        ),
+        // Guards as extractors: no token, a role or scope missing.
+        (
+            "/admin",
+            &[],
+            "custom 401 - a bearer token is required",
+            None,
+        ),
+        (
+            "/admin",
+            &user,
+            "custom 403 insufficient_scope the token lacks the required role or scope",
+            Some(
+                r#"Bearer realm="orders", error="insufficient_scope", error_description="the token lacks the required role or scope", scope="admin""#,
+            ),
+        ),
+        (
+            "/write-delete",
+            &user,
+            "custom 403 insufficient_scope the token lacks the required role or scope",
+            Some(
+                r#"Bearer realm="orders", error="insufficient_scope", error_description="the token lacks the required role or scope", scope="delete""#,
+            ),
+        ),
+        (
+            "/any-scope",
+            &readonly,
+            "custom 403 insufficient_scope the token lacks the required role or scope",
+            Some(
+                r#"Bearer realm="orders", error="insufficient_scope", error_description="the token lacks the required role or scope", scope="write delete""#,
+            ),
+        ),
+        // Guards as route layers: no token, a role or scope missing.
+        (
+            "/admins",
+            &[],
+            "custom 401 - a bearer token is required",
+            None,
+        ),
+        (
+            "/admins",
+            &user,
+            "custom 403 insufficient_scope the token lacks the required role or scope",
+            None,
+        ),
+        (
+            "/one-scope",
+            &user,
+            "custom 403 insufficient_scope the token lacks the required role or scope",
+            Some(
+                r#"Bearer realm="orders", error="insufficient_scope", error_description="the token lacks the required role or scope", scope="delete""#,
+            ),
+        ),
+        (
+            "/any-scope-layer",
+            &user,
+            "custom 403 insufficient_scope the token lacks the required role or scope",
+            Some(
+                r#"Bearer realm="orders", error="insufficient_scope", error_description="the token lacks the required role or scope", scope="delete admin.all""#,
+            ),
+        ),
+        (
+            "/all-roles-layer",
+            &user,
+            "custom 403 insufficient_scope the token lacks the required role or scope",
+            Some(
+                r#"Bearer realm="orders", error="insufficient_scope", error_description="the token lacks the required role or scope", scope="auditor""#,
+            ),
+        ),
+    ];
+    for (path, headers, body, challenge) in cases {
+        let answer = get_with(addr, path, headers).await;
+        assert_eq!(answer.body, body, "{path} {headers:?}");
+        assert_eq!(
+            answer.status.to_string(),
+            &body[7..10],
+            "{path} {headers:?}"
+        );
+        if let Some(challenge) = challenge {
+            assert_eq!(answer.challenge.as_deref(), Some(challenge), "{path}");
+        }
+    }
+    assert!(cases.iter().any(|case| case.2.ends_with(scope_text)));
+    assert!(cases.iter().any(|case| case.2.ends_with(shape_text)));
+
+    // Passing requests are untouched; an absent token is not a wrong shape.
+    assert_eq!(get_with(addr, "/strict-option", &[]).await.body, "none");
+    assert_eq!(get_with(addr, "/any-scope", &user).await.body, "any");
+    let both = bearer(&sign(
+        Algorithm::ES256,
+        &claims_with("roles", Some(json!(["user", "auditor"]))),
+    ));
+    assert_eq!(get_with(addr, "/all-roles-layer", &both).await.body, "all");
+}
+
+/// The layer's 503 (keys unavailable) goes through the custom responder too.
+#[tokio::test]
+async fn custom_responder_shapes_unavailable_keys() {
+    let verifier = Verifier::new(policy().build().unwrap(), Down, CryptoProvider::default());
+    let layer = AuthLayer::builder(verifier)
+        .error_responder(custom_answer)
+        .build();
+    let addr = serve(app(layer)).await;
+    let answer = get_with(addr, "/me", &bearer(&sign(Algorithm::ES256, &claims()))).await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(
+        answer.body,
+        "custom 503 temporarily_unavailable signing keys are temporarily unavailable"
+    );
+    assert_eq!(answer.challenge, None);
 }
 
 #[tokio::test]

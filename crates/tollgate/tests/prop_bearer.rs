@@ -1,6 +1,7 @@
 //! Property tests: the `Authorization` header through `AuthLayer`, for arbitrary header values.
 //!
-//! The grammar the layer implements (crates/tollgate/src/token.rs), which is RFC 6750 2.1:
+//! The grammar the layer implements (the shared parser `tollgate_core::bearer`, used by
+//! crates/tollgate/src/token.rs), which is RFC 6750 2.1:
 //!
 //! ```text
 //! credentials = "Bearer" 1*SP b64token        ; scheme case-insensitive
@@ -27,6 +28,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::json;
 use tollgate::AuthLayer;
+use tollgate::core::bearer::{self, BearerError};
 use tollgate::core::{
     Algorithm, CryptoProvider, KeySet, TokenCacheConfig, Validation, VerificationKey, Verifier,
 };
@@ -140,6 +142,16 @@ fn expected_status(value: &[u8], valid: &str) -> u16 {
     }
 }
 
+/// The status the core's shared parser (`tollgate_core::bearer`, which the layer, the Lambda
+/// authorizer and the CLI all use) implies for one value.
+fn core_status(value: &[u8], valid: &str) -> u16 {
+    match bearer::parse_bytes(value) {
+        Ok(token) if token == valid => 200,
+        Ok(_) | Err(BearerError::NotBearer) => 401,
+        Err(_) => 400,
+    }
+}
+
 /// `Bearer` + one or more spaces + the valid token, byte for byte (scheme in any case).
 fn is_well_formed_valid(value: &[u8], valid: &str) -> bool {
     value.len() > 6 && value[..6].eq_ignore_ascii_case(b"bearer") && value[6] == b' ' && {
@@ -237,6 +249,7 @@ proptest! {
         let (status, challenge) = harness.status(std::slice::from_ref(&value));
         prop_assert!(matches!(status, 200 | 400 | 401), "{value:?}: {status}");
         prop_assert_eq!(status, expected_status(value.as_bytes(), &valid), "{:?}", value);
+        prop_assert_eq!(status, core_status(value.as_bytes(), &valid), "core parser: {:?}", value);
         prop_assert_eq!(status == 200, is_well_formed_valid(value.as_bytes(), &valid), "{:?}", value);
         if status != 200 {
             let challenge = challenge.expect("a refusal carries WWW-Authenticate");
@@ -304,6 +317,11 @@ fn grammar_anchors() {
             expected_status(value.as_bytes(), &valid),
             status,
             "model: {value:?}"
+        );
+        assert_eq!(
+            core_status(value.as_bytes(), &valid),
+            status,
+            "core parser: {value:?}"
         );
     }
     assert_eq!(harness.status(&[]).0, 401, "no header");

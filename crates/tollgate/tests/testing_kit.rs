@@ -11,10 +11,10 @@ use tollgate::{AuthLayer, Claims, RequireRole};
 tollgate::role!(Admin = "admin");
 
 async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{addr}")
+    format!(
+        "http://{}",
+        tollgate_test_support::server::serve(router).await
+    )
 }
 
 async fn status(url: &str, token: &str) -> u16 {

@@ -326,6 +326,7 @@ impl KeySource for OidcSource {
         if let Some(source) = self.inner.source.get() {
             return source.key(request);
         }
+        // Discovery starts on the first poll, never before (the `KeySource` contract).
         KeyFuture::new(async move {
             match self.inner.init().await {
                 Ok(source) => source.key(request).await,

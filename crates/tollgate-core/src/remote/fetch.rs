@@ -1,10 +1,13 @@
-//! HTTP plumbing shared by the remote sources: URL policy, the default client, bounded reads.
+//! HTTP plumbing shared by the remote sources: URL policy, the default client (and its TLS
+//! provider, matched to the crypto backend), bounded reads.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::header::{CACHE_CONTROL, ETAG, HeaderMap, IF_NONE_MATCH};
+use rustls::crypto::CryptoProvider;
 
 use super::error::RemoteError;
 
@@ -54,6 +57,69 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
     }
 }
 
+/// The rustls provider matching the crypto backend: AWS-LC whenever it is compiled in (the
+/// signature backend needs it anyway), else ring. ring rather than a pure-Rust provider because
+/// the RustCrypto one for rustls (`rustls-rustcrypto`) has only alpha releases, while ring is
+/// rustls' other maintained provider and builds on stable for the targets AWS-LC misses.
+fn tls_provider() -> Arc<CryptoProvider> {
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    }
+    #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
+    {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+    // Only in a build already stopped by the crate's "no crypto backend" `compile_error!`.
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    {
+        unreachable!()
+    }
+}
+
+/// A rustls configuration on [`tls_provider`] that verifies servers with the platform's trust
+/// store and verifier, as reqwest's own rustls setup does. Built here, not by reqwest, so the
+/// provider is named explicitly: reqwest would otherwise take rustls' process-wide default, and
+/// without its `rustls` feature (a build without `aws-lc-rs`) it would panic for lack of one.
+fn tls_config() -> Result<rustls::ClientConfig, RemoteError> {
+    let provider = tls_provider();
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+        .map_err(|e| RemoteError::Client(format!("TLS certificate verifier: {e}")))?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RemoteError::Client(format!("TLS configuration: {e}")))?
+        // "dangerous" is only rustls' name for plugging in a verifier: this one is the
+        // platform's full certificate and hostname verification.
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    // reqwest is built without HTTP/2 here.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A reqwest client builder whose TLS is rustls on the provider matching Tollgate's crypto
+/// backend (AWS-LC when the feature `aws-lc-rs` is on, else ring), verifying servers with the
+/// platform's trust store.
+///
+/// The remote sources build their default client from it. Start from it too when passing your
+/// own client to [`JwksSourceBuilder::client`](crate::remote::JwksSourceBuilder::client) (or
+/// building any other reqwest client in the same binary) in a build without `aws-lc-rs`: there
+/// reqwest has no TLS provider of its own, and a client built from `reqwest::Client::builder()`
+/// panics in `build()`. TLS options set on the returned builder are ignored (the TLS
+/// configuration is already made); everything else is yours to set.
+///
+/// ```
+/// let client = tollgate_core::remote::http_client_builder()?
+///     .timeout(std::time::Duration::from_secs(5))
+///     .build()?;
+/// # drop(client);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn http_client_builder() -> Result<reqwest::ClientBuilder, RemoteError> {
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(tls_config()?))
+}
+
 /// The default client: connect timeout, total timeout, at most `max_redirects` redirects, and
 /// redirects only to URLs that pass the same transport rule (no downgrade to plain http).
 pub(crate) fn default_client(
@@ -73,7 +139,7 @@ pub(crate) fn default_client(
             None => attempt.follow(),
         }
     });
-    reqwest::Client::builder()
+    http_client_builder()?
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .redirect(policy)

@@ -9,27 +9,28 @@
 //!   check that the document names exactly that issuer.
 //! - [`KeyFormat::PemCertificates`] / [`JwksSource::firebase`]: `{"kid": "-----BEGIN
 //!   CERTIFICATE-----..."}` documents.
-//! - [`MultiIssuer`]: pick the policy and keys by the token's `iss` (and, for multi-tenant
-//!   issuers such as Microsoft Entra ID, its tenant claim), refusing unknown issuers before any
-//!   key is fetched.
+//! - [`MultiIssuer`] (re-exported from the crate root, where it lives: it does no I/O and needs
+//!   no `remote` feature): pick the policy and keys by the token's `iss`.
 //!
 //! HTTPS is required for every URL except loopback hosts (`127.0.0.0/8`, `::1`, `localhost`),
 //! unless `allow_insecure_http(true)` is set. All I/O is bounded by timeouts.
 //!
-//! The HTTP client is `reqwest` with rustls on the AWS-LC provider. A build using the
-//! `rust-crypto` backend because AWS-LC does not build for its target must turn this feature off
-//! (`default-features = false`).
+//! The HTTP client is `reqwest` with rustls, on the AWS-LC provider when the feature `aws-lc-rs`
+//! is on and on ring otherwise (so `remote` works with either crypto backend); see
+//! [`http_client_builder`] to build your own client the same way.
 
+mod certificates;
 mod discovery;
 mod error;
 mod fetch;
 mod jwks;
 mod metrics;
-mod multi;
 
+pub use crate::multi_issuer::{ENTRA_ID_V2_ISSUER, MultiIssuer, MultiIssuerBuilder};
 pub use discovery::{Discovery, DiscoveryKind, OidcSource, OidcSourceBuilder, ProviderMetadata};
 pub use error::RemoteError;
 pub(crate) use fetch::check_url;
+pub use fetch::http_client_builder;
 pub use jwks::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_FALLBACK_TTL, DEFAULT_MAX_REDIRECTS,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_STALE_IF_ERROR,
@@ -38,4 +39,3 @@ pub use jwks::{
     MIN_UNKNOWN_KID_COOLDOWN,
 };
 pub use metrics::{JwksMetrics, JwksStats, NoMetrics};
-pub use multi::{ENTRA_ID_V2_ISSUER, MultiIssuer, MultiIssuerBuilder};

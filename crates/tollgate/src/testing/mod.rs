@@ -24,8 +24,9 @@
 //! ```
 //!
 //! Tokens minted here are for tests and local development only.
-
-mod signer;
+//!
+//! The keys ([`SigningKey`]) are [`tollgate_core::testing`]'s, re-exported: one test signer for
+//! the whole workspace, built on aws-lc-rs rather than on the verification code it tests.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,8 +40,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-pub use signer::{SigningKey, SigningKeyError};
 use tollgate_core::remote::JwksSource;
+pub use tollgate_core::testing::{SigningKey, SigningKeyError};
 use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier, VerifierBuilder};
 
 /// The audience dev tokens carry unless told otherwise.

@@ -1,21 +1,28 @@
-//! Routing tokens of several issuers to their own policy and keys.
+//! Routing tokens of several issuers to their own policy and keys. No I/O of its own: the routed
+//! verifiers' key sources do any fetching.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 
-use super::error::RemoteError;
+use crate::b64;
 use crate::crypto::CryptoProvider;
-use crate::error::{Error, Malformed};
-use crate::scan::{Loose, MemberSink};
+use crate::error::{ConfigError, Error, Malformed};
+use crate::jws;
+use crate::registered;
+use crate::rules::TENANT_PLACEHOLDER;
+use crate::scan::{self, Loose, MemberSink};
 use crate::source::KeySource;
+use crate::token_cache::{TokenCache, TokenCacheConfig, TokenCacheStats};
+use crate::token_verifier::{TokenVerifier, Verification};
 use crate::validation::{DEFAULT_MAX_TOKEN_BYTES, Validation};
-use crate::verifier::{self, Verified, Verifier};
+use crate::verified_token::VerifiedToken;
+use crate::verifier::{Lookup, Missed, Verified, Verifier};
 
 /// The Microsoft Entra ID (Azure AD) v2.0 issuer template; `{tenantid}` is the `tid` claim.
 pub const ENTRA_ID_V2_ISSUER: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
-
-const PLACEHOLDER: &str = "{tenantid}";
 
 /// Verifies tokens of several issuers, each with its own [`Validation`] and [`KeySource`].
 ///
@@ -31,9 +38,19 @@ const PLACEHOLDER: &str = "{tenantid}";
 /// template should not list issuers (the routing has checked `iss` exactly), or list all of
 /// them.
 ///
+/// # Verified-token cache
+/// The router has one verified-token cache for all its issuers
+/// ([`MultiIssuerBuilder::token_cache`]), asked **before** the token is decoded: a cache hit
+/// costs what a single [`Verifier`]'s hit costs, with no routing. Each entry remembers which
+/// issuer's verifier verified it, and a hit is judged by that verifier alone (its key source's
+/// trust, its time rules, its checks). Routing depends on nothing but the token's bytes and an
+/// entry is only ever found by the whole, identical token string, so a token verified under one
+/// issuer can never answer for another. A routed verifier built with its own cache turned off
+/// keeps its tokens out of the router's cache too; the routed verifiers' own caches are not
+/// used for tokens verified through the router.
+///
 /// ```
-/// use tollgate_core::remote::MultiIssuer;
-/// use tollgate_core::{Algorithm, KeySet, Validation, VerificationKey};
+/// use tollgate_core::{Algorithm, KeySet, MultiIssuer, Validation, VerificationKey};
 ///
 /// let key = VerificationKey::hmac([7u8; 32]).unwrap().with_kid("k1");
 /// let policy = Validation::builder([Algorithm::HS256])
@@ -49,25 +66,42 @@ const PLACEHOLDER: &str = "{tenantid}";
 /// ```
 #[derive(Debug, Clone)]
 pub struct MultiIssuer {
-    exact: HashMap<String, Verifier>,
-    templates: Vec<TenantRoute>,
-    max_token_bytes: usize,
+    inner: Arc<Routes>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
+struct Routes {
+    /// Every routed verifier; its index is its route's (and its cache entries' origin).
+    verifiers: Vec<Verifier>,
+    exact: HashMap<String, Route>,
+    templates: Vec<TenantRoute>,
+    max_token_bytes: usize,
+    cache: Option<Arc<TokenCache>>,
+}
+
+/// Where a token goes: a verifier and its index in [`Routes::verifiers`].
+#[derive(Debug)]
+struct Route {
+    index: usize,
+    verifier: Verifier,
+}
+
+#[derive(Debug)]
 struct TenantRoute {
     template: String,
     prefix: String,
     suffix: String,
     claim: String,
     tenants: HashSet<String>,
-    verifier: Verifier,
+    route: Route,
 }
 
 /// Configures a [`MultiIssuer`]; from [`MultiIssuer::builder`].
 #[derive(Debug)]
+#[must_use]
 pub struct MultiIssuerBuilder {
     crypto: CryptoProvider,
+    cache: Option<TokenCacheConfig>,
     exact: Vec<(String, Verifier)>,
     templates: Vec<(String, String, Vec<String>, Verifier)>,
 }
@@ -77,6 +111,13 @@ impl MultiIssuerBuilder {
     /// [`CryptoProvider::default`]).
     pub fn crypto(mut self, crypto: CryptoProvider) -> Self {
         self.crypto = crypto;
+        self
+    }
+
+    /// The router's verified-token cache, shared by all issuers (`None` turns it off; default
+    /// [`TokenCacheConfig::default`]). See [`MultiIssuer`].
+    pub fn token_cache(mut self, config: Option<TokenCacheConfig>) -> Self {
+        self.cache = config;
         self
     }
 
@@ -132,59 +173,70 @@ impl MultiIssuerBuilder {
 
     /// Checks the configuration: at least one issuer, no empty or duplicate issuers, templates
     /// with exactly one `{tenantid}` and a non-empty tenant list.
-    pub fn build(self) -> Result<MultiIssuer, RemoteError> {
+    pub fn build(self) -> Result<MultiIssuer, ConfigError> {
+        let mut verifiers = Vec::new();
         let mut exact = HashMap::new();
-        let mut max_token_bytes = 0;
         for (issuer, verifier) in self.exact {
             if issuer.is_empty() {
-                return Err(RemoteError::InvalidOption("empty issuer"));
+                return Err(ConfigError::EmptyValue("issuer"));
             }
-            max_token_bytes = max_token_bytes.max(verifier.validation().max_token_bytes());
-            if exact.insert(issuer, verifier).is_some() {
-                return Err(RemoteError::InvalidOption("issuer configured twice"));
+            let route = Route {
+                index: verifiers.len(),
+                verifier: verifier.clone(),
+            };
+            if exact.insert(issuer, route).is_some() {
+                return Err(ConfigError::Routing("issuer configured twice"));
             }
+            verifiers.push(verifier);
         }
         let mut templates = Vec::new();
         for (template, claim, tenants, verifier) in self.templates {
-            let Some((prefix, suffix)) = template.split_once(PLACEHOLDER) else {
-                return Err(RemoteError::InvalidOption(
-                    "issuer template without {tenantid}",
-                ));
+            let Some((prefix, suffix)) =
+                template
+                    .split_once(TENANT_PLACEHOLDER)
+                    .filter(|(prefix, suffix)| {
+                        !prefix.is_empty() && !suffix.contains(TENANT_PLACEHOLDER)
+                    })
+            else {
+                return Err(ConfigError::IssuerTemplate(template));
             };
-            if suffix.contains(PLACEHOLDER) || prefix.is_empty() {
-                return Err(RemoteError::InvalidOption(
-                    "issuer template must start with a URL and contain {tenantid} once",
-                ));
-            }
             if tenants.is_empty() || tenants.iter().any(|t| t.is_empty() || t.contains('/')) {
-                return Err(RemoteError::InvalidOption(
+                return Err(ConfigError::Routing(
                     "tenant allow-list must be non-empty, without empty or '/'-containing ids",
                 ));
             }
             if claim.is_empty() {
-                return Err(RemoteError::InvalidOption("empty tenant claim name"));
+                return Err(ConfigError::EmptyValue("tenant claim"));
             }
-            max_token_bytes = max_token_bytes.max(verifier.validation().max_token_bytes());
             templates.push(TenantRoute {
                 prefix: prefix.to_owned(),
                 suffix: suffix.to_owned(),
                 template,
                 claim,
                 tenants: tenants.into_iter().collect(),
-                verifier,
+                route: Route {
+                    index: verifiers.len(),
+                    verifier: verifier.clone(),
+                },
             });
+            verifiers.push(verifier);
         }
-        if exact.is_empty() && templates.is_empty() {
-            return Err(RemoteError::InvalidOption("no issuer configured"));
+        if verifiers.is_empty() {
+            return Err(ConfigError::Routing("no issuer configured"));
         }
+        let max_token_bytes = verifiers
+            .iter()
+            .map(|v| v.validation().max_token_bytes())
+            .max()
+            .unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
         Ok(MultiIssuer {
-            exact,
-            templates,
-            max_token_bytes: if max_token_bytes == 0 {
-                DEFAULT_MAX_TOKEN_BYTES
-            } else {
-                max_token_bytes
-            },
+            inner: Arc::new(Routes {
+                verifiers,
+                exact,
+                templates,
+                max_token_bytes,
+                cache: self.cache.and_then(TokenCache::new).map(Arc::new),
+            }),
         })
     }
 }
@@ -194,6 +246,7 @@ impl MultiIssuer {
     pub fn builder() -> MultiIssuerBuilder {
         MultiIssuerBuilder {
             crypto: CryptoProvider::default(),
+            cache: Some(TokenCacheConfig::default()),
             exact: Vec::new(),
             templates: Vec::new(),
         }
@@ -201,13 +254,19 @@ impl MultiIssuer {
 
     /// Picks the verifier for the token's (unverified) `iss`, or refuses the token.
     pub fn route(&self, token: &str) -> Result<&Verifier, Error> {
-        let payload = peek_payload(token, self.max_token_bytes)?;
+        Ok(&self.find_route(token)?.verifier)
+    }
+
+    fn find_route(&self, token: &str) -> Result<&Route, Error> {
+        let routes = &*self.inner;
+        let parts = jws::split(token, routes.max_token_bytes)?;
+        let payload = b64::decode(parts.payload).ok_or(Malformed::Base64)?;
         let mut claims = RoutingClaims {
-            routes: &self.templates,
+            routes: &routes.templates,
             iss: None,
             tenants: Vec::new(),
         };
-        verifier::scan_json(&payload, &mut claims, Malformed::Payload)?;
+        scan::scan_segment(&payload, &mut claims, Malformed::Payload)?;
         let iss = match &claims.iss {
             Some(Loose::Str(iss)) => iss.as_ref(),
             Some(_) => {
@@ -218,18 +277,18 @@ impl MultiIssuer {
             }
             None => return Err(Error::MissingClaim("iss".into())),
         };
-        if let Some(verifier) = self.exact.get(iss) {
-            return Ok(verifier);
+        if let Some(route) = routes.exact.get(iss) {
+            return Ok(route);
         }
-        for route in &self.templates {
+        for template in &routes.templates {
             let Some(tenant) = iss
-                .strip_prefix(route.prefix.as_str())
-                .and_then(|rest| rest.strip_suffix(route.suffix.as_str()))
+                .strip_prefix(template.prefix.as_str())
+                .and_then(|rest| rest.strip_suffix(template.suffix.as_str()))
             else {
                 continue;
             };
-            if claims.tenant(&route.claim) == Some(tenant) && route.tenants.contains(tenant) {
-                return Ok(&route.verifier);
+            if claims.tenant(&template.claim) == Some(tenant) && template.tenants.contains(tenant) {
+                return Ok(&template.route);
             }
         }
         Err(Error::WrongIssuer {
@@ -240,22 +299,64 @@ impl MultiIssuer {
 
     /// Verifies a token with the verifier of its issuer and deserializes its claims into `T`.
     pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
-        self.route(token)?.verify::<T>(token).await
+        let verified = self.start(token).await?;
+        Verified::from_token(&verified)
+    }
+
+    /// Starts verifying a token: from the router's cache without decoding it, else routed to
+    /// its issuer's verifier (see [`Verifier::start`]).
+    pub fn start(&self, token: &str) -> Verification {
+        let now = registered::unix_seconds(SystemTime::now());
+        let routes = &*self.inner;
+        let Some(cache) = &routes.cache else {
+            return match self.route(token) {
+                Ok(verifier) => verifier.start_at(token, now),
+                Err(err) => Verification::Done(Err(err)),
+            };
+        };
+        let key = cache.key(token);
+        if let Some(key) = key
+            && let Some(entry) = cache.get(key, token, now)
+            && let Some(verifier) = routes.verifiers.get(entry.origin)
+            && let Lookup::Hit(outcome) = verifier.judge_hit(cache, key, entry, now)
+        {
+            return Verification::Done(outcome.map(VerifiedToken::from_entry));
+        }
+        let Route { index, verifier } = match self.find_route(token) {
+            Ok(route) => route,
+            Err(err) => {
+                cache.record_miss();
+                return Verification::Done(Err(err));
+            }
+        };
+        let missed = Missed {
+            cache,
+            // A verifier built without a cache keeps its tokens out of this one too.
+            key: key.filter(|_| verifier.caches_tokens()),
+            origin: *index,
+        };
+        verifier.start_missed(token, now, Some(missed))
+    }
+
+    /// Hits, misses and size of the router's verified-token cache (`None` when it is off).
+    pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
+        self.inner.cache.as_deref().map(TokenCache::stats)
     }
 
     /// The configured issuers and templates, for error messages.
     fn expected(&self) -> Vec<String> {
-        let mut expected: Vec<String> = self.exact.keys().cloned().collect();
+        let routes = &*self.inner;
+        let mut expected: Vec<String> = routes.exact.keys().cloned().collect();
         expected.sort();
-        expected.extend(self.templates.iter().map(|t| t.template.clone()));
+        expected.extend(routes.templates.iter().map(|t| t.template.clone()));
         expected
     }
 }
 
-/// Splits the token as the verifier does and decodes the payload, without verifying anything.
-fn peek_payload(token: &str, max: usize) -> Result<Vec<u8>, Error> {
-    let parts = verifier::split(token, max)?;
-    crate::b64::decode(parts.payload).ok_or_else(|| Malformed::Base64.into())
+impl TokenVerifier for MultiIssuer {
+    fn start(&self, token: &str) -> Verification {
+        MultiIssuer::start(self, token)
+    }
 }
 
 /// The unverified claims routing reads: `iss` and the templates' tenant claims, nothing else.

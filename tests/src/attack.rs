@@ -2,34 +2,26 @@
 //! `AuthLayer` + axum) and `crates/tollgate-cli/tests/attacks.rs` (through the built `tollgate
 //! serve` binary). Catalog: `jwt-attacks.md` (sections A-H).
 //!
-//! - the independent signer: the core's test support, built directly on aws-lc-rs (never on the
-//!   code under test), with full control over header, payload and signature bytes;
+//! - the independent signer: this crate's test keys ([`crate::keys`]) on the workspace's test
+//!   signer (aws-lc-rs, never the code under test), with full control over header, payload and
+//!   signature bytes;
 //! - a loopback key server that counts its requests (the legitimate JWKS, or an attacker's
 //!   server that must never be contacted);
 //! - a bounded HTTP client: every answer must come within [`ANSWER_BOUND`];
 //! - the crafted tokens of each attack.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[path = "../../../tollgate-core/tests/support/mod.rs"]
-pub mod support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::signature::KeyPair as _;
-use axum::Router;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
-use support::{b64, claims, keys, sign_bytes};
 use tollgate_core::Algorithm;
+
+use crate::server::{Loopback, Route};
+use crate::{b64, claims, keys, sign_bytes};
 
 /// Every answer, refusal or not, must arrive within this.
 pub const ANSWER_BOUND: Duration = Duration::from_secs(5);
@@ -47,70 +39,62 @@ pub enum Serve {
     Status(u16),
 }
 
+impl Serve {
+    fn route(self) -> Route {
+        match self {
+            Serve::Json(body) => Route::json(body).cache_control("max-age=300"),
+            Serve::Status(code) => Route::status(code),
+        }
+    }
+}
+
 /// An HTTP server on 127.0.0.1 that answers every path the same way and counts requests.
+#[derive(Debug)]
 pub struct KeyServer {
+    /// The socket address it listens on.
     pub addr: SocketAddr,
-    hits: AtomicUsize,
-    paths: Mutex<Vec<String>>,
-    answer: Mutex<Serve>,
+    server: Arc<Loopback>,
 }
 
 impl KeyServer {
-    /// Serves the core support's public JWK Set (`rsa`, `ec256`, `ec384`, `ed`).
+    /// Serves the test keys' public JWK Set (`rsa`, `ec256`, `ec384`, `ed`).
     pub async fn test_jwks() -> Arc<KeyServer> {
-        KeyServer::start(Serve::Json(support::jwks_value().to_string())).await
+        KeyServer::start(Serve::Json(crate::jwks_value().to_string())).await
     }
 
+    /// Starts a server answering every path with `answer`.
     pub async fn start(answer: Serve) -> Arc<KeyServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = Arc::new(KeyServer {
-            addr: listener.local_addr().unwrap(),
-            hits: AtomicUsize::new(0),
-            paths: Mutex::new(Vec::new()),
-            answer: Mutex::new(answer),
-        });
-        let app = Router::new()
-            .fallback(answer_any)
-            .with_state(Arc::clone(&server));
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        server
+        let server = Loopback::start().await;
+        server.fallback(answer.route());
+        Arc::new(KeyServer {
+            addr: server.addr,
+            server,
+        })
     }
 
+    /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.server.url(path)
     }
 
+    /// The URL of `/jwks`.
     pub fn jwks_url(&self) -> String {
         self.url("/jwks")
     }
 
+    /// Requests served so far.
     pub fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.server.total_hits()
     }
 
+    /// Path and query of every request so far.
     pub fn paths(&self) -> Vec<String> {
-        self.paths.lock().unwrap().clone()
+        self.server.requests()
     }
 
+    /// Changes the answer.
     pub fn set(&self, answer: Serve) {
-        *self.answer.lock().unwrap() = answer;
-    }
-}
-
-async fn answer_any(State(server): State<Arc<KeyServer>>, uri: axum::http::Uri) -> Response {
-    server.hits.fetch_add(1, Ordering::SeqCst);
-    server.paths.lock().unwrap().push(uri.to_string());
-    let answer = server.answer.lock().unwrap().clone();
-    match answer {
-        Serve::Json(body) => Response::builder()
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CACHE_CONTROL, "max-age=300")
-            .body(Body::from(body))
-            .unwrap(),
-        Serve::Status(code) => Response::builder()
-            .status(StatusCode::from_u16(code).unwrap())
-            .body(Body::from("oops"))
-            .unwrap(),
+        self.server.fallback(answer.route());
     }
 }
 
@@ -121,9 +105,13 @@ async fn answer_any(State(server): State<Arc<KeyServer>>, uri: axum::http::Uri) 
 /// An answer: status, `WWW-Authenticate`, body, and how long it took.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The status code.
     pub status: u16,
+    /// The `WWW-Authenticate` header.
     pub challenge: Option<String>,
+    /// The body.
     pub body: String,
+    /// From sending the request to the end of the body.
     pub elapsed: Duration,
 }
 
@@ -194,6 +182,7 @@ pub async fn send(request: reqwest::RequestBuilder) -> Answer {
     }
 }
 
+/// An `Authorization: Bearer <token>` header.
 pub fn bearer(token: &str) -> Vec<(&'static str, String)> {
     vec![("authorization", format!("Bearer {token}"))]
 }
@@ -265,36 +254,42 @@ pub fn assert_unavailable(answer: &Answer, what: &str) {
     );
 }
 
-// Public descriptions (`tollgate_core::Error::public_description` and the layer's own).
-pub const UNSIGNED: &str = "unsigned tokens are not accepted";
-pub const ALG_NOT_ACCEPTED: &str = "the token signing algorithm is not accepted";
-pub const ALG_KEY_MISMATCH: &str = "the token algorithm does not match its key";
-pub const KEY_NOT_RECOGNIZED: &str = "the token signing key is not recognized";
-pub const BAD_SIGNATURE: &str = "the token signature is invalid";
-pub const SIGNATURE_LENGTH: &str = "the token signature has the wrong length";
-pub const CRIT: &str = "the token requires unsupported header extensions";
-pub const UNSUPPORTED_HEADER: &str = "the token header is not supported";
-pub const BAD_HEADER: &str = "the token header is not a valid JSON object";
-pub const BAD_PAYLOAD: &str = "the token payload is not a JSON object";
-pub const DUPLICATE: &str = "the token repeats a JSON member name";
-pub const SEGMENTS: &str = "the token must have exactly three dot-separated segments";
-pub const EMPTY_SEGMENT: &str = "a token segment is empty";
-pub const BASE64: &str = "a token segment is not valid unpadded base64url";
-pub const KID_TOO_LONG: &str = "the token key id is too long";
-pub const TOO_LARGE: &str = "the access token is too large";
-pub const EXPIRED: &str = "the access token expired";
-pub const NOT_YET_VALID: &str = "the access token is not valid yet";
-pub const FUTURE_IAT: &str = "the access token was issued in the future";
-pub const MISSING_CLAIM: &str = "the token lacks a required claim";
-pub const INVALID_CLAIM: &str = "the token has an invalid claim";
-pub const WRONG_ISSUER: &str = "the token issuer is not accepted";
-pub const WRONG_AUDIENCE: &str = "the token audience is not accepted";
-pub const WRONG_TYPE: &str = "the token type is not accepted";
-pub const UNREADABLE: &str = "the token payload holds a value that cannot be read";
-pub const MALFORMED_AUTHORIZATION: &str =
-    "the Authorization header must be `Bearer` followed by exactly one token";
-pub const TWO_HEADERS: &str = "more than one Authorization header";
-pub const SENT_TWICE: &str = "the access token was sent more than once";
+pub use descriptions::*;
+
+/// The public descriptions (`error_description`) of the refusals: `tollgate_core`'s
+/// `Error::public_description` and the layer's own. Each name says which refusal it is.
+#[allow(missing_docs)]
+pub mod descriptions {
+    pub const UNSIGNED: &str = "unsigned tokens are not accepted";
+    pub const ALG_NOT_ACCEPTED: &str = "the token signing algorithm is not accepted";
+    pub const ALG_KEY_MISMATCH: &str = "the token algorithm does not match its key";
+    pub const KEY_NOT_RECOGNIZED: &str = "the token signing key is not recognized";
+    pub const BAD_SIGNATURE: &str = "the token signature is invalid";
+    pub const SIGNATURE_LENGTH: &str = "the token signature has the wrong length";
+    pub const CRIT: &str = "the token requires unsupported header extensions";
+    pub const UNSUPPORTED_HEADER: &str = "the token header is not supported";
+    pub const BAD_HEADER: &str = "the token header is not a valid JSON object";
+    pub const BAD_PAYLOAD: &str = "the token payload is not a JSON object";
+    pub const DUPLICATE: &str = "the token repeats a JSON member name";
+    pub const SEGMENTS: &str = "the token must have exactly three dot-separated segments";
+    pub const EMPTY_SEGMENT: &str = "a token segment is empty";
+    pub const BASE64: &str = "a token segment is not valid unpadded base64url";
+    pub const KID_TOO_LONG: &str = "the token key id is too long";
+    pub const TOO_LARGE: &str = "the access token is too large";
+    pub const EXPIRED: &str = "the access token expired";
+    pub const NOT_YET_VALID: &str = "the access token is not valid yet";
+    pub const FUTURE_IAT: &str = "the access token was issued in the future";
+    pub const MISSING_CLAIM: &str = "the token lacks a required claim";
+    pub const INVALID_CLAIM: &str = "the token has an invalid claim";
+    pub const WRONG_ISSUER: &str = "the token issuer is not accepted";
+    pub const WRONG_AUDIENCE: &str = "the token audience is not accepted";
+    pub const WRONG_TYPE: &str = "the token type is not accepted";
+    pub const UNREADABLE: &str = "the token payload holds a value that cannot be read";
+    pub const MALFORMED_AUTHORIZATION: &str =
+        "the Authorization header must be `Bearer` followed by exactly one token";
+    pub const TWO_HEADERS: &str = "more than one Authorization header";
+    pub const SENT_TWICE: &str = "the access token was sent more than once";
+}
 
 // ---------------------------------------------------------------------------------------------
 // Crafting tokens
@@ -312,12 +307,12 @@ pub fn forge(header: &str, payload: &str, signature: &[u8]) -> String {
 
 /// Signs exact header and payload texts with the test key of `alg`.
 pub fn signed(alg: Algorithm, header: &str, payload: &str) -> String {
-    support::sign_raw(alg, header, payload)
+    crate::sign_raw(alg, header, payload)
 }
 
 /// The standard header of `alg` (`alg`, the test key's `kid`, `typ: JWT`) plus `extra` members.
 pub fn header_with(alg: Algorithm, extra: Value) -> String {
-    let mut header = json!({"alg": alg.as_str(), "kid": support::kid_for(alg), "typ": "JWT"});
+    let mut header = json!({"alg": alg.as_str(), "kid": crate::kid_for(alg), "typ": "JWT"});
     for (k, v) in extra.as_object().unwrap() {
         if v.is_null() {
             header.as_object_mut().unwrap().remove(k);
@@ -335,7 +330,7 @@ pub fn signed_with_header(alg: Algorithm, extra: Value) -> String {
 
 /// A valid token of `alg` with these claims.
 pub fn signed_claims(alg: Algorithm, claims: &Value) -> String {
-    support::sign(alg, claims)
+    crate::sign(alg, claims)
 }
 
 /// HMAC-SHA-256 of `input` under `secret`.
@@ -397,9 +392,9 @@ pub fn alg_none_tokens() -> Vec<(String, String)> {
 /// SPKI, PEM (with and without the trailing newline, CRLF, leading whitespace), PKCS#1 DER and
 /// PEM, the JWK JSON, the raw modulus.
 pub fn rsa_public_key_encodings() -> Vec<(&'static str, Vec<u8>)> {
-    let public = keys().rsa.public_key();
-    let spki = public.as_der().unwrap().as_ref().to_vec();
-    let pkcs1 = public.as_ref().to_vec();
+    let rsa = &keys().rsa;
+    let spki = rsa.public_key_spki_der().unwrap();
+    let pkcs1 = rsa.public_key_bytes().unwrap().to_vec();
     let pem = |label: &str, der: &[u8]| {
         let body = STANDARD.encode(der);
         let lines: Vec<&str> = body
@@ -413,7 +408,7 @@ pub fn rsa_public_key_encodings() -> Vec<(&'static str, Vec<u8>)> {
         )
     };
     let spki_pem = pem("PUBLIC KEY", &spki);
-    let (n, e) = support::rsa_components();
+    let (n, e) = crate::rsa_components();
     let jwk = json!({"kty": "RSA", "kid": "rsa", "use": "sig", "n": b64(&n), "e": b64(&e)});
     vec![
         ("DER SPKI", spki.clone()),
