@@ -13,7 +13,7 @@ use crate::pem::{self, PemKind};
 /// Smallest RSA modulus accepted, in bits (RFC 7518 section 3.3).
 pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted, in bits; bigger keys only make verification slow.
-pub const MAX_RSA_BITS: usize = 8192;
+pub(crate) const MAX_RSA_BITS: usize = 8192;
 /// Smallest HMAC secret accepted, in bytes (the SHA-256 output size, RFC 7518 section 3.2).
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 

@@ -368,6 +368,14 @@ pub struct AuthorizerBuilder {
     config: Config,
 }
 
+impl fmt::Debug for AuthorizerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizerBuilder")
+            .field("resource", &self.config.resource)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AuthorizerBuilder {
     /// What the policy's `Resource` names (default [`PolicyResource::Stage`]).
     pub fn resource(mut self, resource: PolicyResource) -> Self {

@@ -231,6 +231,22 @@ pub struct ParametersSecretsSourceBuilder {
     timeout: Duration,
 }
 
+/// The extension token (`AWS_SESSION_TOKEN`) is never printed.
+impl fmt::Debug for ParametersSecretsSourceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParametersSecretsSourceBuilder")
+            .field("id", &self.id)
+            .field("endpoint", &self.endpoint)
+            .field("json_key", &self.json_key)
+            .field("encoding", &self.encoding)
+            .field("ttl", &self.ttl)
+            .field("stale_if_error", &self.stale_if_error)
+            .field("min_refresh_interval", &self.min_refresh_interval)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ParametersSecretsSourceBuilder {
     /// The extension's base URL (default `http://localhost:<port>`, the port from
     /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT` or 2773). For tests.

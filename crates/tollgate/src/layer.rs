@@ -116,6 +116,18 @@ pub struct AuthLayerBuilder {
     roles: Option<ClaimPath>,
 }
 
+impl fmt::Debug for AuthLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayerBuilder")
+            .field("mode", &self.mode)
+            .field("realm", &self.realm)
+            .field("resource_metadata", &self.resource_metadata)
+            .field("custom_responder", &self.responder.is_some())
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AuthLayerBuilder {
     /// Lets requests without a token through, without claims: handlers take
     /// `Option<Claims<T>>`, and `Claims<T>` and the guards still answer 401 for them. A token

@@ -9,10 +9,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 
 /// A command with a clean `serve` environment (no `BIND`, no `AUTH_*` variable) plus `envs`.
-pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
+pub(crate) fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
     command.args(args);
     command.env_remove("BIND");
@@ -29,7 +29,7 @@ pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
 }
 
 /// Runs a one-shot command to completion (bounded by the test harness).
-pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(crate) fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
     command(args, envs)
         .stdin(Stdio::null())
         .output()
@@ -37,7 +37,7 @@ pub fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
 }
 
 /// Same, without blocking the async runtime (for commands that talk to an in-test server).
-pub async fn run_async(args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(crate) async fn run_async(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let std_command = command(args, envs);
     let mut command = tokio::process::Command::from(std_command);
     command.stdin(Stdio::null()).kill_on_drop(true);
@@ -47,16 +47,16 @@ pub async fn run_async(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .expect("run tollgate")
 }
 
-pub fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-pub fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -64,7 +64,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A running `tollgate` process, killed (and reaped) on drop.
-pub struct Running {
+pub(crate) struct Running {
     child: Child,
     /// Stdout lines up to and including the ready line.
     pub lines: Vec<String>,
@@ -74,7 +74,7 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
@@ -87,7 +87,7 @@ impl Drop for Running {
 }
 
 /// Starts `tollgate args` and waits (at most 30 s) for a stdout line starting with `ready`.
-pub fn start(args: &[&str], envs: &[(&str, &str)], ready: &str) -> Running {
+pub(crate) fn start(args: &[&str], envs: &[(&str, &str)], ready: &str) -> Running {
     let mut child = command(args, envs)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -149,7 +149,7 @@ pub fn start(args: &[&str], envs: &[(&str, &str)], ready: &str) -> Running {
 }
 
 /// The first `http://host:port` in `line`.
-pub fn base_url(line: &str) -> String {
+pub(crate) fn base_url(line: &str) -> String {
     let start = line.find("http://").expect("a URL in the ready line");
     line[start..]
         .split(|c: char| c.is_whitespace())
@@ -160,7 +160,7 @@ pub fn base_url(line: &str) -> String {
 }
 
 /// An HTTP client that never goes through a proxy.
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
@@ -169,7 +169,7 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Polls `base/healthz` until it answers 200 (at most 15 s).
-pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_healthy(client: &reqwest::Client, base: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(response) = client.get(format!("{base}/healthz")).send().await
@@ -187,19 +187,19 @@ pub async fn wait_healthy(client: &reqwest::Client, base: &str) {
 
 /// An answer: status, `WWW-Authenticate` (if any), body.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub challenge: Option<String>,
     pub body: String,
 }
 
 impl Answer {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 
     /// The `error="..."` of the challenge.
-    pub fn error_code(&self) -> Option<String> {
+    pub(crate) fn error_code(&self) -> Option<String> {
         let challenge = self.challenge.as_deref()?;
         let start = challenge.find("error=\"")? + 7;
         let end = challenge[start..].find('"')?;
@@ -207,7 +207,7 @@ impl Answer {
     }
 }
 
-pub async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Answer {
+pub(crate) async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Answer {
     let mut request = client.get(url);
     if let Some(token) = token {
         request = request.bearer_auth(token);

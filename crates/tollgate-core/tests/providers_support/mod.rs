@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use support::SigningKey;
 /// A loopback HTTP server answering GETs from a path -> document table; 404 elsewhere.
-pub use support::server::Loopback as Idp;
+pub(crate) use support::server::Loopback as Idp;
 use tollgate_core::{Algorithm, Error, VerifiedToken, Verifier};
 
 use crate::support::{self, b64};
@@ -22,7 +22,7 @@ use crate::support::{self, b64};
 
 /// A second RSA key, distinct from the support signer's: Cognito's ID-token key, Keycloak's
 /// encryption key.
-pub fn second_key() -> &'static SigningKey {
+pub(crate) fn second_key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
     KEY.get_or_init(|| SigningKey::generate(Algorithm::RS256).unwrap())
 }
@@ -33,12 +33,12 @@ fn components(key: &SigningKey) -> (String, String) {
 }
 
 /// The support signer's RSA key as a JWK with `kid` and any `extra` members.
-pub fn rsa_jwk(kid: &str, extra: &Value) -> Value {
+pub(crate) fn rsa_jwk(kid: &str, extra: &Value) -> Value {
     jwk_of(&support::keys().rsa, kid, extra)
 }
 
 /// The second key as a JWK.
-pub fn second_jwk(kid: &str, extra: &Value) -> Value {
+pub(crate) fn second_jwk(kid: &str, extra: &Value) -> Value {
     jwk_of(second_key(), kid, extra)
 }
 
@@ -61,7 +61,7 @@ fn certificate_of(key: &SigningKey, name: &str) -> (String, Vec<u8>) {
 }
 
 /// The support signer's RSA key in a self-signed certificate: (PEM, DER).
-pub fn certificate() -> &'static (String, Vec<u8>) {
+pub(crate) fn certificate() -> &'static (String, Vec<u8>) {
     static CERT: OnceLock<(String, Vec<u8>)> = OnceLock::new();
     CERT.get_or_init(|| {
         certificate_of(
@@ -72,19 +72,19 @@ pub fn certificate() -> &'static (String, Vec<u8>) {
 }
 
 /// The second key in a self-signed certificate: (PEM, DER).
-pub fn second_certificate() -> &'static (String, Vec<u8>) {
+pub(crate) fn second_certificate() -> &'static (String, Vec<u8>) {
     static CERT: OnceLock<(String, Vec<u8>)> = OnceLock::new();
     CERT.get_or_init(|| certificate_of(second_key(), "securetoken.system.gserviceaccount.com"))
 }
 
 /// A certificate's `x5t` (base64url SHA-1 of the DER) and `x5c` entry (standard base64 DER).
-pub fn x5t_x5c(der: &[u8]) -> (String, String) {
+pub(crate) fn x5t_x5c(der: &[u8]) -> (String, String) {
     let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
     (b64(sha1.as_ref()), STANDARD.encode(der))
 }
 
 /// A certificate's `x5t#S256` (base64url SHA-256 of the DER).
-pub fn x5t_s256(der: &[u8]) -> String {
+pub(crate) fn x5t_s256(der: &[u8]) -> String {
     b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref())
 }
 
@@ -93,18 +93,18 @@ pub fn x5t_s256(der: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// RS256 with the support signer's key, header `{"alg":"RS256","kid":kid,"typ":"JWT"}`.
-pub fn token(kid: &str, claims: &Value) -> String {
+pub(crate) fn token(kid: &str, claims: &Value) -> String {
     let header = json!({"alg": "RS256", "kid": kid, "typ": "JWT"});
     support::sign_raw(Algorithm::RS256, &header.to_string(), &claims.to_string())
 }
 
 /// RS256 with the support signer's key and exactly this header.
-pub fn token_with_header(header: &Value, claims: &Value) -> String {
+pub(crate) fn token_with_header(header: &Value, claims: &Value) -> String {
     support::sign_raw(Algorithm::RS256, &header.to_string(), &claims.to_string())
 }
 
 /// RS256 with the second key, header `{"alg":"RS256","kid":kid,"typ":"JWT"}`.
-pub fn token_second_key(kid: &str, claims: &Value) -> String {
+pub(crate) fn token_second_key(kid: &str, claims: &Value) -> String {
     let header = json!({"alg": "RS256", "kid": kid, "typ": "JWT"});
     second_key()
         .sign_raw(&header.to_string(), &claims.to_string())
@@ -128,7 +128,7 @@ fn merge_into(target: &mut Value, changes: &Value) {
 }
 
 /// `base` with `changes` merged in (a `null` removes the member).
-pub fn with(base: &Value, changes: Value) -> Value {
+pub(crate) fn with(base: &Value, changes: Value) -> Value {
     let mut out = base.clone();
     merge_into(&mut out, &changes);
     out
@@ -140,7 +140,7 @@ pub fn with(base: &Value, changes: Value) -> Value {
 
 /// Verifies and expects success.
 #[track_caller]
-pub fn accepted(result: Result<VerifiedToken, Error>, what: &str) -> VerifiedToken {
+pub(crate) fn accepted(result: Result<VerifiedToken, Error>, what: &str) -> VerifiedToken {
     match result {
         Ok(token) => token,
         Err(err) => panic!("{what}: expected acceptance, got {err:?}"),
@@ -149,7 +149,7 @@ pub fn accepted(result: Result<VerifiedToken, Error>, what: &str) -> VerifiedTok
 
 /// Verifies and expects a refusal.
 #[track_caller]
-pub fn refused(result: Result<VerifiedToken, Error>, what: &str) -> Error {
+pub(crate) fn refused(result: Result<VerifiedToken, Error>, what: &str) -> Error {
     match result {
         Ok(token) => panic!(
             "{what}: expected refusal, accepted {:?}",
@@ -159,17 +159,17 @@ pub fn refused(result: Result<VerifiedToken, Error>, what: &str) -> Error {
     }
 }
 
-pub async fn accept(verifier: &Verifier, token: &str, what: &str) -> VerifiedToken {
+pub(crate) async fn accept(verifier: &Verifier, token: &str, what: &str) -> VerifiedToken {
     accepted(verifier.verify_token(token).await, what)
 }
 
-pub async fn refuse(verifier: &Verifier, token: &str, what: &str) -> Error {
+pub(crate) async fn refuse(verifier: &Verifier, token: &str, what: &str) -> Error {
     refused(verifier.verify_token(token).await, what)
 }
 
 /// `InvalidClaim` naming `claim`.
 #[track_caller]
-pub fn assert_invalid(err: &Error, claim: &str) {
+pub(crate) fn assert_invalid(err: &Error, claim: &str) {
     assert!(
         matches!(err, Error::InvalidClaim { claim: c, .. } if c == claim),
         "expected InvalidClaim {{ claim: {claim:?} }}, got {err:?}"
@@ -178,7 +178,7 @@ pub fn assert_invalid(err: &Error, claim: &str) {
 
 /// `MissingClaim(claim)`.
 #[track_caller]
-pub fn assert_missing(err: &Error, claim: &str) {
+pub(crate) fn assert_missing(err: &Error, claim: &str) {
     assert!(
         matches!(err, Error::MissingClaim(c) if c == claim),
         "expected MissingClaim({claim:?}), got {err:?}"
@@ -187,7 +187,7 @@ pub fn assert_missing(err: &Error, claim: &str) {
 
 /// `WrongIssuer` with `actual`.
 #[track_caller]
-pub fn assert_wrong_issuer(err: &Error, actual: &str) {
+pub(crate) fn assert_wrong_issuer(err: &Error, actual: &str) {
     assert!(
         matches!(err, Error::WrongIssuer { actual: a, .. } if a == actual),
         "expected WrongIssuer {{ actual: {actual:?} }}, got {err:?}"
@@ -195,7 +195,7 @@ pub fn assert_wrong_issuer(err: &Error, actual: &str) {
 }
 
 #[track_caller]
-pub fn assert_wrong_audience(err: &Error) {
+pub(crate) fn assert_wrong_audience(err: &Error) {
     assert!(
         matches!(err, Error::WrongAudience { .. }),
         "expected WrongAudience, got {err:?}"

@@ -12,14 +12,14 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// A fixture as JSON.
-pub fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
 /// A fixture with every `{TOKEN}` replaced.
-pub fn fixture_with_token(name: &str, token: &str) -> Value {
+pub(crate) fn fixture_with_token(name: &str, token: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     serde_json::from_str(&text.replace("{TOKEN}", token)).unwrap()
@@ -27,7 +27,7 @@ pub fn fixture_with_token(name: &str, token: &str) -> Value {
 
 /// Sets (or, with `None`, removes) the `Authorization` header in whichever header maps the
 /// event has: `headers` and `multiValueHeaders`.
-pub fn set_authorization(event: &mut Value, value: Option<&str>) {
+pub(crate) fn set_authorization(event: &mut Value, value: Option<&str>) {
     let object = event.as_object_mut().unwrap();
     for (map, multi) in [("headers", false), ("multiValueHeaders", true)] {
         let Some(Value::Object(headers)) = object.get_mut(map) else {
@@ -46,14 +46,14 @@ pub fn set_authorization(event: &mut Value, value: Option<&str>) {
 }
 
 /// `Authorization: Bearer <token>`.
-pub fn with_bearer(mut event: Value, token: &str) -> Value {
+pub(crate) fn with_bearer(mut event: Value, token: &str) -> Value {
     set_authorization(&mut event, Some(&format!("Bearer {token}")));
     event
 }
 
 /// Points the event at another path (REST/ALB `path`, HTTP API `rawPath` and
 /// `requestContext.http.path`).
-pub fn with_path(mut event: Value, path: &str) -> Value {
+pub(crate) fn with_path(mut event: Value, path: &str) -> Value {
     let object = event.as_object_mut().unwrap();
     if object.contains_key("rawPath") {
         object.insert("rawPath".into(), Value::String(path.into()));
@@ -71,24 +71,24 @@ pub fn with_path(mut event: Value, path: &str) -> Value {
 }
 
 /// A response: status, headers, body text.
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
     pub body: String,
 }
 
 impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
 /// Feeds the event through `lambda_http`'s own conversion (`request::from_str`) and the router.
-pub async fn call(app: &Router, event: &Value) -> Answer {
+pub(crate) async fn call(app: &Router, event: &Value) -> Answer {
     let request = lambda_http::request::from_str(&event.to_string()).expect("lambda_http event");
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status().as_u16();
@@ -104,7 +104,7 @@ pub async fn call(app: &Router, event: &Value) -> Answer {
 /// Runs the event exactly as `lambda_http::run` would (deserialize `LambdaRequest`, adapt,
 /// call, serialize the origin's response type) and returns the response JSON the runtime
 /// would send back to Lambda.
-pub async fn invoke(app: &Router, event: &Value) -> Value {
+pub(crate) async fn invoke(app: &Router, event: &Value) -> Value {
     let payload: LambdaRequest = serde_json::from_value(event.clone()).expect("LambdaRequest");
     let mut adapter = lambda_http::Adapter::from(app.clone());
     let response = adapter
