@@ -1,7 +1,7 @@
 //! The benchmark server: one small contract behind each authentication stack.
 //!
 //! ```text
-//! bench-server <mode> <port> [--alg RS256|ES256|EdDSA|HS256]
+//! bench-server <mode> <port> [--alg RS256|ES256|EdDSA|HS256] [--issuers 1|2]
 //! modes: noauth | sig-only | tollgate | tollgate-nocache | plain | jwt-authorizer | axum-jwt-auth
 //! ```
 //! Routes: `GET /public` (no auth), `GET /me` (auth; `{"sub": ...}`), and for the Tollgate modes
@@ -9,6 +9,16 @@
 //! JWK Set of the committed keys on `127.0.0.1:<port + 1>/jwks.json`; every asymmetric mode reads
 //! its keys from there over HTTP (Tollgate through `tollgate_core::remote::JwksSource`). HS256
 //! secrets cannot travel in a JWK Set that Tollgate accepts, so every mode gets the secret directly.
+//!
+//! `--issuers 2` (RS256 only) accepts the tokens of two issuers ([`ISSUER`] and [`ISSUER2`]), each
+//! with its own key set (the second at `/jwks2.json`), each token checked against its own
+//! issuer's keys and `iss`: Tollgate through a `MultiIssuer` of two verifiers; the plain
+//! middleware by a `kid` -> (key, validation of that key's issuer) map; jwt-authorizer with its
+//! own multi-authorizer layer (`[a, b].into_layer()`: tries the authorizers in order);
+//! axum-jwt-auth with one remote decoder per issuer tried in order (the crate has no router).
+//!
+//! The library calls that the issue-13 redesign may respell go through [`tollgate_bench::api`],
+//! so that `run.sh` can build this same server against an earlier revision (`BEFORE_REV`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,9 +32,10 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use tollgate::{AuthLayer, Claims};
-use tollgate_bench::{AUDIENCE, ISSUER, Keys, MeClaims, parse_alg};
+use tollgate_bench::api::{self, Cache};
+use tollgate_bench::{AUDIENCE, ISSUER, ISSUER2, Keys, MeClaims, parse_alg};
 use tollgate_core::remote::JwksSource;
-use tollgate_core::{Algorithm, CryptoProvider, KeySet, Validation, VerificationKey, Verifier};
+use tollgate_core::{Algorithm, KeySet, Validation, VerificationKey};
 
 async fn public() -> &'static str {
     "ok"
@@ -37,13 +48,29 @@ fn main() {
         .expect("usage: bench-server <mode> <port> [--alg ALG]");
     let port: u16 = args.next().expect("port").parse().expect("port number");
     let mut alg = "RS256".to_owned();
+    let mut issuers = 1u8;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--alg" => alg = args.next().expect("--alg value"),
+            "--issuers" => {
+                issuers = args
+                    .next()
+                    .expect("--issuers value")
+                    .parse()
+                    .expect("1 or 2")
+            }
             other => panic!("unknown argument {other}"),
         }
     }
     let alg = parse_alg(&alg);
+    assert!(
+        issuers == 1 || (issuers == 2 && alg == Algorithm::RS256),
+        "--issuers is 1, or 2 with RS256"
+    );
+    let setup = Setup {
+        alg,
+        two_issuers: issuers == 2,
+    };
 
     // Both jsonwebtoken 11 backends may be compiled into this binary by some dependency; make
     // the plain reference use aws-lc-rs explicitly. (Tollgate passes its provider explicitly.)
@@ -56,29 +83,50 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(serve(mode, port, alg));
+    runtime.block_on(serve(mode, port, setup));
 }
 
-async fn serve(mode: String, port: u16, alg: Algorithm) {
+/// What every mode is configured for.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    alg: Algorithm,
+    /// Accept the tokens of [`ISSUER2`] too (RS256).
+    two_issuers: bool,
+}
+
+/// Where an issuer's keys are published.
+struct JwksUrls {
+    first: String,
+    second: String,
+}
+
+fn jwks_route(doc: String) -> axum::routing::MethodRouter {
+    let doc = Arc::new(doc);
+    get(move || {
+        let doc = doc.clone();
+        async move {
+            (
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CACHE_CONTROL, "max-age=3600"),
+                ],
+                doc.as_str().to_owned(),
+            )
+        }
+    })
+}
+
+async fn serve(mode: String, port: u16, setup: Setup) {
+    let alg = setup.alg;
     let keys = Arc::new(Keys::load());
     let jwks_port = port + 1;
-    let jwks_url = format!("http://127.0.0.1:{jwks_port}/jwks.json");
-    let jwks_doc = Arc::new(keys.jwks().to_string());
-    let jwks_app = Router::new().route(
-        "/jwks.json",
-        get(move || {
-            let doc = jwks_doc.clone();
-            async move {
-                (
-                    [
-                        (header::CONTENT_TYPE, "application/json"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    doc.as_str().to_owned(),
-                )
-            }
-        }),
-    );
+    let urls = JwksUrls {
+        first: format!("http://127.0.0.1:{jwks_port}/jwks.json"),
+        second: format!("http://127.0.0.1:{jwks_port}/jwks2.json"),
+    };
+    let jwks_app = Router::new()
+        .route("/jwks.json", jwks_route(keys.jwks().to_string()))
+        .route("/jwks2.json", jwks_route(keys.jwks2().to_string()));
     let jwks_listener = tokio::net::TcpListener::bind(("127.0.0.1", jwks_port))
         .await
         .unwrap();
@@ -92,15 +140,18 @@ async fn serve(mode: String, port: u16, alg: Algorithm) {
                 .route("/public", get(public));
             serve08(addr, app).await;
         }
-        "sig-only" => serve08(addr, sig_only_app(&keys, alg)).await,
+        "sig-only" => {
+            assert!(!setup.two_issuers, "sig-only checks one key");
+            serve08(addr, sig_only_app(&keys, alg)).await
+        }
         "tollgate" | "tollgate-nocache" => {
-            let app = tollgate_app(&keys, alg, &jwks_url, mode == "tollgate").await;
+            let app = tollgate_app(&keys, setup, &urls, mode == "tollgate").await;
             serve08(addr, app).await;
         }
-        "plain" => serve08(addr, plain_app(&keys, alg)).await,
-        "jwt-authorizer" => jwt_authorizer_app(addr, &keys, alg, &jwks_url).await,
+        "plain" => serve08(addr, plain_app(&keys, setup)).await,
+        "jwt-authorizer" => jwt_authorizer_app(addr, &keys, setup, &urls).await,
         "axum-jwt-auth" => {
-            let app = axum_jwt_auth_app(&keys, alg, &jwks_url).await;
+            let app = axum_jwt_auth_app(&keys, setup, &urls).await;
             serve08(addr, app).await;
         }
         other => panic!(
@@ -117,47 +168,68 @@ async fn serve08(addr: SocketAddr, app: Router) {
 
 // ---- Tollgate -------------------------------------------------------------------------------
 
-async fn tollgate_app(keys: &Keys, alg: Algorithm, jwks_url: &str, cache: bool) -> Router {
-    let policy = Validation::builder([alg])
-        .issuer(ISSUER)
+fn policy(alg: Algorithm, issuer: &str) -> Validation {
+    Validation::builder([alg])
+        .issuer(issuer)
         .audience(AUDIENCE)
         .build()
+        .unwrap()
+}
+
+async fn remote_keys(url: &str) -> JwksSource {
+    let source = JwksSource::builder(url)
+        .allow_insecure_http(true)
+        .build()
         .unwrap();
-    let mut jwks = None;
-    let verifier = if alg == Algorithm::HS256 {
+    source.prefetch().await.unwrap();
+    source
+}
+
+async fn tollgate_app(keys: &Keys, setup: Setup, urls: &JwksUrls, cache: bool) -> Router {
+    let alg = setup.alg;
+    let cache = if cache { Cache::Default } else { Cache::Off };
+    let mut sources = Vec::new();
+    let mut verifiers = Vec::new();
+    if alg == Algorithm::HS256 {
         let key = VerificationKey::hmac(keys.file.hmac.as_bytes()).unwrap();
-        Verifier::new(policy, KeySet::from(key), CryptoProvider::default())
+        verifiers.push((
+            ISSUER,
+            api::verifier(policy(alg, ISSUER), KeySet::from(key), cache),
+        ));
     } else {
-        let source = JwksSource::builder(jwks_url)
-            .allow_insecure_http(true)
-            .build()
-            .unwrap();
-        source.prefetch().await.unwrap();
-        jwks = Some(source.clone());
-        Verifier::new(policy, source, CryptoProvider::default())
-    };
-    let verifier = if cache {
-        verifier
-    } else {
-        verifier.with_token_cache(None)
-    };
-    let stats_verifier = verifier.clone();
-    let stats = move || {
-        let cache = stats_verifier.token_cache_stats();
-        let jwks = jwks.as_ref().map(|j| format!("{:?}", j.stats()));
-        async move {
-            Json(json!({
-                "cache": cache.map(|s| json!({"hits": s.hits, "misses": s.misses, "entries": s.entries})),
-                "jwks": jwks,
-            }))
+        let source = remote_keys(&urls.first).await;
+        sources.push(source.clone());
+        verifiers.push((ISSUER, api::verifier(policy(alg, ISSUER), source, cache)));
+        if setup.two_issuers {
+            let source = remote_keys(&urls.second).await;
+            sources.push(source.clone());
+            verifiers.push((ISSUER2, api::verifier(policy(alg, ISSUER2), source, cache)));
         }
-    };
+    }
     async fn me(Claims(claims): Claims<MeClaims>) -> Json<Value> {
         Json(json!({"sub": claims.sub}))
     }
+    // Clones share the cache, so these report what the layer's verifiers do.
+    let stats_verifiers: Vec<_> = verifiers.iter().map(|(_, v)| v.clone()).collect();
+    let (layer, multi) = if setup.two_issuers {
+        let multi = api::multi_issuer(verifiers);
+        (AuthLayer::builder(multi.clone()).build(), Some(multi))
+    } else {
+        let (_, verifier) = verifiers.pop().unwrap();
+        (AuthLayer::builder(verifier).build(), None)
+    };
+    let stats = move || {
+        let cache = match &multi {
+            Some(multi) => api::multi_issuer_cache_stats(multi, &stats_verifiers),
+            None => api::sum(stats_verifiers.iter().filter_map(api::cache_stats)),
+        }
+        .map(|s| json!({"hits": s.hits, "misses": s.misses, "entries": s.entries}));
+        let jwks: Vec<String> = sources.iter().map(|j| format!("{:?}", j.stats())).collect();
+        async move { Json(json!({"cache": cache, "jwks": jwks})) }
+    };
     Router::new()
         .route("/me", get(me))
-        .route_layer(AuthLayer::builder(verifier).build())
+        .route_layer(layer)
         .route("/public", get(public))
         .route("/stats", get(stats))
 }
@@ -174,36 +246,49 @@ fn sig_only_app(keys: &Keys, alg: Algorithm) -> Router {
 // ---- plain jsonwebtoken middleware ------------------------------------------------------------
 
 struct Plain {
-    /// Keys by `kid`, each built once.
-    keys: HashMap<String, jsonwebtoken::DecodingKey>,
-    validation: jsonwebtoken::Validation,
+    /// Keys by `kid`, each built once, with the validation of the key's issuer (so a token
+    /// signed by one issuer's key must carry that issuer's `iss`).
+    keys: HashMap<String, (jsonwebtoken::DecodingKey, Arc<jsonwebtoken::Validation>)>,
 }
 
 fn jwt_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
     alg.as_str().parse().unwrap()
 }
 
-fn plain_app(keys: &Keys, alg: Algorithm) -> Router {
+fn plain_validation(alg: Algorithm, issuer: &str) -> Arc<jsonwebtoken::Validation> {
+    let mut validation = jsonwebtoken::Validation::new(jwt_alg(alg));
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[AUDIENCE]);
+    Arc::new(validation)
+}
+
+fn plain_app(keys: &Keys, setup: Setup) -> Router {
+    let alg = setup.alg;
     let mut decoding = HashMap::new();
     if alg == Algorithm::HS256 {
         decoding.insert(
             keys.hmac.kid().to_owned(),
-            jsonwebtoken::DecodingKey::from_secret(keys.file.hmac.as_bytes()),
+            (
+                jsonwebtoken::DecodingKey::from_secret(keys.file.hmac.as_bytes()),
+                plain_validation(alg, ISSUER),
+            ),
         );
     } else {
-        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(keys.jwks()).unwrap();
-        for jwk in &jwks.keys {
-            let kid = jwk.common.key_id.clone().unwrap();
-            decoding.insert(kid, jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap());
+        let mut sets = vec![(keys.jwks(), ISSUER)];
+        if setup.two_issuers {
+            sets.push((keys.jwks2(), ISSUER2));
+        }
+        for (set, issuer) in sets {
+            let validation = plain_validation(alg, issuer);
+            let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(set).unwrap();
+            for jwk in &jwks.keys {
+                let kid = jwk.common.key_id.clone().unwrap();
+                let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+                decoding.insert(kid, (key, validation.clone()));
+            }
         }
     }
-    let mut validation = jsonwebtoken::Validation::new(jwt_alg(alg));
-    validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[AUDIENCE]);
-    let state = Arc::new(Plain {
-        keys: decoding,
-        validation,
-    });
+    let state = Arc::new(Plain { keys: decoding });
     async fn me(Extension(claims): Extension<MeClaims>) -> Json<Value> {
         Json(json!({"sub": claims.sub}))
     }
@@ -227,10 +312,11 @@ async fn plain_auth(State(plain): State<Arc<Plain>>, mut request: Request, next:
         let Ok(head) = jsonwebtoken::decode_header(token) else {
             return StatusCode::UNAUTHORIZED.into_response();
         };
-        let Some(key) = head.kid.as_deref().and_then(|kid| plain.keys.get(kid)) else {
+        let Some((key, validation)) = head.kid.as_deref().and_then(|kid| plain.keys.get(kid))
+        else {
             return StatusCode::UNAUTHORIZED.into_response();
         };
-        match jsonwebtoken::decode::<MeClaims>(token, key, &plain.validation) {
+        match jsonwebtoken::decode::<MeClaims>(token, key, validation) {
             Ok(data) => data.claims,
             Err(_) => return StatusCode::UNAUTHORIZED.into_response(),
         }
@@ -241,23 +327,34 @@ async fn plain_auth(State(plain): State<Arc<Plain>>, mut request: Request, next:
 
 // ---- jwt-authorizer 0.15 (axum 0.7) ----------------------------------------------------------
 
-async fn jwt_authorizer_app(addr: SocketAddr, keys: &Keys, alg: Algorithm, jwks_url: &str) {
-    use jwt_authorizer::{IntoLayer, JwtAuthorizer, JwtClaims};
-    let validation = jwt_authorizer::Validation::new()
-        .iss(&[ISSUER])
-        .aud(&[AUDIENCE]);
-    let builder = if alg == Algorithm::HS256 {
-        JwtAuthorizer::<MeClaims>::from_secret(&keys.file.hmac)
-    } else {
-        JwtAuthorizer::<MeClaims>::from_jwks_url(jwks_url)
-    };
-    let auth = builder.validation(validation).build().await.unwrap();
+async fn jwt_authorizer_app(addr: SocketAddr, keys: &Keys, setup: Setup, urls: &JwksUrls) {
+    use jwt_authorizer::{Authorizer, IntoLayer, JwtAuthorizer, JwtClaims};
+    async fn authorizer(
+        keys: &Keys,
+        alg: Algorithm,
+        issuer: &str,
+        jwks_url: &str,
+    ) -> Authorizer<MeClaims> {
+        let validation = jwt_authorizer::Validation::new()
+            .iss(&[issuer])
+            .aud(&[AUDIENCE]);
+        let builder = if alg == Algorithm::HS256 {
+            JwtAuthorizer::<MeClaims>::from_secret(&keys.file.hmac)
+        } else {
+            JwtAuthorizer::<MeClaims>::from_jwks_url(jwks_url)
+        };
+        builder.validation(validation).build().await.unwrap()
+    }
+    let mut auths = vec![authorizer(keys, setup.alg, ISSUER, &urls.first).await];
+    if setup.two_issuers {
+        auths.push(authorizer(keys, setup.alg, ISSUER2, &urls.second).await);
+    }
     async fn me(JwtClaims(claims): JwtClaims<MeClaims>) -> axum07::Json<Value> {
         axum07::Json(json!({"sub": claims.sub}))
     }
     let app = axum07::Router::new()
         .route("/me", axum07::routing::get(me))
-        .route_layer(auth.into_layer())
+        .route_layer(auths.into_layer())
         .route("/public", axum07::routing::get(public));
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     eprintln!("listening on {addr}");
@@ -266,30 +363,71 @@ async fn jwt_authorizer_app(addr: SocketAddr, keys: &Keys, alg: Algorithm, jwks_
 
 // ---- axum-jwt-auth 0.7 (axum 0.8, jsonwebtoken 10 on rust_crypto) ------------------------------
 
-async fn axum_jwt_auth_app(keys: &Keys, alg: Algorithm, jwks_url: &str) -> Router {
+/// axum-jwt-auth has no multi-issuer decoder: the second issuer's decoder is tried when the
+/// first refuses (what jwt-authorizer's multi-authorizer layer does too).
+struct FirstOf(Vec<axum_jwt_auth::Decoder<MeClaims>>);
+
+impl axum_jwt_auth::JwtDecoder<MeClaims> for FirstOf {
+    fn decode<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<jsonwebtoken10::TokenData<MeClaims>, axum_jwt_auth::Error>,
+                > + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let mut last = None;
+            for decoder in &self.0 {
+                match decoder.decode(token).await {
+                    Ok(data) => return Ok(data),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.unwrap())
+        })
+    }
+}
+
+async fn axum_jwt_auth_app(keys: &Keys, setup: Setup, urls: &JwksUrls) -> Router {
     use axum_jwt_auth::{Decoder, LocalDecoder, RemoteJwksDecoder};
-    let mut validation = jsonwebtoken10::Validation::new(alg.as_str().parse().unwrap());
-    validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[AUDIENCE]);
-    let decoder: Decoder<MeClaims> = if alg == Algorithm::HS256 {
-        Arc::new(
-            LocalDecoder::builder()
-                .keys(vec![jsonwebtoken10::DecodingKey::from_secret(
-                    keys.file.hmac.as_bytes(),
-                )])
-                .validation(validation)
-                .build()
-                .unwrap(),
-        )
-    } else {
+    let alg = setup.alg;
+    let validation = |issuer: &str| {
+        let mut validation = jsonwebtoken10::Validation::new(alg.as_str().parse().unwrap());
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation
+    };
+    async fn remote(url: &str, validation: jsonwebtoken10::Validation) -> Decoder<MeClaims> {
         let decoder = RemoteJwksDecoder::builder()
-            .jwks_url(jwks_url.to_owned())
+            .jwks_url(url.to_owned())
             .validation(validation)
             .build()
             .unwrap();
         // Fetches now and refreshes hourly in the background.
         std::mem::forget(decoder.initialize().await.unwrap());
         Arc::new(decoder)
+    }
+    let decoder: Decoder<MeClaims> = if alg == Algorithm::HS256 {
+        Arc::new(
+            LocalDecoder::builder()
+                .keys(vec![jsonwebtoken10::DecodingKey::from_secret(
+                    keys.file.hmac.as_bytes(),
+                )])
+                .validation(validation(ISSUER))
+                .build()
+                .unwrap(),
+        )
+    } else if setup.two_issuers {
+        Arc::new(FirstOf(vec![
+            remote(&urls.first, validation(ISSUER)).await,
+            remote(&urls.second, validation(ISSUER2)).await,
+        ]))
+    } else {
+        remote(&urls.first, validation(ISSUER)).await
     };
     async fn me(claims: axum_jwt_auth::Claims<MeClaims>) -> Json<Value> {
         Json(json!({"sub": claims.claims.sub}))
