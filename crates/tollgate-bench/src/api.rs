@@ -76,12 +76,28 @@ pub fn multi_issuer_cache_stats(
 }
 
 /// The sum of some caches' counters (`None` for no cache).
+#[allow(clippy::needless_update)]
 pub fn sum(stats: impl IntoIterator<Item = TokenCacheStats>) -> Option<TokenCacheStats> {
     stats.into_iter().reduce(|a, b| TokenCacheStats {
         hits: a.hits + b.hits,
         misses: a.misses + b.misses,
         entries: a.entries + b.entries,
+        // `capacity` (current API only) is summed too; the older API has no such field.
+        ..summed_capacity(a, b)
     })
+}
+
+#[cfg(not(feature = "legacy-api"))]
+fn summed_capacity(a: TokenCacheStats, b: TokenCacheStats) -> TokenCacheStats {
+    TokenCacheStats {
+        capacity: a.capacity + b.capacity,
+        ..a
+    }
+}
+
+#[cfg(feature = "legacy-api")]
+fn summed_capacity(a: TokenCacheStats, _: TokenCacheStats) -> TokenCacheStats {
+    a
 }
 
 /// A [`MultiIssuer`] routing each `(iss, verifier)` pair's tokens to its verifier.

@@ -101,7 +101,9 @@ struct TenantRoute {
 #[must_use]
 pub struct MultiIssuerBuilder {
     crypto: CryptoProvider,
-    cache: Option<TokenCacheConfig>,
+    /// `None` until [`MultiIssuerBuilder::token_cache`] is called: then the default, sized per
+    /// issuer.
+    cache: Option<Option<TokenCacheConfig>>,
     exact: Vec<(String, Verifier)>,
     templates: Vec<(String, String, Vec<String>, Verifier)>,
 }
@@ -114,10 +116,12 @@ impl MultiIssuerBuilder {
         self
     }
 
-    /// The router's verified-token cache, shared by all issuers (`None` turns it off; default
-    /// [`TokenCacheConfig::default`]). See [`MultiIssuer`].
+    /// The router's verified-token cache, shared by all issuers (`None` turns it off). Default:
+    /// [`TokenCacheConfig::default`] with room for
+    /// [`DEFAULT_CACHE_ENTRIES`](crate::DEFAULT_CACHE_ENTRIES) tokens *per issuer*, as if each
+    /// issuer had its own default cache. See [`MultiIssuer`].
     pub fn token_cache(mut self, config: Option<TokenCacheConfig>) -> Self {
-        self.cache = config;
+        self.cache = Some(config);
         self
     }
 
@@ -229,13 +233,27 @@ impl MultiIssuerBuilder {
             .map(|v| v.validation().max_token_bytes())
             .max()
             .unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+        let cache = self
+            .cache
+            .unwrap_or_else(|| Some(TokenCacheConfig::default()))
+            .map(|config| match self.cache {
+                Some(_) => config,
+                // One shared cache must hold what one default cache per issuer held:
+                // with fewer entries the routed issuers would evict each other.
+                None => TokenCacheConfig {
+                    max_entries: config.max_entries.saturating_mul(verifiers.len()),
+                    ..config
+                },
+            })
+            .and_then(TokenCache::new)
+            .map(Arc::new);
         Ok(MultiIssuer {
             inner: Arc::new(Routes {
                 verifiers,
                 exact,
                 templates,
                 max_token_bytes,
-                cache: self.cache.and_then(TokenCache::new).map(Arc::new),
+                cache,
             }),
         })
     }
@@ -246,7 +264,7 @@ impl MultiIssuer {
     pub fn builder() -> MultiIssuerBuilder {
         MultiIssuerBuilder {
             crypto: CryptoProvider::default(),
-            cache: Some(TokenCacheConfig::default()),
+            cache: None,
             exact: Vec::new(),
             templates: Vec::new(),
         }

@@ -65,6 +65,8 @@ pub struct TokenCacheStats {
     pub misses: u64,
     /// Tokens currently cached.
     pub entries: usize,
+    /// Most tokens the cache holds ([`TokenCacheConfig::max_entries`]).
+    pub capacity: usize,
 }
 
 /// A token's lookup key: the cache's keyed hash of the whole token string.
@@ -348,6 +350,7 @@ impl TokenCache {
                 .iter()
                 .map(|s| s.read().map(|m| m.len()).unwrap_or(0))
                 .sum(),
+            capacity: self.config.max_entries,
         }
     }
 }
