@@ -1,4 +1,4 @@
-//! Token splitting, base64url and the protected header: `Verifier::verify_signature` and
+//! Token splitting, base64url and the protected header: `signature::verify_signature` and
 //! `Verifier::verify` with static key sets (the PyJWT fixture HMAC secret; the fixture RSA, EC and
 //! Ed25519 public keys).
 //!
@@ -27,19 +27,24 @@ use tollgate_fuzz::{
 static HMAC: LazyLock<Verifier> = LazyLock::new(hs256_verifier);
 static ASYMMETRIC: LazyLock<Verifier> = LazyLock::new(|| {
     let algorithms = Algorithm::ALL.into_iter().filter(|alg| !alg.is_symmetric());
-    let verifier = Verifier::new(
+    let verifier = Verifier::builder(
         strict_policy(algorithms),
         fixture_public_keys(),
         CryptoProvider::default(),
     )
-    .with_token_cache(None);
+    .token_cache(None)
+    .build();
     self_test_fixture_tokens(&verifier);
     verifier
 });
 
 fn check(verifier: &Verifier, token: &str, signed_hs256: bool) {
-    let jws = block_on(verifier.verify_signature(token));
-    let full = block_on(verifier.verify::<StandardClaims>(token));
+    let jws = block_on(tollgate_core::signature::verify_signature(verifier, token));
+    // `verify` accepts a token and `claims::<StandardClaims>` reads it: both are the full path.
+    let full = block_on(verifier.verify(token)).and_then(|verified| {
+        let claims = verified.claims::<StandardClaims>()?;
+        Ok((verified, claims))
+    });
     for err in [jws.as_ref().err(), full.as_ref().err()]
         .into_iter()
         .flatten()
@@ -50,15 +55,16 @@ fn check(verifier: &Verifier, token: &str, signed_hs256: bool) {
         );
         let _ = (err.code(), err.public_description(), err.to_string());
     }
-    if let Ok(verified) = &full {
+    if let Ok((verified, claims)) = &full {
         let jws = jws
             .as_ref()
             .unwrap_or_else(|e| panic!("verify accepted what verify_signature refused: {e:?}"));
         assert_eq!(
-            *verified.header, jws.header,
+            *verified.header(),
+            jws.header,
             "the two paths read different headers"
         );
-        let claims = &verified.claims.registered;
+        let claims = &claims.registered;
         assert_eq!(claims.iss.as_deref(), Some(ISSUER));
         assert!(claims.aud.contains(AUDIENCE));
     }

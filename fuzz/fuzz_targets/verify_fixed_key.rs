@@ -1,11 +1,12 @@
-//! A whole `Verifier::verify::<StandardClaims>` on arbitrary input, with fixed public keys (the
+//! A whole `Verifier::verify` and `VerifiedToken::claims::<StandardClaims>` on arbitrary input, with fixed public keys (the
 //! PyJWT fixture RSA 2048, P-256, P-384 and Ed25519 keys, as a JWK Set) and every asymmetric
 //! algorithm allowed, for issuer `https://issuer.example.com` and audience `tollgate-tests`.
 //! The seeds are the PyJWT fixture tokens (valid and invalid ones).
 //!
 //! Asserted: no error claims the static keys are unavailable; an accepted token has the
 //! configured issuer, the audience, an `exp` not in the past (beyond the leeway), an allowed
-//! asymmetric algorithm, and `verify_token` agrees with `verify` on its claims.
+//! asymmetric algorithm, and the shared typed claims agree with a fresh decoding of the payload
+//! and with a second verification's.
 #![no_main]
 
 use std::sync::LazyLock;
@@ -20,12 +21,13 @@ use tollgate_fuzz::{
 
 static VERIFIER: LazyLock<Verifier> = LazyLock::new(|| {
     let algorithms = Algorithm::ALL.into_iter().filter(|alg| !alg.is_symmetric());
-    let verifier = Verifier::new(
+    let verifier = Verifier::builder(
         strict_policy(algorithms),
         fixture_public_keys(),
         CryptoProvider::default(),
     )
-    .with_token_cache(None);
+    .token_cache(None)
+    .build();
     self_test_fixture_tokens(&verifier);
     verifier
 });
@@ -35,7 +37,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let token = String::from_utf8_lossy(data);
-    let verified = match block_on(VERIFIER.verify::<StandardClaims>(&token)) {
+    let verified = match block_on(VERIFIER.verify(&token))
+        .and_then(|verified| Ok((verified.claims::<StandardClaims>()?, verified)))
+    {
         Ok(verified) => verified,
         Err(err) => {
             assert!(
@@ -50,7 +54,8 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    let claims = &verified.claims.registered;
+    let (typed, verified) = verified;
+    let claims = &typed.registered;
     assert_eq!(
         claims.iss.as_deref(),
         Some(ISSUER),
@@ -68,17 +73,20 @@ fuzz_target!(|data: &[u8]| {
         exp + leeway >= now,
         "accepted an expired token (exp {exp}, now {now})"
     );
-    assert_eq!(verified.expires_at, Some(exp));
-    let alg = verified.header.alg;
+    assert_eq!(verified.expires_at(), Some(exp));
+    let alg = verified.header().alg;
     assert!(
         !alg.is_symmetric() && VERIFIER.validation().allows(alg),
         "accepted {alg:?}"
     );
 
-    if let Ok(token) = block_on(VERIFIER.verify_token(&token)) {
-        let typed = token
+    let fresh = serde_json::from_slice::<StandardClaims>(verified.payload())
+        .unwrap_or_else(|e| panic!("claims() read the payload, a fresh decoding refused: {e:?}"));
+    assert_eq!(*typed, fresh, "shared vs fresh decoding");
+    if let Ok(again) = block_on(VERIFIER.verify(&token)) {
+        let again = again
             .claims::<StandardClaims>()
             .unwrap_or_else(|e| panic!("verify accepted, claims() refused: {e:?}"));
-        assert_eq!(*typed, verified.claims, "verify_token vs verify");
+        assert_eq!(*again, *typed, "second verification vs first");
     }
 });

@@ -75,13 +75,14 @@ pub fn strict_policy(algorithms: impl IntoIterator<Item = Algorithm>) -> Validat
 /// without the verified-token cache (so each input is verified in full). Checked to accept
 /// [`valid_token`], so the targets' success paths stay reachable.
 pub fn hs256_verifier() -> Verifier {
-    let verifier = Verifier::new(
+    let verifier = Verifier::builder(
         strict_policy([Algorithm::HS256]),
         KeySet::from(hmac_key()),
         CryptoProvider::default(),
     )
-    .with_token_cache(None);
-    if let Err(err) = block_on(verifier.verify_token(valid_token())) {
+    .token_cache(None)
+    .build();
+    if let Err(err) = block_on(verifier.verify(valid_token())) {
         panic!("fixture self-test: the HS256 verifier refuses the valid token: {err:?}");
     }
     verifier
@@ -121,7 +122,7 @@ pub fn self_test_fixture_tokens(verifier: &Verifier) {
         "fixture self-test: no valid fixture tokens"
     );
     for (name, token) in tokens {
-        if let Err(err) = block_on(verifier.verify_token(&token)) {
+        if let Err(err) = block_on(verifier.verify(&token)) {
             panic!("fixture self-test: {name} refused: {err:?}");
         }
     }

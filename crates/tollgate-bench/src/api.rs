@@ -39,15 +39,16 @@ pub fn verifier(policy: Validation, keys: impl KeySource, cache: Cache) -> Verif
     #[cfg(not(feature = "legacy-api"))]
     {
         use tollgate_core::{CryptoProvider, TokenCacheConfig};
-        let verifier = Verifier::new(policy, keys, CryptoProvider::default());
+        let builder = Verifier::builder(policy, keys, CryptoProvider::default());
         match cache {
-            Cache::Default => verifier,
-            Cache::Off => verifier.with_token_cache(None),
-            Cache::Entries(max_entries) => verifier.with_token_cache(Some(TokenCacheConfig {
+            Cache::Default => builder,
+            Cache::Off => builder.token_cache(None),
+            Cache::Entries(max_entries) => builder.token_cache(Some(TokenCacheConfig {
                 max_entries,
                 ..TokenCacheConfig::default()
             })),
         }
+        .build()
     }
 }
 

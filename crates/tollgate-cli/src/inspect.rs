@@ -491,17 +491,17 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
         shown(&args.audience),
         args.leeway
     );
-    let result = runtime.block_on(verifier.verify::<Value>(&token));
+    let result = runtime.block_on(verifier.verify(&token));
     match result {
         Ok(verified) => {
             let key = verified
-                .header
+                .header()
                 .kid
                 .as_deref()
                 .map_or_else(|| "the configured key".to_owned(), |k| format!("key {k}"));
             println!(
                 "VALID: signature verified with {key} ({}); every claim check passed",
-                verified.header.alg
+                verified.header().alg
             );
             Ok(())
         }

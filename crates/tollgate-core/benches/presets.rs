@@ -177,16 +177,16 @@ fn bench_presets(c: &mut Criterion) {
             // Keys fetched once over loopback before timing; the token admitted to the cache.
             for verifier in [&cold, &cached] {
                 for _ in 0..2 {
-                    let verified = runtime.block_on(verifier.verify_token(token)).unwrap();
+                    let verified = runtime.block_on(verifier.verify(token)).unwrap();
                     assert!(!verified.roles().is_empty(), "{name} {label}: roles");
                 }
             }
             group.bench_function(format!("{label}-cold"), |b| {
-                b.iter(|| block_on(cold.verify_token(black_box(token))).unwrap())
+                b.iter(|| block_on(cold.verify(black_box(token))).unwrap())
             });
             group.bench_function(format!("{label}-cached"), |b| {
                 b.iter(|| {
-                    let verified = block_on(cached.verify_token(black_box(token))).unwrap();
+                    let verified = block_on(cached.verify(black_box(token))).unwrap();
                     black_box(verified.roles().len())
                 })
             });

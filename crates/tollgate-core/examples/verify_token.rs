@@ -74,16 +74,18 @@ async fn demo() -> Result<(), String> {
     let verifier = Verifier::new(policy, KeySet::from(key), CryptoProvider::default());
     println!("Tollgate demo: issuer https://demo.tollgate.dev, audience demo-api, HS256\n");
     for (label, token, should_pass) in DEMO_TOKENS {
-        let outcome = verifier.verify::<StandardClaims>(token).await;
+        let outcome = verifier.verify(token).await;
         match &outcome {
             Ok(verified) => {
-                let roles = verified
-                    .claims
-                    .strings_at(&"roles".parse().map_err(|_| "bad path")?);
+                // Typed claims are deserialized once per token and shared (an `Arc`).
+                let claims = verified
+                    .claims::<StandardClaims>()
+                    .map_err(|e| e.to_string())?;
+                let roles = claims.strings_at(&"roles".parse().map_err(|_| "bad path")?);
                 println!(
                     "ACCEPT  {label}: sub={:?} roles={roles:?} scopes={:?}",
-                    verified.claims.registered.sub.as_deref().unwrap_or("-"),
-                    verified.claims.scopes()
+                    claims.registered.sub.as_deref().unwrap_or("-"),
+                    claims.scopes()
                 );
             }
             Err(err) => {
@@ -148,12 +150,12 @@ async fn verify_one(args: &[String]) -> Result<(), String> {
     }
     let policy = policy.build().map_err(|e| e.to_string())?;
     let verifier = Verifier::new(policy, keys, CryptoProvider::default());
-    match verifier.verify::<serde_json::Value>(token).await {
+    match verifier.verify(token).await {
         Ok(verified) => {
-            println!("valid: header {:?}", verified.header);
+            println!("valid: header {:?}", verified.header());
             println!(
                 "{}",
-                serde_json::to_string_pretty(&verified.claims).map_err(|e| e.to_string())?
+                serde_json::to_string_pretty(verified.claims_json()).map_err(|e| e.to_string())?
             );
             Ok(())
         }

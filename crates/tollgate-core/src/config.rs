@@ -795,7 +795,7 @@ impl AuthConfig {
         // Built without a token cache (it is thrown away), then rebuilt around the wrapped keys
         // with the default crypto provider and token cache, as every verifier built here.
         let built = self.build_inner(false)?.verifier;
-        Ok(Verifier::builder_shared(
+        Ok(Verifier::builder(
             built.validation().clone(),
             wrap(built.keys().clone()),
             CryptoProvider::default(),

@@ -17,11 +17,16 @@
 //! let verifier = Verifier::new(policy, keys, CryptoProvider::default());
 //! # let rt = tokio::runtime::Builder::new_current_thread().build()?;
 //! # rt.block_on(async {
-//! match verifier.verify::<StandardClaims>("eyJhbGciOiJub25lIn0.e30.").await {
-//!     Ok(verified) => println!("hello {:?}", verified.claims.registered.sub),
+//! match verifier.verify("eyJhbGciOiJub25lIn0.e30.").await {
+//!     // Claims as any `Deserialize` type, decoded once per token and shared.
+//!     Ok(verified) => {
+//!         let claims = verified.claims::<StandardClaims>()?;
+//!         println!("hello {:?}", claims.registered.sub);
+//!     }
 //!     Err(err) => assert_eq!(err.public_description(), "unsigned tokens are not accepted"),
 //! }
-//! # });
+//! # Ok::<(), tollgate_core::Error>(())
+//! # })?;
 //! # Ok(())
 //! # }
 //! ```
@@ -76,6 +81,7 @@ pub mod remote;
 mod roca;
 mod rules;
 mod scan;
+pub mod signature;
 mod source;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -108,4 +114,4 @@ pub use validation::{
     Validation, ValidationBuilder,
 };
 pub use verified_token::VerifiedToken;
-pub use verifier::{Verified, VerifiedJws, Verifier, VerifierBuilder};
+pub use verifier::{Verifier, VerifierBuilder};

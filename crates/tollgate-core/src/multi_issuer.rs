@@ -5,8 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::de::DeserializeOwned;
-
 use crate::b64;
 use crate::crypto::CryptoProvider;
 use crate::error::{ConfigError, Error, Malformed};
@@ -16,10 +14,10 @@ use crate::rules::TENANT_PLACEHOLDER;
 use crate::scan::{self, Loose, MemberSink};
 use crate::source::KeySource;
 use crate::token_cache::{TokenCache, TokenCacheConfig, TokenCacheStats};
-use crate::token_verifier::{TokenVerifier, Verification};
+use crate::token_verifier::{TokenVerifier, Verification, VerificationFuture};
 use crate::validation::{DEFAULT_MAX_TOKEN_BYTES, Validation};
 use crate::verified_token::VerifiedToken;
-use crate::verifier::{Lookup, Missed, Verified, Verifier};
+use crate::verifier::{Lookup, Missed, Verifier};
 
 /// The Microsoft Entra ID (Azure AD) v2.0 issuer template; `{tenantid}` is the `tid` claim.
 pub const ENTRA_ID_V2_ISSUER: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
@@ -315,10 +313,10 @@ impl MultiIssuer {
         })
     }
 
-    /// Verifies a token with the verifier of its issuer and deserializes its claims into `T`.
-    pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
-        let verified = self.start(token).await?;
-        Verified::from_token(&verified)
+    /// Verifies a token now with the verifier of its issuer: [`start`](Self::start), awaited
+    /// (the same result as [`Verifier::verify`]).
+    pub fn verify(&self, token: &str) -> VerificationFuture {
+        self.start(token).into_future()
     }
 
     /// Starts verifying a token: from the router's cache without decoding it, else routed to

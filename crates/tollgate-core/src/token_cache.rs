@@ -246,11 +246,6 @@ impl TokenCache {
         })
     }
 
-    /// The configuration this cache was built from.
-    pub(crate) fn config(&self) -> TokenCacheConfig {
-        self.config
-    }
-
     /// The lookup key of `token`, or `None` when the token is too large to be cached.
     pub(crate) fn key(&self, token: &str) -> Option<CacheKey> {
         (token.len() <= self.max_token_bytes).then(|| self.hasher.hash(token.as_bytes()))

@@ -113,7 +113,7 @@ impl fmt::Debug for PendingVerification {
     }
 }
 
-/// The future of a [`Verification`] (`.await` on it, [`TokenVerifier::verify_token`]): ready at
+/// The future of a [`Verification`] (`.await` on it, [`TokenVerifier::verify`], [`Verifier::verify`](crate::Verifier::verify)): ready at
 /// once when it was decided, else the [`PendingVerification`]. Owns everything (`'static`).
 #[must_use = "futures do nothing unless polled"]
 #[derive(Debug)]
@@ -173,7 +173,7 @@ impl Future for VerificationFuture {
 /// let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
 /// let verifier = Banning(Verifier::new(policy, KeySet::from(key), CryptoProvider::default()));
 /// # let rt = tokio::runtime::Builder::new_current_thread().build()?;
-/// assert!(rt.block_on(verifier.verify_token("not.a.token")).is_err());
+/// assert!(rt.block_on(verifier.verify("not.a.token")).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait TokenVerifier: Send + Sync + 'static {
@@ -182,7 +182,7 @@ pub trait TokenVerifier: Send + Sync + 'static {
     fn start(&self, token: &str) -> Verification;
 
     /// Verifies `token`: [`start`](Self::start), then wait for it if pending.
-    fn verify_token(&self, token: &str) -> VerificationFuture {
+    fn verify(&self, token: &str) -> VerificationFuture {
         self.start(token).into_future()
     }
 }

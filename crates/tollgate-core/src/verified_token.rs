@@ -136,7 +136,7 @@ impl Entry {
 /// let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6Im15LWFwaSIsInN1YiI6InVzZXItMSIsImV4cCI6NDEwMjQ0NDgwMH0.1YFUOF9s-hTXa0XGtoQTwyKGVH3FIdXNiQiiFrX4Upw";
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// # rt.block_on(async {
-/// let verified = verifier.verify_token(token).await.unwrap();
+/// let verified = verifier.verify(token).await.unwrap();
 /// assert_eq!(verified.claims::<User>().unwrap().sub, "user-1");
 /// assert_eq!(verified.claims_json()["aud"], "my-api");
 /// assert_eq!(verified.expires_at(), Some(4102444800));

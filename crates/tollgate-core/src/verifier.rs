@@ -3,11 +3,10 @@
 //! signature and the claims. Reads bottom-up from `jws` (split, header) and
 //! `registered` (claims checks).
 
+use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
-
-use serde::de::DeserializeOwned;
 
 use crate::b64;
 use crate::claims::AccessClaims;
@@ -23,29 +22,6 @@ use crate::token_cache::{CacheKey, TokenCache, TokenCacheConfig, TokenCacheStats
 use crate::token_verifier::{PendingVerification, TokenVerifier, Verification, VerificationFuture};
 use crate::validation::Validation;
 use crate::verified_token::{Entry, Verdict, VerifiedToken};
-
-/// A verified token: its claims as the application's type, and facts about it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Verified<T> {
-    /// The claims.
-    pub claims: T,
-    /// The header (shared with the token cache).
-    pub header: Arc<TokenHeader>,
-    /// `exp` in seconds since the epoch, when present.
-    pub expires_at: Option<i64>,
-}
-
-/// A JWS whose signature verified, before any claim is looked at. For non-JWT payloads and
-/// conformance testing; applications want [`Verifier::verify`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct VerifiedJws {
-    /// The header.
-    pub header: TokenHeader,
-    /// The decoded payload bytes.
-    pub payload: Vec<u8>,
-}
 
 /// Verifies tokens against a [`Validation`] policy with keys from a [`KeySource`].
 ///
@@ -68,10 +44,11 @@ pub struct VerifiedJws {
 /// let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6Im15LWFwaSIsInN1YiI6InVzZXItMSIsImV4cCI6NDEwMjQ0NDgwMH0.1YFUOF9s-hTXa0XGtoQTwyKGVH3FIdXNiQiiFrX4Upw";
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// # rt.block_on(async {
-/// let verified = verifier.verify::<StandardClaims>(token).await.unwrap();
-/// assert_eq!(verified.claims.registered.sub.as_deref(), Some("user-1"));
+/// let verified = verifier.verify(token).await.unwrap();
+/// let claims = verified.claims::<StandardClaims>().unwrap();
+/// assert_eq!(claims.registered.sub.as_deref(), Some("user-1"));
 ///
-/// let err = verifier.verify::<StandardClaims>("not.a.token").await.unwrap_err();
+/// let err = verifier.verify("not.a.token").await.unwrap_err();
 /// assert_eq!(err.code().as_str(), "invalid_token");
 /// # });
 /// ```
@@ -81,8 +58,15 @@ pub struct VerifiedJws {
 /// size cap, the split, the header, the key lookup when the key source has the key at hand
 /// (a [`KeySet`](crate::KeySet), a fresh JWKS cache) and the signature and claims after it.
 /// Only when the key source has to wait does it return a [`PendingVerification`], a `'static`
-/// future owning the token, which alone polls the key source. `verify`, `verify_at` and
-/// `verify_token` are that plus an `.await`.
+/// future owning the token, which alone polls the key source. [`verify`](Verifier::verify)
+/// and [`verify_at`](Verifier::verify_at) are that plus an `.await`.
+///
+/// # One result
+/// Every entry point yields a [`VerifiedToken`]: the claims are deserialized on demand, as any
+/// type and shared per type with later verifications of the same token (a cache hit parses
+/// nothing), or read as JSON. Checking a signature without any claim (non-JWT payloads,
+/// conformance tests) is not authentication and is not a `Verifier` method: see
+/// [`signature::verify_signature`](crate::signature::verify_signature).
 #[derive(Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
@@ -194,19 +178,6 @@ pub(crate) struct Missed<'c> {
     pub(crate) origin: usize,
 }
 
-impl<T: DeserializeOwned> Verified<T> {
-    /// The claims of `verified` as `T` (deserialized from the payload, not shared).
-    pub(crate) fn from_token(verified: &VerifiedToken) -> Result<Self, Error> {
-        let claims = serde_json::from_slice::<T>(verified.payload())
-            .map_err(|e| Error::ClaimsShape(e.to_string()))?;
-        Ok(Verified {
-            claims,
-            header: verified.shared_header(),
-            expires_at: verified.expires_at(),
-        })
-    }
-}
-
 impl Verifier {
     /// A verifier for `validation` with keys from `keys`, checking signatures with `crypto`;
     /// the defaults of [`Verifier::builder`].
@@ -214,33 +185,19 @@ impl Verifier {
         Verifier::builder(validation, keys, crypto).build()
     }
 
-    /// Like [`Verifier::new`] with a key source already shared elsewhere.
-    pub fn with_shared_keys(
-        validation: Validation,
-        keys: Arc<dyn KeySource>,
-        crypto: CryptoProvider,
-    ) -> Self {
-        Verifier::builder_shared(validation, keys, crypto).build()
-    }
-
     /// Configures a verifier: where roles and scopes live, the verified-token cache.
+    ///
+    /// `keys` is any [`KeySource`]; a key source already shared elsewhere is passed as its
+    /// `Arc<dyn KeySource>` and used as is (not wrapped in a second `Arc`), so every verifier
+    /// built from it sees the same keys.
     pub fn builder(
         validation: Validation,
         keys: impl KeySource,
         crypto: CryptoProvider,
     ) -> VerifierBuilder {
-        Verifier::builder_shared(validation, Arc::new(keys), crypto)
-    }
-
-    /// Like [`Verifier::builder`] with a key source already shared elsewhere.
-    pub fn builder_shared(
-        validation: Validation,
-        keys: Arc<dyn KeySource>,
-        crypto: CryptoProvider,
-    ) -> VerifierBuilder {
         VerifierBuilder {
             validation,
-            keys,
+            keys: shared(keys),
             crypto,
             cache: Some(TokenCacheConfig::default()),
             access: AccessClaims::default(),
@@ -250,26 +207,6 @@ impl Verifier {
     /// Where this verifier's tokens carry roles and scopes.
     pub fn access_claims(&self) -> &AccessClaims {
         &self.inner.access
-    }
-
-    /// The same verifier with roles and scopes read elsewhere (a new verifier: its own token
-    /// cache, empty).
-    pub fn with_access_claims(self, access: AccessClaims) -> Self {
-        let inner = &self.inner;
-        Verifier {
-            inner: Arc::new(Inner {
-                validation: inner.validation.clone(),
-                keys: inner.keys.clone(),
-                crypto: inner.crypto,
-                cache: inner
-                    .cache
-                    .as_ref()
-                    .and_then(|c| TokenCache::new(c.config()))
-                    .map(Arc::new),
-                headers: HeaderMemo::default(),
-                access: Arc::new(access),
-            }),
-        }
     }
 
     /// The policy.
@@ -282,23 +219,6 @@ impl Verifier {
         &self.inner.keys
     }
 
-    /// Replaces the verified-token cache configuration (`None` turns caching off). On by
-    /// default with [`TokenCacheConfig::default`]. Call before sharing the verifier: clones made
-    /// earlier keep the old cache.
-    pub fn with_token_cache(self, config: Option<TokenCacheConfig>) -> Self {
-        let inner = &self.inner;
-        Verifier {
-            inner: Arc::new(Inner {
-                validation: inner.validation.clone(),
-                keys: inner.keys.clone(),
-                crypto: inner.crypto,
-                cache: config.and_then(TokenCache::new).map(Arc::new),
-                headers: HeaderMemo::default(),
-                access: inner.access.clone(),
-            }),
-        }
-    }
-
     /// Hits, misses and size of the verified-token cache (`None` when caching is off).
     pub fn token_cache_stats(&self) -> Option<TokenCacheStats> {
         self.inner.cache.as_deref().map(TokenCache::stats)
@@ -309,41 +229,37 @@ impl Verifier {
         self.inner.cache.is_some()
     }
 
-    /// Verifies a token now and deserializes its claims into `T`.
-    pub async fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<Verified<T>, Error> {
-        self.verify_at(token, SystemTime::now()).await
-    }
-
-    /// Verifies a token as of `now` (for tests and for explaining a past rejection).
-    pub async fn verify_at<T: DeserializeOwned>(
-        &self,
-        token: &str,
-        now: SystemTime,
-    ) -> Result<Verified<T>, Error> {
-        let verified = self.start_at(token, registered::unix_seconds(now)).await?;
-        Verified::from_token(&verified)
-    }
-
-    /// Verifies a token now; the claims come as an `Arc<T>` shared with later verifications of
-    /// the same token, so a cache hit costs no deserialization.
-    pub async fn verify_shared<T>(&self, token: &str) -> Result<Verified<Arc<T>>, Error>
-    where
-        T: DeserializeOwned + Send + Sync + 'static,
-    {
-        let verified = self.verify_token(token).await?;
-        Ok(Verified {
-            claims: verified.claims::<T>()?,
-            header: verified.shared_header(),
-            expires_at: verified.expires_at(),
-        })
-    }
-
-    /// Verifies a token now, leaving the claims undecoded until asked for
-    /// ([`VerifiedToken::claims`], [`VerifiedToken::claims_json`]). With the cache on, every
-    /// verification of the same token string shares one [`VerifiedToken`]. The future owns
-    /// what it needs (`'static`): [`start`](Self::start), awaited.
-    pub fn verify_token(&self, token: &str) -> VerificationFuture {
+    /// Verifies a token now. The claims are decoded when asked for, as any type
+    /// ([`VerifiedToken::claims`], shared per type) or as JSON ([`VerifiedToken::claims_json`]);
+    /// with the cache on, every verification of the same token string shares one
+    /// [`VerifiedToken`]. The future owns what it needs (`'static`): it is
+    /// [`start`](Self::start), awaited.
+    pub fn verify(&self, token: &str) -> VerificationFuture {
         self.start(token).into_future()
+    }
+
+    /// Verifies a token as of `now` (for tests, tools and explaining a past rejection); the
+    /// same as [`verify`](Self::verify) otherwise, cache included.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tollgate_core::{Algorithm, CryptoProvider, KeySet, Validation, Verifier,
+    ///                     VerificationKey};
+    ///
+    /// let key = VerificationKey::hmac(b"0123456789abcdef0123456789abcdef")?;
+    /// let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
+    /// let verifier = Verifier::new(policy, KeySet::from(key), CryptoProvider::default());
+    /// // exp is 4102444800 (2100-01-01).
+    /// let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6Im15LWFwaSIsInN1YiI6InVzZXItMSIsImV4cCI6NDEwMjQ0NDgwMH0.1YFUOF9s-hTXa0XGtoQTwyKGVH3FIdXNiQiiFrX4Upw";
+    /// let after = UNIX_EPOCH + Duration::from_secs(4_102_444_800 + 3600);
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// let err = rt.block_on(verifier.verify_at(token, after)).unwrap_err();
+    /// assert_eq!(err.code().as_str(), "invalid_token");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify_at(&self, token: &str, now: SystemTime) -> VerificationFuture {
+        self.start_at(token, registered::unix_seconds(now))
+            .into_future()
     }
 
     /// Starts verifying `token` now: [`Verification::Done`] for a cached token and for every
@@ -369,10 +285,12 @@ impl Verifier {
         self.start_at(token, registered::unix_seconds(SystemTime::now()))
     }
 
-    /// Answers from the verified-token cache alone, synchronously: `Some` when the token is
-    /// cached (verified, or refused because it has expired since), `None` when it has to be
-    /// verified in full.
-    pub fn cached(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
+    /// The verified-token cache's answer alone, with no other effect (no verification, no
+    /// count): `Some` when the token is cached (verified, or refused because it has expired
+    /// since). For tests ([`testing::cached`](crate::testing::cached)); requests go through
+    /// [`start`](Self::start), which answers a cached token the same way.
+    #[cfg(feature = "testing")]
+    pub(crate) fn cached(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
         let cache = self.inner.cache.as_ref()?;
         match self.lookup(cache, token, registered::unix_seconds(SystemTime::now())) {
             Lookup::Hit(result) => Some(result.map(VerifiedToken::from_entry)),
@@ -674,9 +592,9 @@ impl Verifier {
         Ok(VerifiedToken::from_entry(entry))
     }
 
-    /// Checks structure, header and signature only: no claim is looked at. The payload may be
-    /// any bytes. For conformance testing and non-JWT JWS payloads.
-    pub async fn verify_signature(&self, token: &str) -> Result<VerifiedJws, Error> {
+    /// Checks structure, header and signature only: no claim is looked at, nothing is cached.
+    /// What [`signature::verify_signature`](crate::signature::verify_signature) is built on.
+    pub(crate) async fn check_jws(&self, token: &str) -> Result<(TokenHeader, Vec<u8>), Error> {
         let opened = self.open(token)?;
         let key = self
             .inner
@@ -687,10 +605,17 @@ impl Verifier {
             })
             .await;
         let (payload, _) = self.check_signature(&opened, key)?;
-        Ok(VerifiedJws {
-            header: TokenHeader::clone(&opened.header),
-            payload,
-        })
+        Ok((TokenHeader::clone(&opened.header), payload))
+    }
+}
+
+/// `keys` as the verifier holds it: an `Arc<dyn KeySource>` as it is (a source shared with
+/// other verifiers stays one source, without a second `Arc` to go through on every lookup),
+/// anything else in a new `Arc`.
+fn shared<K: KeySource>(keys: K) -> Arc<dyn KeySource> {
+    match (&keys as &dyn Any).downcast_ref::<Arc<dyn KeySource>>() {
+        Some(already) => Arc::clone(already),
+        None => Arc::new(keys),
     }
 }
 

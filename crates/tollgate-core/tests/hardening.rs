@@ -99,7 +99,7 @@ async fn unreadable_payload_members_refuse_the_token_instead_of_emptying_its_cla
         format!(r#""x":{deep}"#),
     ] {
         let token = rs256("rsa", &payload_with(&member));
-        let result = verifier.verify_token(&token).await;
+        let result = verifier.verify(&token).await;
         assert!(
             matches!(result, Err(Error::Malformed(Malformed::UnreadableClaims))),
             "{member}: {result:?}"
@@ -107,7 +107,7 @@ async fn unreadable_payload_members_refuse_the_token_instead_of_emptying_its_cla
     }
     // A readable payload: the JSON view, the typed view and the registered claims agree.
     let token = rs256("rsa", &payload_with(r#""x":"\ud83d\ude00","n":1e300"#));
-    let verified = verifier.verify_token(&token).await.unwrap();
+    let verified = verifier.verify(&token).await.unwrap();
     let typed = verified.claims::<StandardClaims>().unwrap();
     assert_eq!(verified.claims_json()["sub"], "user-1");
     assert_eq!(typed.registered.sub.as_deref(), Some("user-1"));
@@ -135,12 +135,18 @@ async fn custom_checks_are_re_run_on_cache_hits() {
     let verifier = Verifier::new(policy, key_set(), CryptoProvider::default());
     let token = sign(Algorithm::ES256, &claims());
     for _ in 0..3 {
-        verifier.verify_token(&token).await.unwrap();
+        verifier.verify(&token).await.unwrap();
     }
-    assert!(matches!(verifier.cached(&token), Some(Ok(_))), "cached");
+    assert!(
+        matches!(
+            tollgate_core::testing::cached(&verifier, &token),
+            Some(Ok(_))
+        ),
+        "cached"
+    );
     denied.lock().unwrap().insert("user-1".into());
     assert!(matches!(
-        verifier.verify_token(&token).await,
+        verifier.verify(&token).await,
         Err(Error::ClaimCheck(_))
     ));
     assert!(matches!(
@@ -148,7 +154,7 @@ async fn custom_checks_are_re_run_on_cache_hits() {
         Some(Err(Error::ClaimCheck(_)))
     ));
     denied.lock().unwrap().clear();
-    verifier.verify_token(&token).await.unwrap();
+    verifier.verify(&token).await.unwrap();
 }
 
 // Defect 4: a cached token is not accepted once its key source fails closed.
@@ -164,15 +170,18 @@ async fn cached_tokens_fail_closed_with_their_key_source() {
     let verifier = Verifier::new(policy().build().unwrap(), source, CryptoProvider::default());
     let token = sign(Algorithm::RS256, &claims());
     for _ in 0..3 {
-        verifier.verify_token(&token).await.unwrap();
+        verifier.verify(&token).await.unwrap();
     }
-    assert!(matches!(verifier.cached(&token), Some(Ok(_))));
+    assert!(matches!(
+        tollgate_core::testing::cached(&verifier, &token),
+        Some(Ok(_))
+    ));
     // The provider goes down; past TTL + stale window the source fails closed, and so must the
     // token it verified earlier (before the fix: accepted from the cache until its entry ended).
     server.set_status(500);
     tokio::time::sleep(Duration::from_millis(1700)).await;
     for _ in 0..3 {
-        let result = verifier.verify_token(&token).await;
+        let result = verifier.verify(&token).await;
         assert!(
             matches!(result, Err(Error::KeySourceUnavailable(_))),
             "{result:?}"
@@ -181,7 +190,7 @@ async fn cached_tokens_fail_closed_with_their_key_source() {
     // Back up: accepted again.
     server.set_status(200);
     tokio::time::sleep(Duration::from_millis(150)).await;
-    verifier.verify_token(&token).await.unwrap();
+    verifier.verify(&token).await.unwrap();
 }
 
 // Defect 7: extreme timing options are refused at build time or handled; nothing panics.
@@ -219,11 +228,11 @@ async fn extreme_timing_options_never_panic() {
         .build();
     let token = sign(Algorithm::RS256, &claims());
     for _ in 0..3 {
-        verifier.verify_token(&token).await.unwrap();
+        verifier.verify(&token).await.unwrap();
     }
     let unknown = rs256("junk", &claims().to_string());
-    assert!(verifier.verify_token(&unknown).await.is_err());
-    assert!(verifier.verify_token(&unknown).await.is_err());
+    assert!(verifier.verify(&unknown).await.is_err());
+    assert!(verifier.verify(&unknown).await.is_err());
     // A leeway beyond the maximum is a configuration error, not an overflow.
     assert!(
         Validation::builder([Algorithm::RS256])
@@ -246,14 +255,14 @@ async fn junk_kid_delays_a_real_rotation_only_briefly() {
         CryptoProvider::default(),
     );
     verifier
-        .verify_token(&rs256("old", &claims().to_string()))
+        .verify(&rs256("old", &claims().to_string()))
         .await
         .unwrap();
     assert_eq!(server.hits(), 1);
     // One junk token: one refetch, then a short cooldown.
     let junk = rs256("junk-1", &claims().to_string());
     assert!(matches!(
-        verifier.verify_token(&junk).await,
+        verifier.verify(&junk).await,
         Err(Error::UnknownKey { .. })
     ));
     assert_eq!(server.hits(), 2);
@@ -261,11 +270,11 @@ async fn junk_kid_delays_a_real_rotation_only_briefly() {
     server.set_body(&rsa_jwks(&["old", "new"]));
     let fresh = rs256("new", &claims().to_string());
     assert!(matches!(
-        verifier.verify_token(&fresh).await,
+        verifier.verify(&fresh).await,
         Err(Error::UnknownKey { .. })
     ));
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    verifier.verify_token(&fresh).await.unwrap();
+    verifier.verify(&fresh).await.unwrap();
     assert_eq!(server.hits(), 3);
 
     // A flood of distinct junk kids for ~7 s: at most one refetch per (doubling) cooldown.
@@ -275,7 +284,7 @@ async fn junk_kid_delays_a_real_rotation_only_briefly() {
     while started.elapsed() < Duration::from_secs(7) {
         i += 1;
         let junk = rs256(&format!("flood-{i}"), &claims().to_string());
-        assert!(verifier.verify_token(&junk).await.is_err());
+        assert!(verifier.verify(&junk).await.is_err());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let fetched = server.hits() - before;

@@ -257,7 +257,7 @@ async fn a_cold_jwks_fetch_through_a_multi_issuer_is_counted_once() {
     let token = sign(Algorithm::RS256, &claims());
     assert!(router.start(&token).done().is_none());
     assert_eq!((server.hits("/jwks"), source.stats().fetches), (0, 0));
-    router.verify_token(&token).await.unwrap();
+    router.verify(&token).await.unwrap();
     assert_eq!((server.hits("/jwks"), source.stats().fetches), (1, 1));
 }
 

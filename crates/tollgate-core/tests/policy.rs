@@ -13,10 +13,10 @@ use tollgate_core::{
 };
 
 async fn check(verifier: &Verifier, token: &str) -> Result<StandardClaims, Error> {
-    verifier
-        .verify::<StandardClaims>(token)
-        .await
-        .map(|v| v.claims)
+    let verified = verifier.verify(token).await?;
+    Ok(StandardClaims::clone(
+        &*verified.claims::<StandardClaims>()?,
+    ))
 }
 
 async fn check_claims(validation: Validation, claims: Value) -> Result<StandardClaims, Error> {
@@ -397,20 +397,19 @@ struct MyClaims {
 #[tokio::test]
 async fn typed_claims_and_shape_errors() {
     let v = default_verifier();
-    let mine = v
-        .verify::<MyClaims>(&sign(Algorithm::RS256, &claims()))
-        .await
-        .unwrap();
-    assert_eq!(mine.claims.sub, "user-1");
-    assert_eq!(mine.claims.roles, ["user"]);
-    assert_eq!(mine.header.kid.as_deref(), Some("rsa"));
-    assert!(mine.expires_at.is_some());
+    let mine = v.verify(&sign(Algorithm::RS256, &claims())).await.unwrap();
+    let typed = mine.claims::<MyClaims>().unwrap();
+    assert_eq!(typed.sub, "user-1");
+    assert_eq!(typed.roles, ["user"]);
+    assert_eq!(mine.header().kid.as_deref(), Some("rsa"));
+    assert!(mine.expires_at().is_some());
     let wrong_shape = v
-        .verify::<MyClaims>(&sign(
+        .verify(&sign(
             Algorithm::RS256,
             &claims_with("roles", Some(json!("x"))),
         ))
-        .await;
+        .await
+        .and_then(|verified| verified.claims::<MyClaims>());
     assert!(
         matches!(wrong_shape, Err(Error::ClaimsShape(_))),
         "{wrong_shape:?}"
@@ -508,12 +507,12 @@ async fn verify_at_explains_past_and_future() {
     let token = sign(Algorithm::ES256, &claims());
     let later = SystemTime::now() + Duration::from_secs(3600);
     assert!(matches!(
-        v.verify_at::<StandardClaims>(&token, later).await,
+        v.verify_at(&token, later).await,
         Err(Error::Expired { .. })
     ));
     let earlier = SystemTime::now() - Duration::from_secs(3600);
     assert!(matches!(
-        v.verify_at::<StandardClaims>(&token, earlier).await,
+        v.verify_at(&token, earlier).await,
         Err(Error::NotYetValid { .. })
     ));
 }

@@ -65,9 +65,9 @@ fn claims(sub: &str, extra: &str) -> Value {
 
 /// Verifies `token` until it is answered from the cache; returns the cached verification.
 fn cached(verifier: &Verifier, token: &str) -> VerifiedToken {
-    let first = block_on(verifier.verify_token(token)).unwrap();
-    let second = block_on(verifier.verify_token(token)).unwrap();
-    let third = block_on(verifier.verify_token(token)).unwrap();
+    let first = block_on(verifier.verify(token)).unwrap();
+    let second = block_on(verifier.verify(token)).unwrap();
+    let third = block_on(verifier.verify(token)).unwrap();
     assert!(!first.ptr_eq(&second), "admitted on the second sighting");
     assert!(
         second.ptr_eq(&third),
@@ -153,10 +153,10 @@ proptest! {
         let hit = cached(&verifier, &token);
         for edit in &edits {
             let Some(edited) = apply(&token, edit) else { continue };
-            prop_assert!(verifier.cached(&edited).is_none(), "{edited:?} answered from the cache");
+            prop_assert!(tollgate_core::testing::cached(&verifier, &edited).is_none(), "{edited:?} answered from the cache");
             // Twice: a refused token is not admitted on its second sighting either.
             for _ in 0..2 {
-                let outcome = block_on(verifier.verify_token(&edited));
+                let outcome = block_on(verifier.verify(&edited));
                 if let Ok(verified) = &outcome {
                     prop_assert!(!verified.ptr_eq(&hit), "{edited:?} got the cached entry");
                 }
@@ -172,13 +172,13 @@ proptest! {
                 }
                 let now = verifier.start(&edited).done();
                 prop_assert!(matches!(now, Some(Err(_))), "{edited:?}: {now:?}");
-                let typed = block_on(verifier.verify::<Value>(&edited));
+                let typed = block_on(verifier.verify(&edited));
                 prop_assert!(typed.is_err(), "{edited:?} verified as typed claims");
             }
         }
-        let again = block_on(verifier.verify_token(&token)).unwrap();
+        let again = block_on(verifier.verify(&token)).unwrap();
         prop_assert!(again.ptr_eq(&hit));
-        prop_assert!(verifier.cached(&token).unwrap().unwrap().ptr_eq(&hit));
+        prop_assert!(tollgate_core::testing::cached(&verifier, &token).unwrap().unwrap().ptr_eq(&hit));
     }
 
     /// Changing one character of the signature segment to another base64url character gives an
@@ -203,7 +203,7 @@ proptest! {
         let mut edited = token.clone().into_bytes();
         edited[at] = c as u8;
         let edited = String::from_utf8(edited).unwrap();
-        let err = block_on(verifier.verify_token(&edited)).unwrap_err();
+        let err = block_on(verifier.verify(&edited)).unwrap_err();
         if at == token.len() - 1 {
             prop_assert!(
                 matches!(err, Error::InvalidSignature | Error::Malformed(Malformed::Base64)),
@@ -212,7 +212,7 @@ proptest! {
         } else {
             prop_assert_eq!(err, Error::InvalidSignature);
         }
-        prop_assert!(block_on(verifier.verify_token(&token)).unwrap().ptr_eq(&hit));
+        prop_assert!(block_on(verifier.verify(&token)).unwrap().ptr_eq(&hit));
     }
 
     /// Two valid tokens that differ (here: in one claim) are two cache entries: each is answered
@@ -230,8 +230,8 @@ proptest! {
         let hit_b = cached(&verifier, &token_b);
         prop_assert!(!hit_a.ptr_eq(&hit_b));
         for _ in 0..2 {
-            let again_a = block_on(verifier.verify_token(&token_a)).unwrap();
-            let again_b = block_on(verifier.verify_token(&token_b)).unwrap();
+            let again_a = block_on(verifier.verify(&token_a)).unwrap();
+            let again_b = block_on(verifier.verify(&token_b)).unwrap();
             prop_assert!(again_a.ptr_eq(&hit_a));
             prop_assert!(again_b.ptr_eq(&hit_b));
             prop_assert_eq!(again_a.subject(), Some(a.as_str()));

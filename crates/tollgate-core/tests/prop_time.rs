@@ -253,7 +253,7 @@ fn model(claims: &Claims, now: i128, leeway: i128, reject_future_iat: bool) -> E
 
 /// The outcome in the model's terms; also checks the `now` and `leeway` an error reports.
 fn observed(
-    outcome: Result<tollgate_core::Verified<Value>, Error>,
+    outcome: Result<tollgate_core::VerifiedToken, Error>,
     now: i64,
     leeway: u64,
 ) -> Result<Expect, String> {
@@ -261,7 +261,7 @@ fn observed(
     Ok(match outcome {
         Ok(verified) => Expect::Accepted(
             verified
-                .expires_at
+                .expires_at()
                 .ok_or_else(|| "accepted without expires_at".to_owned())?,
         ),
         Err(Error::Malformed(Malformed::Payload)) => Expect::MalformedPayload,
@@ -442,7 +442,7 @@ fn check_case(case: &Case, verifier: &Verifier) -> Result<(), TestCaseError> {
             case.reject_future_iat,
         );
         for round in 0..2 {
-            let outcome = block_on(verifier.verify_at::<Value>(&token, at));
+            let outcome = block_on(verifier.verify_at(&token, at));
             let got = observed(outcome, now, case.leeway).map_err(TestCaseError::fail)?;
             prop_assert_eq!(&got, &expected, "now {} round {}", now, round);
         }
@@ -552,7 +552,7 @@ proptest! {
             i128::from(case.leeway),
             case.reject_future_iat,
         );
-        let outcome = block_on(verifier.verify_at::<Value>(&token, at));
+        let outcome = block_on(verifier.verify_at(&token, at));
         let got = observed(outcome, 0, case.leeway).map_err(TestCaseError::fail)?;
         prop_assert_eq!(got, expected);
     }
@@ -563,8 +563,7 @@ proptest! {
 fn bounds() {
     let v = verifier(policy(0, true), Some(TokenCacheConfig::default()));
     let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(secs);
-    let verify =
-        |payload: &str, secs: u64| block_on(v.verify_at::<Value>(&token(payload), at(secs)));
+    let verify = |payload: &str, secs: u64| block_on(v.verify_at(&token(payload), at(secs)));
     // exp == now is expired (now >= exp); one second earlier it is valid.
     assert!(matches!(
         verify(r#"{"exp":100}"#, 100),
@@ -600,7 +599,7 @@ fn bounds() {
     // At the end of SystemTime nothing overflows.
     let end = UNIX_EPOCH + Duration::new(max_system_secs(), 999_999_999);
     assert!(matches!(
-        block_on(v.verify_at::<Value>(&token(r#"{"exp":0,"nbf":0,"iat":0}"#), end)),
+        block_on(v.verify_at(&token(r#"{"exp":0,"nbf":0,"iat":0}"#), end)),
         Err(Error::Expired { .. })
     ));
 }
@@ -618,11 +617,11 @@ fn max_ttl_duration_max_does_not_overflow() {
     for secs in [0, 1_000, 253_402_300_000] {
         let at = UNIX_EPOCH + Duration::from_secs(secs);
         for _ in 0..3 {
-            assert!(block_on(v.verify_at::<Value>(&token, at)).is_ok());
+            assert!(block_on(v.verify_at(&token, at)).is_ok());
         }
     }
     let end = UNIX_EPOCH + Duration::from_secs(max_system_secs());
-    assert!(block_on(v.verify_at::<Value>(&token, end)).is_err());
-    assert!(block_on(v.verify::<Value>(&token)).is_ok());
+    assert!(block_on(v.verify_at(&token, end)).is_err());
+    assert!(block_on(v.verify(&token)).is_ok());
     assert!(v.token_cache_stats().unwrap().hits > 0);
 }

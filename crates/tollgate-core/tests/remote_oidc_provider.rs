@@ -28,7 +28,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use support::tamper_signature;
 use tollgate_core::remote::OidcSource;
 use tollgate_core::{
-    Algorithm, CryptoProvider, Error, StandardClaims, Validation, Verified, Verifier,
+    Algorithm, CryptoProvider, Error, StandardClaims, Validation, VerifiedToken, Verifier,
 };
 
 const CLIENT_ID: &str = "tollgate-test";
@@ -203,10 +203,10 @@ fn kid(token: &str) -> String {
 }
 
 /// What every access token from the provider must look like once verified.
-fn assert_access_token(verified: &Verified<StandardClaims>, issuer: &str, alg: Algorithm) {
-    assert_eq!(verified.header.alg, alg);
-    assert_eq!(verified.header.typ.as_deref(), Some("at+jwt"));
-    let claims = &verified.claims;
+fn assert_access_token(verified: &VerifiedToken, issuer: &str, alg: Algorithm) {
+    assert_eq!(verified.header().alg, alg);
+    assert_eq!(verified.header().typ.as_deref(), Some("at+jwt"));
+    let claims = verified.claims::<StandardClaims>().unwrap();
     assert_eq!(claims.registered.iss.as_deref(), Some(issuer));
     assert!(claims.registered.aud.contains(AUDIENCE));
     // RFC 9068 2.2: for a client-credentials grant the subject is the client.
@@ -219,7 +219,7 @@ fn assert_access_token(verified: &Verified<StandardClaims>, issuer: &str, alg: A
         claims.registered.exp.unwrap(),
     );
     assert!(exp > iat, "exp {exp} after iat {iat}");
-    assert_eq!(verified.expires_at, Some(exp));
+    assert_eq!(verified.expires_at(), Some(exp));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,19 +244,16 @@ async fn access_tokens_of_a_real_openid_provider_verify_across_key_rotation() {
 
     // ES256 (the default resource) and RS256 tokens, both keys from the provider's JWKS.
     let old = provider.access_token(AUDIENCE).await;
-    let verified = verifier.verify::<StandardClaims>(&old).await.unwrap();
+    let verified = verifier.verify(&old).await.unwrap();
     assert_access_token(&verified, &issuer, Algorithm::ES256);
     let rs256 = provider.access_token(RS256_RESOURCE).await;
-    let verified = verifier.verify::<StandardClaims>(&rs256).await.unwrap();
+    let verified = verifier.verify(&rs256).await.unwrap();
     assert_access_token(&verified, &issuer, Algorithm::RS256);
     assert_eq!(jwks.stats().fetches, 1, "one JWKS fetch serves both keys");
     assert_eq!(jwks.cached_keys().unwrap().len(), 2);
 
     assert_eq!(
-        verifier
-            .verify::<StandardClaims>(&tamper_signature(&old))
-            .await
-            .unwrap_err(),
+        verifier.verify(&tamper_signature(&old)).await.unwrap_err(),
         Error::InvalidSignature
     );
 
@@ -268,7 +265,7 @@ async fn access_tokens_of_a_real_openid_provider_verify_across_key_rotation() {
     assert_ne!(kid(&new), kid(&old), "a restart generates new keys");
 
     // The same verifier and source: the unknown kid triggers one refetch, which finds it.
-    let verified = verifier.verify::<StandardClaims>(&new).await.unwrap();
+    let verified = verifier.verify(&new).await.unwrap();
     assert_access_token(&verified, &issuer, Algorithm::ES256);
     assert_eq!(
         jwks.stats().fetches,
@@ -281,14 +278,14 @@ async fn access_tokens_of_a_real_openid_provider_verify_across_key_rotation() {
     // is refused; within the cooldown that refetch started, it is refused without fetching.
     let old_kid = kid(&old);
     for _ in 0..2 {
-        let err = verifier.verify::<StandardClaims>(&old).await.unwrap_err();
+        let err = verifier.verify(&old).await.unwrap_err();
         assert!(
             matches!(&err, Error::UnknownKey { kid } if *kid == old_kid),
             "{err:?}"
         );
     }
     assert!(matches!(
-        verifier.verify::<StandardClaims>(&rs256).await,
+        verifier.verify(&rs256).await,
         Err(Error::UnknownKey { .. })
     ));
     assert_eq!(
@@ -298,6 +295,6 @@ async fn access_tokens_of_a_real_openid_provider_verify_across_key_rotation() {
     );
     assert_eq!(jwks.stats().unknown_kid_rejections, 3);
     // The new keys keep working from the cache.
-    verifier.verify::<StandardClaims>(&new).await.unwrap();
+    verifier.verify(&new).await.unwrap();
     assert_eq!(jwks.stats().fetches, 3);
 }

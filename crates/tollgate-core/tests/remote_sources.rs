@@ -238,12 +238,13 @@ fn policy(iss: &str, alg: Algorithm) -> Validation {
 /// An ES256 verifier for tokens of `iss`. The verified-token cache is off: these tests count
 /// key-source fetches, and a cached token would (rightly) not consult the key source.
 fn verifier_for(iss: &str, source: impl KeySource) -> Verifier {
-    Verifier::new(
+    Verifier::builder(
         policy(iss, Algorithm::ES256),
         source,
         CryptoProvider::default(),
     )
-    .with_token_cache(None)
+    .token_cache(None)
+    .build()
 }
 
 fn verifier(source: impl KeySource) -> Verifier {
@@ -290,13 +291,10 @@ async fn verify_concurrently(verifier: &Verifier, token: &str, n: usize) -> Vec<
 }
 
 async fn verify(verifier: &Verifier, token: &str) -> Result<(), Error> {
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        verifier.verify::<StandardClaims>(token),
-    )
-    .await
-    .expect("verification must not hang")
-    .map(|_| ())
+    tokio::time::timeout(Duration::from_secs(5), verifier.verify(token))
+        .await
+        .expect("verification must not hang")
+        .map(|_| ())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -541,12 +539,9 @@ async fn stale_keys_survive(mode: Mode) {
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
     // Timeout 1 s: everything must finish well within 3 s.
-    let result = tokio::time::timeout(
-        Duration::from_secs(3),
-        v.verify::<StandardClaims>(&a.std_token()),
-    )
-    .await
-    .expect("bounded latency");
+    let result = tokio::time::timeout(Duration::from_secs(3), v.verify(&a.std_token()))
+        .await
+        .expect("bounded latency");
     assert!(result.is_ok(), "{mode:?}: stale keys used: {result:?}");
     assert_eq!(server.hits(), 2, "{mode:?}");
     assert_eq!(source.stats().fetch_failures, 1, "{mode:?}");
@@ -903,16 +898,16 @@ async fn multi_issuer_routes_by_iss() {
 
     // Unknown issuer: refused before any fetch.
     let err = router
-        .verify::<StandardClaims>(&k1.token_for("https://evil.test"))
+        .verify(&k1.token_for("https://evil.test"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::WrongIssuer { .. }), "{err:?}");
     let err = router
-        .verify::<StandardClaims>(&k1.token(json!({"aud": AUD, "exp": now() + 60})))
+        .verify(&k1.token(json!({"aud": AUD, "exp": now() + 60})))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::MissingClaim(_)), "{err:?}");
-    assert!(router.verify::<StandardClaims>("garbage").await.is_err());
+    assert!(router.verify("garbage").await.is_err());
     // Routing reads `iss` as the verifier does: a repeated `iss` is refused, not resolved to
     // either value.
     let exp = now() + 60;
@@ -929,22 +924,21 @@ async fn multi_issuer_routes_by_iss() {
     assert!(matches!(err, Error::InvalidClaim { .. }), "{err:?}");
     assert_eq!(one.hits() + two.hits(), 0, "no fetch for unknown issuers");
 
-    let verified = router
-        .verify::<StandardClaims>(&k1.token_for(iss1))
-        .await
-        .unwrap();
-    assert_eq!(verified.claims.registered.iss.as_deref(), Some(iss1));
-    router
-        .verify::<StandardClaims>(&k2.token_for(iss2))
-        .await
-        .unwrap();
+    let verified = router.verify(&k1.token_for(iss1)).await.unwrap();
+    assert_eq!(
+        verified
+            .claims::<StandardClaims>()
+            .unwrap()
+            .registered
+            .iss
+            .as_deref(),
+        Some(iss1)
+    );
+    router.verify(&k2.token_for(iss2)).await.unwrap();
     assert_eq!((one.hits(), two.hits()), (1, 1));
 
     // A token claiming issuer one but signed with issuer two's key is refused.
-    let err = router
-        .verify::<StandardClaims>(&k2.token_for(iss1))
-        .await
-        .unwrap_err();
+    let err = router.verify(&k2.token_for(iss1)).await.unwrap_err();
     assert!(matches!(err, Error::UnknownKey { .. }), "{err:?}");
 }
 
@@ -970,10 +964,7 @@ async fn multi_issuer_entra_tenants() {
         key.token(json!({"iss": iss, "tid": tid, "aud": AUD, "exp": now() + 600}))
     };
     let iss = format!("https://login.microsoftonline.com/{tenant}/v2.0");
-    router
-        .verify::<StandardClaims>(&entra(&iss, tenant))
-        .await
-        .unwrap();
+    router.verify(&entra(&iss, tenant)).await.unwrap();
 
     // Tenant claim not matching the issuer, tenant not allowed, wrong shape: all refused.
     let other = "99999999-2222-3333-4444-555555555555";
@@ -987,7 +978,7 @@ async fn multi_issuer_entra_tenants() {
             tenant,
         ),
     ] {
-        let err = router.verify::<StandardClaims>(&token).await.unwrap_err();
+        let err = router.verify(&token).await.unwrap_err();
         assert!(matches!(err, Error::WrongIssuer { .. }), "{err:?}");
     }
     // A repeated tenant claim is refused rather than resolved to either value.

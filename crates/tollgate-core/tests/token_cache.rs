@@ -50,7 +50,7 @@ fn swappable() -> (Arc<Swappable>, Verifier) {
 /// Verifies `token` twice: the second sighting admits it to the cache.
 async fn cache(verifier: &Verifier, token: &str) {
     for _ in 0..2 {
-        verifier.verify::<StandardClaims>(token).await.unwrap();
+        verifier.verify(token).await.unwrap();
     }
 }
 
@@ -58,14 +58,14 @@ async fn cache(verifier: &Verifier, token: &str) {
 async fn admitted_on_second_sighting_then_hits_without_key_lookup() {
     let (source, verifier) = swappable();
     let token = sign(Algorithm::RS256, &claims());
-    verifier.verify::<StandardClaims>(&token).await.unwrap();
+    verifier.verify(&token).await.unwrap();
     assert_eq!(
         verifier.token_cache_stats().unwrap().entries,
         0,
         "a token seen once is not stored"
     );
     for _ in 0..3 {
-        verifier.verify::<StandardClaims>(&token).await.unwrap();
+        verifier.verify(&token).await.unwrap();
     }
     assert_eq!(source.lookups.load(Ordering::Relaxed), 2);
     let stats = verifier.token_cache_stats().unwrap();
@@ -83,12 +83,12 @@ async fn time_rules_are_reapplied_on_every_hit() {
     let hits = verifier.token_cache_stats().unwrap().hits;
     let earlier = SystemTime::now() - Duration::from_secs(600);
     assert!(matches!(
-        verifier.verify_at::<StandardClaims>(&token, earlier).await,
+        verifier.verify_at(&token, earlier).await,
         Err(Error::NotYetValid { .. })
     ));
     let later = SystemTime::now() + Duration::from_secs(600);
     assert!(matches!(
-        verifier.verify_at::<StandardClaims>(&token, later).await,
+        verifier.verify_at(&token, later).await,
         Err(Error::Expired { .. })
     ));
     assert_eq!(
@@ -116,7 +116,7 @@ async fn entries_die_with_their_key() {
     }
     *source.keys.write().unwrap() = without_ed;
     assert!(matches!(
-        verifier.verify::<StandardClaims>(&token).await,
+        verifier.verify(&token).await,
         Err(Error::UnknownKey { .. })
     ));
 }
@@ -131,14 +131,14 @@ async fn tampered_spellings_never_hit() {
     bytes[0] = if bytes[0] == b'A' { b'B' } else { b'A' };
     let forged = format!("{head}.{}", String::from_utf8(bytes).unwrap());
     assert_eq!(
-        verifier.verify::<StandardClaims>(&forged).await.err(),
+        verifier.verify(&forged).await.err(),
         Some(Error::InvalidSignature)
     );
 }
 
 #[tokio::test]
 async fn bounded_by_entries_and_token_size() {
-    let verifier = default_verifier().with_token_cache(Some(TokenCacheConfig {
+    let verifier = default_verifier_with_cache(Some(TokenCacheConfig {
         max_entries: 32,
         max_ttl: Duration::from_secs(60),
         max_token_bytes: 1024,
@@ -157,8 +157,8 @@ async fn bounded_by_entries_and_token_size() {
         &claims_with("pad", Some(json!("x".repeat(2000)))),
     );
     let before = verifier.token_cache_stats().unwrap();
-    verifier.verify::<StandardClaims>(&big).await.unwrap();
-    verifier.verify::<StandardClaims>(&big).await.unwrap();
+    verifier.verify(&big).await.unwrap();
+    verifier.verify(&big).await.unwrap();
     let after = verifier.token_cache_stats().unwrap();
     assert_eq!(
         after.hits, before.hits,
@@ -170,18 +170,30 @@ async fn bounded_by_entries_and_token_size() {
 async fn shared_claims_are_one_allocation_per_token() {
     let verifier = default_verifier();
     let token = sign(Algorithm::ES256, &claims());
-    verifier.verify_shared::<Value>(&token).await.unwrap();
-    let second = verifier.verify_shared::<Value>(&token).await.unwrap();
-    let third = verifier.verify_shared::<Value>(&token).await.unwrap();
-    assert!(Arc::ptr_eq(&second.claims, &third.claims));
+    let first = verifier.verify(&token).await.unwrap();
+    first.claims::<Value>().unwrap();
+    let second = verifier.verify(&token).await.unwrap();
+    let third = verifier.verify(&token).await.unwrap();
+    assert!(Arc::ptr_eq(
+        &second.claims::<Value>().unwrap(),
+        &third.claims::<Value>().unwrap()
+    ));
     // Another type on the same entry still works.
-    let typed = verifier.verify::<StandardClaims>(&token).await.unwrap();
-    assert_eq!(typed.claims.registered.sub.as_deref(), Some("user-1"));
+    let typed = verifier.verify(&token).await.unwrap();
+    assert_eq!(
+        typed
+            .claims::<StandardClaims>()
+            .unwrap()
+            .registered
+            .sub
+            .as_deref(),
+        Some("user-1")
+    );
 }
 
 #[tokio::test]
 async fn caching_can_be_turned_off_and_never_crosses_policies() {
-    let off = default_verifier().with_token_cache(None);
+    let off = default_verifier_with_cache(None);
     assert!(off.token_cache_stats().is_none());
     let token = sign(Algorithm::ES256, &claims_with("aud", Some(json!("other"))));
     let lenient = verifier(
@@ -193,20 +205,23 @@ async fn caching_can_be_turned_off_and_never_crosses_policies() {
     // Cached by the lenient verifier (second sighting): a cache shared across policies would
     // now answer for the strict one.
     cache(&lenient, &token).await;
-    assert!(matches!(lenient.cached(&token), Some(Ok(_))));
+    assert!(matches!(
+        tollgate_core::testing::cached(&lenient, &token),
+        Some(Ok(_))
+    ));
     let strict = default_verifier();
     for _ in 0..3 {
         assert!(matches!(
-            strict.verify::<StandardClaims>(&token).await,
+            strict.verify(&token).await,
             Err(Error::WrongAudience { .. })
         ));
-        assert!(strict.cached(&token).is_none());
+        assert!(tollgate_core::testing::cached(&strict, &token).is_none());
     }
     // With caching off nothing is ever cached, however often the token is seen.
     let valid = sign(Algorithm::ES256, &claims());
     for _ in 0..3 {
-        off.verify::<StandardClaims>(&valid).await.unwrap();
-        assert!(off.cached(&valid).is_none());
+        off.verify(&valid).await.unwrap();
+        assert!(tollgate_core::testing::cached(&off, &valid).is_none());
     }
 }
 
@@ -214,11 +229,19 @@ async fn caching_can_be_turned_off_and_never_crosses_policies() {
 async fn cached_answers_synchronously_only_for_cached_tokens() {
     let verifier = default_verifier();
     let token = sign(Algorithm::RS256, &claims());
-    assert!(verifier.cached(&token).is_none(), "never seen");
-    verifier.verify_token(&token).await.unwrap();
-    assert!(verifier.cached(&token).is_none(), "seen once: not admitted");
-    let admitted = verifier.verify_token(&token).await.unwrap();
-    let hit = verifier.cached(&token).unwrap().unwrap();
+    assert!(
+        tollgate_core::testing::cached(&verifier, &token).is_none(),
+        "never seen"
+    );
+    verifier.verify(&token).await.unwrap();
+    assert!(
+        tollgate_core::testing::cached(&verifier, &token).is_none(),
+        "seen once: not admitted"
+    );
+    let admitted = verifier.verify(&token).await.unwrap();
+    let hit = tollgate_core::testing::cached(&verifier, &token)
+        .unwrap()
+        .unwrap();
     assert!(hit.ptr_eq(&admitted), "a hit hands out the cached entry");
     // Every full verification is one miss; `cached` adds hits only.
     let stats = verifier.token_cache_stats().unwrap();
@@ -227,13 +250,13 @@ async fn cached_answers_synchronously_only_for_cached_tokens() {
     let mut forged = token.clone();
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
-    assert!(verifier.cached(&forged).is_none());
-    assert!(verifier.verify_token(&forged).await.is_err());
+    assert!(tollgate_core::testing::cached(&verifier, &forged).is_none());
+    assert!(verifier.verify(&forged).await.is_err());
 }
 
 #[tokio::test]
 async fn cached_refuses_a_token_that_expired_after_caching() {
-    let verifier = default_verifier().with_token_cache(Some(TokenCacheConfig {
+    let verifier = default_verifier_with_cache(Some(TokenCacheConfig {
         max_ttl: Duration::from_secs(3600),
         ..TokenCacheConfig::default()
     }));
@@ -244,14 +267,18 @@ async fn cached_refuses_a_token_that_expired_after_caching() {
     // Expires within the leeway window used at `now`, then is checked again later.
     let token = sign(Algorithm::HS256, &claims_with("exp", Some(json!(now - 59))));
     cache(&verifier, &token).await;
-    assert!(verifier.cached(&token).unwrap().is_ok());
+    assert!(
+        tollgate_core::testing::cached(&verifier, &token)
+            .unwrap()
+            .is_ok()
+    );
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert!(
-        verifier.cached(&token).is_none(),
+        tollgate_core::testing::cached(&verifier, &token).is_none(),
         "an entry is never handed out past exp + leeway"
     );
     assert!(matches!(
-        verifier.verify_token(&token).await,
+        verifier.verify(&token).await,
         Err(Error::Expired { .. })
     ));
     assert_eq!(verifier.token_cache_stats().unwrap().entries, 0);
@@ -266,8 +293,10 @@ async fn typed_views_are_shared_per_type_and_json_is_shared() {
     let verifier = default_verifier();
     let token = sign(Algorithm::ES256, &claims());
     cache(&verifier, &token).await;
-    let first = verifier.verify_token(&token).await.unwrap();
-    let second = verifier.cached(&token).unwrap().unwrap();
+    let first = verifier.verify(&token).await.unwrap();
+    let second = tollgate_core::testing::cached(&verifier, &token)
+        .unwrap()
+        .unwrap();
     let a = first.claims::<Subject>().unwrap();
     let b = second.claims::<Subject>().unwrap();
     assert!(
@@ -339,17 +368,17 @@ async fn start_decides_without_waiting_or_says_pending() {
     }
     let stats = waiting.token_cache_stats().unwrap();
     assert_eq!((stats.hits, stats.misses, stats.entries), (0, 0, 0));
-    waiting.verify_token(&token).await.unwrap();
-    waiting.verify_token(&token).await.unwrap();
+    waiting.verify(&token).await.unwrap();
+    waiting.verify(&token).await.unwrap();
     // Cached now: answered without touching the waiting key source.
     assert!(waiting.start(&token).done().unwrap().is_ok());
 }
 
 #[tokio::test]
 async fn remembered_headers_never_skip_the_signature() {
-    let verifier = default_verifier().with_token_cache(None);
+    let verifier = default_verifier_with_cache(None);
     let token = sign(Algorithm::RS256, &claims());
-    verifier.verify_token(&token).await.unwrap();
+    verifier.verify(&token).await.unwrap();
     // Same header segment (now remembered), another payload under the old signature.
     let (head, rest) = token.split_once('.').unwrap();
     let signature = rest.rsplit_once('.').unwrap().1;
@@ -357,15 +386,15 @@ async fn remembered_headers_never_skip_the_signature() {
     let other_payload = other.split('.').nth(1).unwrap();
     let forged = format!("{head}.{other_payload}.{signature}");
     assert!(matches!(
-        verifier.verify_token(&forged).await,
+        verifier.verify(&forged).await,
         Err(Error::InvalidSignature)
     ));
     // The genuine token with that header still verifies, and another header is still checked.
-    verifier.verify_token(&other).await.unwrap();
+    verifier.verify(&other).await.unwrap();
     // A header never seen is parsed and checked: `alg: none` is refused for what it is.
     let none = format!("eyJhbGciOiJub25lIn0.{other_payload}.");
     assert!(matches!(
-        verifier.verify_token(&none).await,
+        verifier.verify(&none).await,
         Err(Error::AlgNone { .. })
     ));
 }

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Wycheproof JOSE vectors (`json_web_signature_test.json`, `json_web_key_test.json`, via the
-//! `wycheproof-ng-kdf-jose` crate) against `Verifier::verify_signature`: JWS level only, since
+//! `wycheproof-ng-kdf-jose` crate) against `tollgate_core::signature::verify_signature`: JWS level only, since
 //! the payloads are not JWT claims.
 //!
 //! Rules:
@@ -18,9 +18,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use tollgate_core::{
-    Algorithm, CryptoProvider, Error, KeySet, Malformed, Validation, VerifiedJws, Verifier,
-};
+use tollgate_core::{Algorithm, CryptoProvider, Error, KeySet, Malformed, Validation, Verifier};
 use wycheproof_ng_kdf_jose::json_web::{Test, TestGroup, TestName, TestSet};
 
 /// What Tollgate must do with a vector whose published expectation is wrong in this data set.
@@ -175,7 +173,7 @@ fn is_unsupported_alg(alg: Option<&str>) -> bool {
     alg.is_some_and(|alg| !alg.eq_ignore_ascii_case("none") && Algorithm::from_name(alg).is_none())
 }
 
-fn outcome(result: &Result<VerifiedJws, Error>) -> String {
+fn outcome(result: &Result<tollgate_core::signature::VerifiedJws, Error>) -> String {
     match result {
         Ok(jws) => format!(
             "ACCEPTED (alg {}, kid {:?})",
@@ -202,7 +200,7 @@ async fn run_file(name: TestName, file: &str, provider: CryptoProvider, tally: &
         let verifier = Verifier::new(policy(), keys, provider);
         for test in &group.tests {
             let jws = jws_text(test);
-            let result = verifier.verify_signature(&jws).await;
+            let result = tollgate_core::signature::verify_signature(&verifier, &jws).await;
             let alg = header_alg(&jws);
             let expect_valid = !test.result.must_fail();
             let published = format!("{:?}", test.result);
@@ -322,7 +320,7 @@ async fn check_defect(
     test: &Test,
     defect: Defect,
     jws: &str,
-    result: &Result<VerifiedJws, Error>,
+    result: &Result<tollgate_core::signature::VerifiedJws, Error>,
     by_id: &BTreeMap<usize, String>,
     provider: CryptoProvider,
     tally: &mut Tally,
@@ -376,9 +374,11 @@ async fn check_defect(
             let mut jwk = group.public_key.clone().expect("public JWK");
             jwk.as_object_mut().expect("JWK object").remove("alg");
             let keys = KeySet::from_jwks(&as_jwks(&jwk)).expect("JWK without alg");
-            let unrestricted = Verifier::new(policy(), keys, provider)
-                .verify_signature(jws)
-                .await;
+            let unrestricted = tollgate_core::signature::verify_signature(
+                &Verifier::new(policy(), keys, provider),
+                jws,
+            )
+            .await;
             if unrestricted.is_err() {
                 tally.fail(
                     file,
@@ -494,7 +494,7 @@ async fn duplicate_kid_with_two_usable_keys_is_ambiguous() {
     assert_eq!(keys.len(), 2);
     let verifier = Verifier::new(policy(), keys, CryptoProvider::default());
     let jws = jws_text(&group.tests[0]);
-    let result = verifier.verify_signature(&jws).await;
+    let result = tollgate_core::signature::verify_signature(&verifier, &jws).await;
     assert!(
         matches!(result, Err(Error::AmbiguousKey)),
         "{}",

@@ -568,7 +568,7 @@ impl Authorizer {
     }
 
     async fn decide(&self, token: &str) -> Result<Decision, AuthorizerError> {
-        match self.inner.verifier.verify_token(token).await {
+        match self.inner.verifier.verify(token).await {
             Ok(verified) => Ok(self.allow(verified)),
             Err(err) if err.is_transient() => {
                 tracing::warn!(error = %err, "authorizer: keys unavailable");

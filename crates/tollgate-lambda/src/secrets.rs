@@ -52,8 +52,8 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 use tollgate_core::{
     AccessClaims, CryptoProvider, Error, KeyError, KeyFuture, KeyLookupError, KeyRequest,
-    KeySource, PendingVerification, TokenVerifier, Validation, Verification, VerificationKey,
-    VerifiedToken, Verifier,
+    KeySource, PendingVerification, TokenVerifier, Validation, Verification, VerificationFuture,
+    VerificationKey, VerifiedToken, Verifier,
 };
 
 /// The extension's default port.
@@ -575,6 +575,8 @@ impl KeySource for ParametersSecretsSource {
 pub struct SecretVerifier {
     verifier: Verifier,
     source: ParametersSecretsSource,
+    /// Kept to rebuild the verifier in [`with_access_claims`](Self::with_access_claims).
+    crypto: CryptoProvider,
 }
 
 impl SecretVerifier {
@@ -587,6 +589,7 @@ impl SecretVerifier {
         SecretVerifier {
             verifier: Verifier::new(policy, source.clone(), crypto),
             source,
+            crypto,
         }
     }
 
@@ -594,10 +597,15 @@ impl SecretVerifier {
     /// guards behind an [`AuthLayer`](tollgate::AuthLayer) and an
     /// [`Authorizer`](crate::Authorizer)'s `context`.
     pub fn with_access_claims(self, access: AccessClaims) -> Self {
-        SecretVerifier {
-            verifier: self.verifier.with_access_claims(access),
-            source: self.source,
-        }
+        // Built anew (a `Verifier` is immutable once built): this one is not shared yet.
+        let verifier = Verifier::builder(
+            self.verifier.validation().clone(),
+            self.source.clone(),
+            self.crypto,
+        )
+        .access_claims(access)
+        .build();
+        SecretVerifier { verifier, ..self }
     }
 
     /// Where roles and scopes are read.
@@ -610,18 +618,11 @@ impl SecretVerifier {
         &self.source
     }
 
-    /// Verifies `token` as `T`, re-reading the secret once on a bad signature.
-    pub async fn verify<T: serde::de::DeserializeOwned>(
-        &self,
-        token: &str,
-    ) -> Result<tollgate_core::Verified<T>, Error> {
-        match self.verifier.verify::<T>(token).await {
-            Err(Error::InvalidSignature) => match self.source.refresh_after_failure().await {
-                Refresh::Changed => self.verifier.verify::<T>(token).await,
-                _ => Err(Error::InvalidSignature),
-            },
-            other => other,
-        }
+    /// Verifies `token` now, re-reading the secret once on a bad signature: the
+    /// [`TokenVerifier::start`] of this verifier, awaited (claims through
+    /// [`VerifiedToken::claims`]).
+    pub fn verify(&self, token: &str) -> VerificationFuture {
+        TokenVerifier::start(self, token).into_future()
     }
 }
 
@@ -630,7 +631,7 @@ impl SecretVerifier {
     /// once more only if it changed.
     async fn after_bad_signature(&self, token: &str) -> Result<VerifiedToken, Error> {
         match self.source.refresh_after_failure().await {
-            Refresh::Changed => self.verifier.verify_token(token).await,
+            Refresh::Changed => self.verifier.verify(token).await,
             _ => Err(Error::InvalidSignature),
         }
     }

@@ -88,11 +88,8 @@ async fn preloaded_keys_are_refreshed_by_the_jwks_source() {
 
     // Cold start: K1 verifies from the preloaded set, nothing fetched.
     let first = old_token("first");
-    verifier.verify::<Value>(&first).await.unwrap();
-    verifier
-        .verify::<Value>(&old_token("second"))
-        .await
-        .unwrap();
+    verifier.verify(&first).await.unwrap();
+    verifier.verify(&old_token("second")).await.unwrap();
     assert_eq!(
         hits.load(Ordering::SeqCst),
         0,
@@ -103,7 +100,7 @@ async fn preloaded_keys_are_refreshed_by_the_jwks_source() {
     // token (not answered by the verified-token cache either) and a new one are refused.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     for token in [first, old_token("third")] {
-        let err = verifier.verify::<Value>(&token).await.unwrap_err();
+        let err = verifier.verify(&token).await.unwrap_err();
         assert!(
             matches!(&err, Error::UnknownKey { kid } if kid == "old"),
             "K1 refused after the refresh: {err:?}"
@@ -111,7 +108,7 @@ async fn preloaded_keys_are_refreshed_by_the_jwks_source() {
     }
     let fetches = hits.load(Ordering::SeqCst);
     assert!(fetches >= 1, "the set was refreshed");
-    verifier.verify::<Value>(&new_token()).await.unwrap();
+    verifier.verify(&new_token()).await.unwrap();
     assert_eq!(
         hits.load(Ordering::SeqCst),
         fetches,
@@ -175,14 +172,14 @@ async fn a_fallback_that_cannot_take_preloads_keeps_them_in_front_for_the_preloa
         source.clone(),
         CryptoProvider::default(),
     );
-    verifier.verify::<Value>(&old_token("a")).await.unwrap();
+    verifier.verify(&old_token("a")).await.unwrap();
     let forged = tamper_signature(&old_token("b"));
     assert!(matches!(
-        verifier.verify::<Value>(&forged).await.unwrap_err(),
+        verifier.verify(&forged).await.unwrap_err(),
         Error::InvalidSignature
     ));
     assert_eq!(source.fallback().asked.load(Ordering::SeqCst), 0);
-    verifier.verify::<Value>(&new_token()).await.unwrap();
+    verifier.verify(&new_token()).await.unwrap();
     assert_eq!(
         source.fallback().asked.load(Ordering::SeqCst),
         1,

@@ -157,8 +157,9 @@ fn verifier(source: ParametersSecretsSource) -> SecretVerifier {
 }
 
 async fn sub_of(verifier: &SecretVerifier, token: &str) -> Result<String, Error> {
-    let verified = verifier.verify::<StandardClaims>(token).await?;
-    Ok(verified.claims.registered.sub.unwrap_or_default())
+    let verified = verifier.verify(token).await?;
+    let claims = verified.claims::<StandardClaims>()?;
+    Ok(claims.registered.sub.clone().unwrap_or_default())
 }
 
 #[tokio::test]

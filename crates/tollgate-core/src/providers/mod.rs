@@ -217,8 +217,7 @@ impl Common {
         keys: Arc<dyn KeySource>,
         access: AccessClaims,
     ) -> Verifier {
-        let mut builder =
-            Verifier::builder_shared(validation, keys, self.crypto).access_claims(access);
+        let mut builder = Verifier::builder(validation, keys, self.crypto).access_claims(access);
         if let Some(cache) = self.token_cache {
             builder = builder.token_cache(cache);
         }

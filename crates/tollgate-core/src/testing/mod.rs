@@ -2,7 +2,7 @@
 //!
 //! [`SigningKey`] is the one test signer of the workspace. It is built directly on aws-lc-rs, not
 //! on the verification code of this crate, so a test that signs with it and verifies with a
-//! [`Verifier`](crate::Verifier) checks two independent implementations against each other. It
+//! [`Verifier`] checks two independent implementations against each other. It
 //! signs exact header and payload bytes too ([`SigningKey::sign_raw`]), which is what tests of
 //! malformed tokens need.
 //!
@@ -35,3 +35,31 @@
 mod signer;
 
 pub use signer::{SigningKey, SigningKeyError};
+
+use crate::error::Error;
+use crate::verified_token::VerifiedToken;
+use crate::verifier::Verifier;
+
+/// What `verifier`'s verified-token cache holds for `token`, looked at without any other
+/// effect: `Some` when it is cached (verified, or refused because it has expired since), `None`
+/// when a verification would check it in full (or caching is off). Nothing is verified or
+/// counted, so a test can watch admission and eviction without taking part in them; requests
+/// use [`Verifier::start`], which answers a cached token the same way.
+///
+/// ```
+/// use tollgate_core::{Algorithm, CryptoProvider, KeySet, Validation, Verifier, VerificationKey};
+///
+/// let key = VerificationKey::hmac(b"0123456789abcdef0123456789abcdef")?;
+/// let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
+/// let verifier = Verifier::new(policy, KeySet::from(key), CryptoProvider::default());
+/// let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6Im15LWFwaSIsInN1YiI6InVzZXItMSIsImV4cCI6NDEwMjQ0NDgwMH0.1YFUOF9s-hTXa0XGtoQTwyKGVH3FIdXNiQiiFrX4Upw";
+/// # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+/// rt.block_on(verifier.verify(token))?;
+/// assert!(tollgate_core::testing::cached(&verifier, token).is_none(), "admitted on the 2nd sighting");
+/// rt.block_on(verifier.verify(token))?;
+/// assert!(matches!(tollgate_core::testing::cached(&verifier, token), Some(Ok(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn cached(verifier: &Verifier, token: &str) -> Option<Result<VerifiedToken, Error>> {
+    verifier.cached(token)
+}

@@ -160,11 +160,11 @@ pub(crate) fn refused(result: Result<VerifiedToken, Error>, what: &str) -> Error
 }
 
 pub(crate) async fn accept(verifier: &Verifier, token: &str, what: &str) -> VerifiedToken {
-    accepted(verifier.verify_token(token).await, what)
+    accepted(verifier.verify(token).await, what)
 }
 
 pub(crate) async fn refuse(verifier: &Verifier, token: &str, what: &str) -> Error {
-    refused(verifier.verify_token(token).await, what)
+    refused(verifier.verify(token).await, what)
 }
 
 /// `InvalidClaim` naming `claim`.

@@ -58,7 +58,7 @@ use crate::source::{KeyFuture, KeyRequest, KeySource};
 /// ```no_run
 /// use std::time::Duration;
 /// use tollgate_core::remote::JwksSource;
-/// use tollgate_core::{Algorithm, CryptoProvider, StandardClaims, Validation, Verifier};
+/// use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier};
 ///
 /// # async fn run(token: &str) -> Result<(), Box<dyn std::error::Error>> {
 /// let keys = JwksSource::builder("https://idp.example.com/.well-known/jwks.json")
@@ -70,7 +70,7 @@ use crate::source::{KeyFuture, KeyRequest, KeySource};
 ///     .audience("my-api")
 ///     .build()?;
 /// let verifier = Verifier::new(policy, keys, CryptoProvider::default());
-/// let verified = verifier.verify::<StandardClaims>(token).await?;
+/// let verified = verifier.verify(token).await?;
 /// # let _ = verified;
 /// # Ok(())
 /// # }
