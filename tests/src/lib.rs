@@ -28,6 +28,7 @@
 
 pub mod attack;
 pub mod server;
+pub mod waiting;
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};

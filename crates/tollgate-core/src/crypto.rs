@@ -62,6 +62,13 @@ enum Backend {
     RustCrypto,
 }
 
+const AVAILABLE: &[CryptoProvider] = &[
+    #[cfg(feature = "aws-lc-rs")]
+    CryptoProvider::aws_lc_rs(),
+    #[cfg(feature = "rust-crypto")]
+    CryptoProvider::rust_crypto(),
+];
+
 impl CryptoProvider {
     /// The AWS-LC backend (feature `aws-lc-rs`, on by default).
     ///
@@ -89,6 +96,19 @@ impl CryptoProvider {
         CryptoProvider {
             backend: Backend::RustCrypto,
         }
+    }
+
+    /// Every backend this build has, the default first: for running the same checks on each
+    /// (tests, conformance suites) or offering a choice at run time.
+    ///
+    /// ```
+    /// use tollgate_core::CryptoProvider;
+    ///
+    /// let all = CryptoProvider::available();
+    /// assert_eq!(all[0], CryptoProvider::default());
+    /// ```
+    pub const fn available() -> &'static [CryptoProvider] {
+        AVAILABLE
     }
 
     /// A short name of the backend, for logs: `"aws-lc-rs"` or `"rust-crypto"`.

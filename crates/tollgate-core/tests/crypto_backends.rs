@@ -9,13 +9,9 @@
 
 use tollgate_core::{Algorithm, CryptoProvider, KeySet, Validation, VerificationKey, Verifier};
 
+/// Every backend this build has.
 fn providers() -> Vec<CryptoProvider> {
-    vec![
-        #[cfg(feature = "aws-lc-rs")]
-        CryptoProvider::aws_lc_rs(),
-        #[cfg(feature = "rust-crypto")]
-        CryptoProvider::rust_crypto(),
-    ]
+    CryptoProvider::available().to_vec()
 }
 
 #[test]

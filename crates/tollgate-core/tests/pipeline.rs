@@ -7,63 +7,21 @@
 
 use tollgate_test_support as support;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 
 use serde_json::json;
 #[cfg(feature = "remote")]
 use support::server::Loopback;
+use support::waiting::WaitingKeys;
 use support::*;
 use tollgate_core::{
     Algorithm, ConfigError, CryptoProvider, Error, KeyFuture, KeyRequest, KeySet, KeySource,
     MAX_REQUIRED_CLAIMS, MultiIssuer, TokenVerifier, Validation, Verification, Verifier,
 };
 
-/// A key source that has to wait once (like a fetch) before answering from the test keys, and
-/// counts how often `key` is asked and how often its futures are polled.
-#[derive(Debug, Default)]
-struct Counting {
-    asked: AtomicUsize,
-    polls: Arc<AtomicUsize>,
-}
-
-/// Pending on its first poll (waking itself), then the lookup.
-struct WaitOnce<'a> {
-    waited: bool,
-    polls: Arc<AtomicUsize>,
-    request: KeyRequest<'a>,
-}
-
-impl Future for WaitOnce<'_> {
-    type Output = tollgate_core::KeyResult;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.polls.fetch_add(1, Ordering::SeqCst);
-        if !self.waited {
-            self.waited = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        Poll::Ready(key_set().find(self.request.kid, self.request.alg).cloned())
-    }
-}
-
-impl KeySource for Counting {
-    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
-        self.asked.fetch_add(1, Ordering::SeqCst);
-        KeyFuture::new(WaitOnce {
-            waited: false,
-            polls: self.polls.clone(),
-            request,
-        })
-    }
-}
-
-fn counting() -> (Arc<Counting>, Verifier) {
-    let source = Arc::new(Counting::default());
+fn counting() -> (Arc<WaitingKeys>, Verifier) {
+    let source = Arc::new(WaitingKeys::default());
     let verifier = Verifier::new(
         policy().build().unwrap(),
         source.clone(),
@@ -80,21 +38,17 @@ fn key_future_readiness_is_known_without_polling() {
     assert!(ready.is_ready());
     assert!(ready.into_ready().unwrap().is_ok());
 
-    let polls = Arc::new(AtomicUsize::new(0));
-    let pending = KeyFuture::new(WaitOnce {
-        waited: false,
-        polls: polls.clone(),
-        request: KeyRequest {
-            kid: Some("rsa"),
-            alg: Algorithm::RS256,
-        },
+    let source = WaitingKeys::default();
+    let pending = source.key(KeyRequest {
+        kid: Some("rsa"),
+        alg: Algorithm::RS256,
     });
     assert!(!pending.is_ready());
     let pending = pending.into_ready().unwrap_err();
-    assert_eq!(polls.load(Ordering::SeqCst), 0, "into_ready polls nothing");
+    assert_eq!(source.polls(), 0, "into_ready polls nothing");
     // Handed back intact: it still answers when driven.
     assert!(block_on(pending).is_ok());
-    assert_eq!(polls.load(Ordering::SeqCst), 2);
+    assert_eq!(source.polls(), 2);
 }
 
 #[tokio::test]
@@ -108,11 +62,7 @@ async fn a_pending_verification_dropped_unfinished_never_polled_the_key_source()
     }
     // `done()` drops a pending verification too.
     assert!(verifier.start(&token).done().is_none());
-    assert_eq!(
-        source.polls.load(Ordering::SeqCst),
-        0,
-        "no future of the verifier was polled"
-    );
+    assert_eq!(source.polls(), 0, "no future of the verifier was polled");
     let stats = verifier.token_cache_stats().unwrap();
     assert_eq!(
         (stats.hits, stats.misses),
@@ -123,24 +73,20 @@ async fn a_pending_verification_dropped_unfinished_never_polled_the_key_source()
     // The same through the trait object a layer holds.
     let shared: Arc<dyn TokenVerifier> = Arc::new(verifier.clone());
     drop(shared.start(&token));
-    assert_eq!(source.polls.load(Ordering::SeqCst), 0);
+    assert_eq!(source.polls(), 0);
 
     // A pending verification that is driven: its own lookup, and only it, is polled.
-    let asked_before = source.asked.load(Ordering::SeqCst);
+    let asked_before = source.asked();
     let pending = verifier.start(&token);
     let Verification::Pending(pending) = pending else {
         panic!("the source has to wait");
     };
-    assert_eq!(source.polls.load(Ordering::SeqCst), 0);
+    assert_eq!(source.polls(), 0);
     let verified = pending.await.unwrap();
     assert_eq!(verified.subject(), Some("user-1"));
-    assert_eq!(
-        source.polls.load(Ordering::SeqCst),
-        2,
-        "pending once, then ready"
-    );
+    assert_eq!(source.polls(), 2, "pending once, then ready");
     // Asked once synchronously (dropped unpolled), once by the future that was driven.
-    assert_eq!(source.asked.load(Ordering::SeqCst) - asked_before, 2);
+    assert_eq!(source.asked() - asked_before, 2);
     assert_eq!(verifier.token_cache_stats().unwrap().misses, 1);
 }
 
@@ -181,7 +127,7 @@ async fn keys_at_hand_decide_synchronously_and_refusals_before_the_key_lookup_to
             "{bad:?}"
         );
     }
-    assert_eq!(source.asked.load(Ordering::SeqCst), 0);
+    assert_eq!(source.asked(), 0);
     // Counted once each (they ran as far as they could), never twice.
     assert_eq!(waiting.token_cache_stats().unwrap().misses, 4);
 }

@@ -107,14 +107,9 @@ impl Tally {
     }
 }
 
-/// Every backend this build has: the vectors must hold on each one.
+/// Every backend this build has.
 fn providers() -> Vec<CryptoProvider> {
-    vec![
-        #[cfg(feature = "aws-lc-rs")]
-        CryptoProvider::aws_lc_rs(),
-        #[cfg(feature = "rust-crypto")]
-        CryptoProvider::rust_crypto(),
-    ]
+    CryptoProvider::available().to_vec()
 }
 
 fn policy() -> Validation {

@@ -8,16 +8,16 @@ use tollgate_test_support as support;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use http::{Request, Response, StatusCode};
+use support::waiting::WaitingKeys;
 use support::*;
 use tollgate::AuthLayer;
-use tollgate::core::{CryptoProvider, KeyFuture, KeyRequest, KeyResult, KeySource, Verifier};
+use tollgate::core::{CryptoProvider, Verifier};
 use tower::{Layer as _, Service as _, ServiceExt as _};
 
 fn request(token: &str) -> Request<Body> {
@@ -50,45 +50,9 @@ fn app(layer: &AuthLayer) -> tollgate::AuthService<Ok200> {
     layer.layer(Ok200)
 }
 
-/// A key source that waits once before answering from the test keys, counting polls.
-#[derive(Debug, Default)]
-struct Waiting {
-    polls: Arc<AtomicUsize>,
-}
-
-struct WaitOnce<'a> {
-    waited: bool,
-    polls: Arc<AtomicUsize>,
-    request: KeyRequest<'a>,
-}
-
-impl Future for WaitOnce<'_> {
-    type Output = KeyResult;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<KeyResult> {
-        self.polls.fetch_add(1, Ordering::SeqCst);
-        if !self.waited {
-            self.waited = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        Poll::Ready(key_set().find(self.request.kid, self.request.alg).cloned())
-    }
-}
-
-impl KeySource for Waiting {
-    fn key<'a>(&'a self, request: KeyRequest<'a>) -> KeyFuture<'a> {
-        KeyFuture::new(WaitOnce {
-            waited: false,
-            polls: self.polls.clone(),
-            request,
-        })
-    }
-}
-
 #[tokio::test]
 async fn a_response_future_dropped_before_it_ran_never_polled_the_key_source() {
-    let source = Arc::new(Waiting::default());
+    let source = Arc::new(WaitingKeys::default());
     let verifier = Verifier::new(
         policy().build().unwrap(),
         source.clone(),
@@ -101,16 +65,12 @@ async fn a_response_future_dropped_before_it_ran_never_polled_the_key_source() {
         service.ready().await.unwrap();
         drop(service.call(request(&token)));
     }
-    assert_eq!(source.polls.load(Ordering::SeqCst), 0);
+    assert_eq!(source.polls(), 0);
     assert_eq!(verifier.token_cache_stats().unwrap().misses, 0);
 
     let response = service.oneshot(request(&token)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        source.polls.load(Ordering::SeqCst),
-        2,
-        "pending once, then ready"
-    );
+    assert_eq!(source.polls(), 2, "pending once, then ready");
     assert_eq!(verifier.token_cache_stats().unwrap().misses, 1);
 }
 
