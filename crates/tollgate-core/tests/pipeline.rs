@@ -8,6 +8,7 @@
 use tollgate_test_support as support;
 
 use std::sync::Arc;
+#[cfg(feature = "remote")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
