@@ -436,13 +436,7 @@ impl Verifier {
             Some(header) => header,
             None => Arc::new(jws::parse_header(&parts, &inner.validation)?),
         };
-        let signature_len = jws::signature_len(&parts, header.alg)?;
-        Ok(Opened {
-            parts,
-            header,
-            header_known,
-            signature_len,
-        })
+        Self::opened(parts, header, header_known)
     }
 
     /// [`open`](Self::open) again for a token that was opened before (by a pending
@@ -454,6 +448,15 @@ impl Verifier {
         header_known: bool,
     ) -> Result<Opened<'t>, Error> {
         let parts = jws::split(token, self.inner.validation.max_token_bytes)?;
+        Self::opened(parts, header, header_known)
+    }
+
+    /// The opened token once its header is known: the signature's length checked against it.
+    fn opened<'t>(
+        parts: jws::Parts<'t>,
+        header: Arc<TokenHeader>,
+        header_known: bool,
+    ) -> Result<Opened<'t>, Error> {
         let signature_len = jws::signature_len(&parts, header.alg)?;
         Ok(Opened {
             parts,
