@@ -3,7 +3,8 @@
 //! strict policy (issuer, audience, `exp` required) and a lax one (any audience, no `exp`).
 //!
 //! Asserted for every accepted token, i.e. that every view of the claims agrees:
-//! - `payload()` is the input;
+//! - `payload()` is the input, and it parses as a JSON object (`serde_json::Map`): the
+//!   verification scan accepts exactly what the JSON view, built on first use, can hold;
 //! - `claims_json()` is not empty when the payload has a member;
 //! - `claims::<StandardClaims>()`, when it deserializes, has the same `sub`, `iss`, `jti` as
 //!   `claims_json()` and as `subject()` / `issuer()`, the same `exp` as `expires_at()`, and every
@@ -56,6 +57,10 @@ fn check(verifier: &Verifier, strict: bool, token: &str, payload: &[u8]) {
         verified.payload(),
         payload,
         "payload() is not the signed payload"
+    );
+    assert!(
+        serde_json::from_slice::<serde_json::Map<String, Value>>(payload).is_ok(),
+        "accepted a payload the JSON view cannot hold"
     );
     let json = verified.claims_json();
     assert!(

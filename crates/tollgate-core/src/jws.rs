@@ -30,8 +30,8 @@ pub(crate) struct Parts<'t> {
     pub(crate) signing_input: &'t str,
 }
 
-/// Checks the size cap and splits a compact JWS into exactly three segments (bounded: a fourth
-/// `.` is refused without scanning further); the header must not be empty.
+/// Checks the size cap and splits a compact JWS into exactly three segments (a fourth
+/// `.` is refused); the header must not be empty.
 pub(crate) fn split(token: &str, max: usize) -> Result<Parts<'_>, Error> {
     if token.len() > max {
         return Err(Error::TokenTooLarge {
@@ -39,19 +39,22 @@ pub(crate) fn split(token: &str, max: usize) -> Result<Parts<'_>, Error> {
             max,
         });
     }
-    let mut segments = token.splitn(4, '.');
-    let (Some(header), Some(payload), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
+    let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
+    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
+        return Err(Malformed::Segments.into());
+    };
+    // A `.` is ASCII, so every index next to one is a char boundary: none of these fails.
+    let (Some(header), Some(payload), Some(signature), Some(signing_input)) = (
+        token.get(..first),
+        token.get(first + 1..second),
+        token.get(second + 1..),
+        token.get(..second),
     ) else {
         return Err(Malformed::Segments.into());
     };
     if header.is_empty() {
         return Err(Malformed::EmptySegment.into());
     }
-    let signing_input = &token[..header.len() + 1 + payload.len()];
     Ok(Parts {
         header,
         payload,
@@ -120,7 +123,7 @@ pub(crate) fn parse_header(
 ) -> Result<TokenHeader, Error> {
     let json = b64::decode(parts.header).ok_or(Malformed::Base64)?;
     let mut sink = HeaderSink::default();
-    scan::scan_segment(&json, &mut sink, Malformed::Header)?;
+    scan::scan_segment(&json, &mut sink, Malformed::Header, scan::Unwanted::Skip)?;
     let alg = match sink.alg {
         Some(Loose::Str(alg)) => alg,
         _ => return Err(Malformed::Header.into()),

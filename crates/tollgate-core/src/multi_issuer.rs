@@ -282,7 +282,12 @@ impl MultiIssuer {
             iss: None,
             tenants: Vec::new(),
         };
-        scan::scan_segment(&payload, &mut claims, Malformed::Payload)?;
+        scan::scan_segment(
+            &payload,
+            &mut claims,
+            Malformed::Payload,
+            scan::Unwanted::Skip,
+        )?;
         let iss = match &claims.iss {
             Some(Loose::Str(iss)) => iss.as_ref(),
             Some(_) => {

@@ -1,6 +1,7 @@
 //! One-pass JSON scans of the header and the claims: typed where it matters, duplicate member
 //! names refused (RFC 7515 4 / RFC 7519 4 permit refusing; it closes parser-differential attacks),
-//! everything else skipped without allocating.
+//! everything else read as strictly as `serde_json::Value` reads it ([`Valid`]) without
+//! allocating, so a scanned payload is one every JSON view of the claims can hold.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -29,6 +30,55 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
             }
         }
         d.deserialize_str(V)
+    }
+}
+
+/// Any JSON value, read and dropped, accepting exactly what `serde_json::Value` accepts: every
+/// value goes through the same deserializer's `deserialize_any` (strings with their escapes
+/// decoded, so a lone surrogate fails; numbers converted, so `1e400` fails; the same recursion
+/// limit), only nothing is kept. `IgnoredAny` would be cheaper but lets all three through, and
+/// the JSON view built later from the payload would then fail on a token already accepted.
+pub(crate) struct Valid;
+
+impl<'de> de::Deserialize<'de> for Valid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Valid;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Valid, E> {
+                Ok(Valid)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Valid, A::Error> {
+                while map.next_entry::<Valid, Valid>()?.is_some() {}
+                Ok(Valid)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Valid, A::Error> {
+                while seq.next_element::<Valid>()?.is_some() {}
+                Ok(Valid)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -76,7 +126,7 @@ impl<'de> de::Deserialize<'de> for Loose<'de> {
                 Ok(Loose::Other("null"))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                while map.next_entry::<Valid, Valid>()?.is_some() {}
                 Ok(Loose::Other("an object"))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -137,7 +187,8 @@ impl<'a> SeenNames<'a> {
 
 /// Receives the members of a scanned object.
 pub(crate) trait MemberSink<'de> {
-    /// Whether the value of this member is needed (otherwise it is skipped unparsed).
+    /// Whether the value of this member is needed (otherwise it is only validated, see
+    /// [`Valid`]).
     fn wants(&self, name: &str) -> bool;
     /// A member; `value` is `None` when [`MemberSink::wants`] said no.
     fn member(&mut self, name: &str, value: Option<Loose<'de>>) -> Result<(), String>;
@@ -146,7 +197,18 @@ pub(crate) trait MemberSink<'de> {
 /// Error message of a duplicate member name.
 pub(crate) const DUPLICATE: &str = "duplicate member name";
 
-struct ObjectScan<'s, S>(&'s mut S);
+/// How a scan reads the members its sink does not want.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unwanted {
+    /// Read as strictly as `serde_json::Value` reads them ([`Valid`]): a verified payload, whose
+    /// JSON view is built from it later.
+    Validate,
+    /// Checked for syntax only (`IgnoredAny`): headers, and the unverified payload a
+    /// `MultiIssuer` routes by (its verifier reads it strictly afterwards).
+    Skip,
+}
+
+struct ObjectScan<'s, S>(&'s mut S, Unwanted);
 
 impl<'de, S: MemberSink<'de>> Visitor<'de> for ObjectScan<'_, S> {
     type Value = ();
@@ -165,7 +227,10 @@ impl<'de, S: MemberSink<'de>> Visitor<'de> for ObjectScan<'_, S> {
             let value = if self.0.wants(&name) {
                 Some(map.next_value::<Loose<'de>>()?)
             } else {
-                map.next_value::<IgnoredAny>()?;
+                match self.1 {
+                    Unwanted::Validate => map.next_value::<Valid>().map(|_| ())?,
+                    Unwanted::Skip => map.next_value::<IgnoredAny>().map(|_| ())?,
+                }
                 None
             };
             self.0.member(&name, value).map_err(de::Error::custom)?;
@@ -182,10 +247,11 @@ impl<'de, S: MemberSink<'de>> Visitor<'de> for ObjectScan<'_, S> {
 pub(crate) fn scan_object<'de, S: MemberSink<'de>>(
     json: &'de [u8],
     sink: &mut S,
+    unwanted: Unwanted,
 ) -> Result<(), String> {
     let mut de = serde_json::Deserializer::from_slice(json);
     (&mut de)
-        .deserialize_map(ObjectScan(sink))
+        .deserialize_map(ObjectScan(sink, unwanted))
         .map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())
 }
@@ -202,8 +268,9 @@ pub(crate) fn scan_segment<'de, S: MemberSink<'de>>(
     json: &'de [u8],
     sink: &mut S,
     invalid: Malformed,
+    unwanted: Unwanted,
 ) -> Result<(), Error> {
-    scan_object(json, sink).map_err(|err| {
+    scan_object(json, sink, unwanted).map_err(|err| {
         if is_duplicate(&err) {
             Malformed::DuplicateMember.into()
         } else {

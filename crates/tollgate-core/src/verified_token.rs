@@ -77,9 +77,9 @@ pub(crate) struct Entry {
     /// routes) verified the token; 0 in a verifier's own cache. A hit is judged by that
     /// verifier's policy and key source, never another's.
     pub(crate) origin: usize,
-    /// The claims as JSON, parsed once during verification: a token whose payload this view
-    /// cannot hold is refused, so every view of an accepted token sees the same claims.
-    pub(crate) json: Map<String, Value>,
+    /// The claims as JSON, parsed once, on first use (or during verification when the policy's
+    /// rules needed it): see [`Entry::json`].
+    json: OnceLock<Map<String, Value>>,
     typed: TypedViews,
 }
 
@@ -88,8 +88,8 @@ pub(crate) struct Verdict {
     pub(crate) header: Arc<TokenHeader>,
     pub(crate) payload: Vec<u8>,
     pub(crate) times: TimeClaims,
-    /// The claims as JSON, parsed during verification.
-    pub(crate) json: Map<String, Value>,
+    /// The claims as JSON, when verification needed them (the policy's rules and checks).
+    pub(crate) json: Option<Map<String, Value>>,
     pub(crate) access: Arc<AccessClaims>,
 }
 
@@ -110,9 +110,27 @@ impl Entry {
             key,
             access: verdict.access,
             origin,
-            json: verdict.json,
+            json: verdict.json.map(OnceLock::from).unwrap_or_default(),
             typed: TypedViews::default(),
         }
+    }
+
+    /// The claims as JSON, parsed from the payload the first time anyone asks.
+    ///
+    /// Cannot fail: the verifier accepted the payload only after reading every member of it with
+    /// the same deserializer, value by value, as this parse does ([`scan::Valid`]), and the fuzz
+    /// target `claims_payload` checks that the two agree. Were they ever to disagree, an empty map
+    /// would show no claims, so roles, scopes and checks find nothing and refuse.
+    ///
+    /// [`scan::Valid`]: crate::scan
+    pub(crate) fn json(&self) -> &Map<String, Value> {
+        self.json.get_or_init(|| {
+            serde_json::from_slice(&self.payload).unwrap_or_else(|err| {
+                debug_assert!(false, "the verification scan accepted a payload the JSON view cannot hold: {err}");
+                tracing::error!(error = %err, "a verified payload could not be read as JSON; its claims are shown empty");
+                Map::new()
+            })
+        })
     }
 }
 
@@ -190,11 +208,11 @@ impl VerifiedToken {
         Ok(claims)
     }
 
-    /// The claims as a JSON object (parsed once, during verification; a payload this view
-    /// cannot hold was refused, so it agrees with [`claims`](Self::claims) and with the
-    /// registered claims the verifier checked).
+    /// The claims as a JSON object, parsed on first use and shared afterwards (a payload this
+    /// view cannot hold was refused during verification, so it agrees with
+    /// [`claims`](Self::claims) and with the registered claims the verifier checked).
     pub fn claims_json(&self) -> &Map<String, Value> {
-        &self.entry.json
+        self.entry.json()
     }
 
     /// The roles, read where the verifier's [`AccessClaims`] say (default `roles`).

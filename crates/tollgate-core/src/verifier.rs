@@ -16,7 +16,7 @@ use crate::header_memo::HeaderMemo;
 use crate::jws::{self, Opened, TokenHeader};
 use crate::key::VerificationKey;
 use crate::registered::{self, ClaimsSink};
-use crate::scan;
+use crate::scan::{self, Unwanted};
 use crate::source::{KeyRequest, KeyResult, KeySource};
 use crate::token_cache::{CacheKey, TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::token_verifier::{PendingVerification, TokenVerifier, Verification, VerificationFuture};
@@ -350,7 +350,9 @@ impl Verifier {
             }
             return Lookup::Hit(Err(err));
         }
-        if let Err(err) = registered::run_checks(&inner.validation, &entry.json) {
+        if !inner.validation.checks.is_empty()
+            && let Err(err) = registered::run_checks(&inner.validation, entry.json())
+        {
             return Lookup::Hit(Err(err));
         }
         Lookup::Hit(Ok(entry))
@@ -535,19 +537,27 @@ impl Verifier {
     ) -> Result<Verdict, Error> {
         let validation = &self.inner.validation;
         let mut sink = ClaimsSink::new(validation);
-        scan::scan_segment(&payload, &mut sink, Malformed::Payload)?;
+        // The scan reads every member as strictly as the JSON view will, so every view of an
+        // accepted token, built now or later, sees the same claims.
+        if scan::scan_segment(&payload, &mut sink, Malformed::Payload, Unwanted::Validate).is_err()
+        {
+            return Err(Self::refusal_of_unreadable(&payload, validation, now));
+        }
         let times = registered::check_claims(&sink, validation, now)?;
         drop(sink);
-        // Every view of the token is built from this one parse (the scan above skipped members
-        // it does not need without reading them): a member the JSON view cannot hold (a lone
-        // surrogate, a number beyond f64, nesting past serde_json's limit) refuses the token
-        // instead of leaving an authenticated request with no visible claims.
-        let json: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&payload).map_err(|_| Malformed::UnreadableClaims)?;
-        for rule in &validation.rules {
-            rule.check(&json, now, validation.leeway_secs)?;
-        }
-        registered::run_checks(validation, &json)?;
+        // The JSON view is built here only for the policy's own rules and checks; otherwise on
+        // first use (most requests only read their typed claims).
+        let json = if validation.rules.is_empty() && validation.checks.is_empty() {
+            None
+        } else {
+            let json: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(&payload).map_err(|_| Malformed::UnreadableClaims)?;
+            for rule in &validation.rules {
+                rule.check(&json, now, validation.leeway_secs)?;
+            }
+            registered::run_checks(validation, &json)?;
+            Some(json)
+        };
         Ok(Verdict {
             header,
             payload,
@@ -555,6 +565,23 @@ impl Verifier {
             json,
             access: self.inner.access.clone(),
         })
+    }
+
+    /// Why the strict payload scan refused `payload`, in the order of the checks: what a
+    /// syntax-only scan refuses is [`Malformed::Payload`] (or a duplicate member); else the
+    /// registered claims are judged (an expired token says so); else the payload is well-formed
+    /// but holds a member no JSON view can hold (a lone surrogate, a number beyond f64, nesting
+    /// past serde_json's limit): [`Malformed::UnreadableClaims`]. On the error path only.
+    fn refusal_of_unreadable(payload: &[u8], validation: &Validation, now: i64) -> Error {
+        let mut sink = ClaimsSink::new(validation);
+        if let Err(err) = scan::scan_segment(payload, &mut sink, Malformed::Payload, Unwanted::Skip)
+        {
+            return err;
+        }
+        match registered::check_claims(&sink, validation, now) {
+            Err(err) => err,
+            Ok(_) => Malformed::UnreadableClaims.into(),
+        }
     }
 
     /// The end of every full verification: counts it as a miss of the cache it was not
