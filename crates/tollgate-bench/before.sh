@@ -26,6 +26,6 @@ fi
 rm -rf "$dir/src/crates/tollgate-bench"
 mkdir -p "$dir/src/crates/tollgate-bench"
 cp -a crates/tollgate-bench/Cargo.toml crates/tollgate-bench/src crates/tollgate-bench/benches \
-  crates/tollgate-bench/fixtures "$dir/src/crates/tollgate-bench/"
+  crates/tollgate-bench/examples crates/tollgate-bench/fixtures "$dir/src/crates/tollgate-bench/"
 echo "$rev" >"$dir/rev"
 echo "$dir/src"

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::{Value, json};
+use tollgate::core::dpop::{DpopMode, DpopVerifier};
 use tollgate::{AuthLayer, Authenticated, RequireRole, TokenVerifier};
 
 tollgate::role!(Admin = "admin");
@@ -29,14 +30,19 @@ fn audiences(claims: &serde_json::Map<String, Value>) -> Vec<Value> {
 
 async fn me(auth: Authenticated) -> impl IntoResponse {
     let claims = auth.claims();
-    axum::Json(json!({
+    let mut body = json!({
         "sub": auth.subject(),
         "roles": auth.roles(),
         "scopes": auth.scopes(),
         "iss": auth.issuer(),
         "aud": audiences(claims),
         "exp": claims.get("exp"),
-    }))
+    });
+    // A DPoP request: the thumbprint of the key that signed its proof (the token's `cnf.jkt`).
+    if let (Some(proof), Some(members)) = (auth.dpop(), body.as_object_mut()) {
+        members.insert("jkt".to_owned(), json!(proof.jkt()));
+    }
+    axum::Json(body)
 }
 
 async fn admin(guard: RequireRole<Admin>) -> impl IntoResponse {
@@ -48,12 +54,21 @@ async fn admin(guard: RequireRole<Admin>) -> impl IntoResponse {
 
 /// The API: `/public` and `/healthz` open, `/me` and `/admin` behind the [`AuthLayer`]. Roles
 /// and scopes are read where the verifier's [`AccessClaims`](tollgate::core::AccessClaims) say
-/// (a preset's, or `AUTH_ROLES_CLAIM`): the layer gets no override of its own.
-pub(crate) fn router(verifier: impl TokenVerifier) -> Router {
+/// (a preset's, or `AUTH_ROLES_CLAIM`): the layer gets no override of its own. With `dpop`, the
+/// layer checks DPoP proofs in that mode (without, Bearer only; a token bound to a key is
+/// refused as Bearer either way).
+pub(crate) fn router(
+    verifier: impl TokenVerifier,
+    dpop: Option<(DpopVerifier, DpopMode)>,
+) -> Router {
+    let mut layer = AuthLayer::builder(verifier);
+    if let Some((dpop, mode)) = dpop {
+        layer = layer.dpop(dpop, mode);
+    }
     let protected = Router::new()
         .route("/me", get(me))
         .route("/admin", get(admin))
-        .layer(AuthLayer::new(verifier));
+        .layer(layer.build());
     Router::new()
         .route("/public", get(public))
         .route("/healthz", get(healthz))

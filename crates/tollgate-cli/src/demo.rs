@@ -46,7 +46,7 @@ async fn demo(bind: SocketAddr) -> Result<(), Failure> {
         .map_err(|e| Failure::config(format!("invalid policy: {e}")))?;
     // Roles at `roles`, scopes at `scope` and `scp`: the default AccessClaims.
     let verifier = Verifier::new(validation, keys, CryptoProvider::default());
-    let app = crate::api::router(verifier);
+    let app = crate::api::router(verifier, None);
     let listener = crate::api::bind(bind)
         .await
         .map_err(|e| Failure::runtime(format!("{e} (pick another with --bind 127.0.0.1:0)")))?;

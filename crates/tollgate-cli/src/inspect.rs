@@ -1,8 +1,9 @@
 //! `tollgate inspect`: decode a token readably (never failing on what cannot be decoded), then run
-//! the full verification and say exactly which check refuses it and why.
+//! the full verification and say exactly which check refuses it and why. With `--dpop PROOF
+//! --url URL`, the DPoP proof (RFC 9449) is decoded and checked against the token the same way.
 //!
-//! Exit codes: 0 valid (or decoded, when no key was given), 1 invalid, 2 usage or configuration
-//! error (including keys that cannot be fetched).
+//! Exit codes: 0 valid (or decoded, when no key was given; and the proof valid, with --dpop), 1
+//! invalid, 2 usage or configuration error (including keys that cannot be fetched).
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose as Engine};
 use clap::{ArgGroup, Args};
 use serde_json::{Map, Value};
 use tollgate::core::bearer;
+use tollgate::core::config::DPOP_PROOF_ALGORITHMS;
+use tollgate::core::dpop::{DpopError, DpopVerifier, ProofCheck, ProofRequest, jwk_thumbprint};
 use tollgate::core::remote::{JwksSource, OidcSource};
 use tollgate::core::{
     Algorithm, CryptoProvider, Error, KeySet, Validation, VerificationKey, Verifier,
@@ -27,8 +30,8 @@ use crate::time;
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("keys").args(["jwks", "issuer", "secret", "key_file"])))]
 pub(crate) struct InspectArgs {
-    /// The token; `-` reads it from stdin. Surrounding whitespace and a leading `Bearer` (any
-    /// case) are ignored.
+    /// The token; `-` reads it from stdin. Surrounding whitespace and a leading `Bearer` or
+    /// `DPoP` (any case) are ignored.
     token: String,
     /// Verify with this JWK Set: an http(s) URL or a file.
     #[arg(long, value_name = "URL|FILE")]
@@ -56,6 +59,18 @@ pub(crate) struct InspectArgs {
     /// Leeway for exp/nbf/iat, in seconds.
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     leeway: u64,
+    /// A DPoP proof (the `DPoP` header's value) sent with the token: decode it and say which
+    /// RFC 9449 check refuses it, as `tollgate serve` checks it (proofs ES256, RS256, PS256 or
+    /// EdDSA; iat at most 300 s old, 60 s ahead; the token's cnf.jkt). Needs --url.
+    #[arg(long, value_name = "PROOF", requires = "url")]
+    dpop: Option<String>,
+    /// With --dpop: the request's method (the proof's htm must equal it).
+    #[arg(long, default_value = "GET", requires = "dpop")]
+    method: String,
+    /// With --dpop: the request's URL as the client called it (its origin is the server's
+    /// AUTH_PUBLIC_URL; the proof's htu must equal it without query and fragment).
+    #[arg(long, value_name = "URL", requires = "dpop")]
+    url: Option<String>,
 }
 
 /// Lenient base64url: padding optional, non-canonical trailing bits accepted. Only for showing
@@ -78,6 +93,8 @@ struct Decoded {
     kid: Option<String>,
     /// Whether header and claims both decoded to JSON objects.
     complete: bool,
+    /// `cnf.jkt` as decoded (not verified): the key the token is bound to.
+    cnf_jkt: Option<String>,
 }
 
 fn show_value(value: &Value) -> String {
@@ -167,6 +184,11 @@ fn print_decoded(token: &str, now: i64) -> Decoded {
         match segments.get(1).map(|s| segment_object(s)) {
             Some(Ok(map)) => {
                 decoded.complete = header_ok;
+                decoded.cnf_jkt = map
+                    .get("cnf")
+                    .and_then(|cnf| cnf.get("jkt"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 for name in REGISTERED {
                     if let Some(value) = map.get(name) {
                         println!("  {name}: {}", show_claim(name, value, now));
@@ -421,9 +443,194 @@ fn read_token(arg: &str) -> Result<String, Failure> {
     } else {
         arg.to_owned()
     };
-    // Lenient on purpose: pasted text with a newline or a copied `Bearer ` prefix. A server
-    // never reads a header this way (`print_decoded` says when a server would refuse it).
-    Ok(bearer::parse_lenient(&raw).to_owned())
+    // Lenient on purpose: pasted text with a newline or a copied `Bearer ` (or `DPoP `)
+    // prefix. A server never reads a header this way (`print_decoded` says when a server would
+    // refuse it).
+    let trimmed = raw.trim();
+    let unprefixed = match trimmed.get(..5) {
+        Some(prefix)
+            if prefix.eq_ignore_ascii_case("dpop ") || prefix.eq_ignore_ascii_case("dpop\t") =>
+        {
+            trimmed[5..].trim_start()
+        }
+        _ => trimmed,
+    };
+    Ok(bearer::parse_lenient(unprefixed).to_owned())
+}
+
+/// Prints a proof's header and claims (as `print_decoded` does a token's); never fails.
+fn print_proof(proof: &str, now: i64) {
+    let segments: Vec<&str> = proof.split('.').collect();
+    println!(
+        "DPoP proof: {} bytes, {} segments",
+        proof.len(),
+        segments.len()
+    );
+    for (label, segment) in [("header", segments.first()), ("claims", segments.get(1))] {
+        let Some(segment) = segment else { continue };
+        println!("{label}:");
+        match segment_object(segment) {
+            Ok(map) => {
+                for (name, value) in &map {
+                    println!("  {name}: {}", show_claim(name, value, now));
+                }
+            }
+            Err(why) => println!("  cannot decode: {why}"),
+        }
+    }
+}
+
+/// The thumbprint of the proof header's `jwk`, when it has a usable one (for messages).
+fn proof_jkt(proof: &str) -> Option<String> {
+    let header = segment_object(proof.split('.').next()?).ok()?;
+    jwk_thumbprint(&header.get("jwk")?.to_string()).ok()
+}
+
+/// base64url(SHA-256(token)): what the proof's `ath` must be.
+fn ath(token: &str) -> String {
+    crate::dpop::ath(token)
+}
+
+/// Which DPoP check failed and why, in one line.
+fn explain_dpop(error: &DpopError, proof: &str, token: &str, token_jkt: Option<&str>) -> String {
+    let claims = proof
+        .split('.')
+        .nth(1)
+        .and_then(|s| segment_object(s).ok())
+        .unwrap_or_default();
+    let claim = |name: &str| claims.get(name).map(show_value);
+    match error {
+        DpopError::Malformed(why) => format!("structure: {why}"),
+        DpopError::MultipleProofs => "structure: several proofs in one value".to_owned(),
+        DpopError::WrongType => format!(
+            "header: typ {} is not \"dpop+jwt\"",
+            segments_header_member(proof, "typ").unwrap_or_else(|| "(none)".to_owned())
+        ),
+        DpopError::AlgorithmNotAllowed(alg) => format!(
+            "algorithm: {alg:?} is not accepted for proofs (serve accepts {})",
+            DPOP_PROOF_ALGORITHMS.map(Algorithm::as_str).join(", ")
+        ),
+        DpopError::PrivateKeyInProof => {
+            "key: the header's jwk holds the PRIVATE key (d...): the client leaked it; make a \
+             new key"
+                .to_owned()
+        }
+        DpopError::InvalidKey(why) => format!("key: the header's jwk is not usable: {why}"),
+        DpopError::InvalidSignature => {
+            "signature: does not verify with the header's jwk (another key signed it, the proof \
+             was altered, or an ES256 signature is DER instead of raw r||s)"
+                .to_owned()
+        }
+        DpopError::MissingClaim(name) => format!("claims: required claim {name:?} is missing"),
+        DpopError::MethodMismatch { expected, found } => {
+            format!("htm: the proof is for {found:?}, the request is {expected:?} (--method)")
+        }
+        DpopError::UriMismatch { expected, found } => format!(
+            "htu: the proof is for {found:?}, the request is {expected:?} (--url without query \
+             and fragment; the server's AUTH_PUBLIC_URL plus the path)"
+        ),
+        DpopError::Stale { iat, now } => format!(
+            "iat: the proof was made {} ago, more than the 300 s a server accepts (iat {})",
+            time::span(now.abs_diff(*iat)),
+            time::rfc3339(*iat).unwrap_or_else(|| iat.to_string())
+        ),
+        DpopError::FromTheFuture { iat, now } => format!(
+            "iat: the proof is dated {} ahead, more than the 60 s a server accepts (client \
+             clock?)",
+            time::span(iat.abs_diff(*now))
+        ),
+        DpopError::AccessTokenHashMismatch => format!(
+            "ath: the proof's ath {} is not the token's hash \"{}\" (the proof was made for \
+             another token)",
+            claim("ath").unwrap_or_else(|| "(none)".to_owned()),
+            ath(token)
+        ),
+        DpopError::KeyMismatch => format!(
+            "binding: the token's cnf.jkt {:?} is not the proof key's thumbprint {:?} (the proof \
+             is signed with another key than the token is bound to)",
+            token_jkt.unwrap_or_default(),
+            proof_jkt(proof).unwrap_or_default()
+        ),
+        DpopError::UnboundToken => {
+            "binding: the token has no cnf.jkt, so it is not bound to a key; a DPoP request needs \
+             a DPoP-bound token (`tollgate token --dpop`)"
+                .to_owned()
+        }
+        DpopError::NonceRequired | DpopError::NonceInvalid => format!("nonce: {error}"),
+        other => format!("proof: {other}"),
+    }
+}
+
+/// A header member as shown, e.g. `"JWT"`.
+fn segments_header_member(proof: &str, member: &str) -> Option<String> {
+    let header = segment_object(proof.split('.').next()?).ok()?;
+    header.get(member).map(show_value)
+}
+
+/// Decodes and checks `proof` against `token` (bound to `token_jkt`) for `--method` and
+/// `--url`, as `serve` does; prints the verdict. `Ok` when the proof is valid.
+fn check_proof(
+    args: &InspectArgs,
+    runtime: &tokio::runtime::Runtime,
+    proof: &str,
+    token: &str,
+    token_jkt: Option<&str>,
+    token_verified: bool,
+) -> Result<(), Failure> {
+    let url = crate::dpop::htu(args.url.as_deref().unwrap_or_default())?;
+    let method = crate::dpop::method(&args.method)?;
+    let origin = url.origin().ascii_serialization();
+    let verifier = DpopVerifier::builder(&origin)
+        .and_then(|builder| builder.algorithms(DPOP_PROOF_ALGORITHMS))
+        .map_err(|e| Failure::config(format!("--url: {e}")))?
+        .build();
+    println!();
+    print_proof(proof, time::now());
+    println!();
+    println!(
+        "checking the proof for {method} {url} (public URL {origin}; proof algorithms {}; \
+         nonces not checked)",
+        verifier.algs_challenge()
+    );
+    let result = match verifier.check(ProofRequest {
+        proof,
+        method: &method,
+        path: url.path(),
+        access_token: token,
+        token_jkt,
+    }) {
+        ProofCheck::Done(result) => result,
+        ProofCheck::Pending(pending) => runtime.block_on(pending),
+    };
+    match result {
+        Ok(verified) => {
+            let bound = if token_verified {
+                "which the token is bound to (cnf.jkt)"
+            } else {
+                "which the token says it is bound to (cnf.jkt, as decoded: the token is NOT \
+                 VERIFIED)"
+            };
+            println!(
+                "VALID DPoP proof: {} signature by key {}, {bound}; htm, htu, iat and ath match",
+                verified.algorithm(),
+                verified.jkt()
+            );
+            Ok(())
+        }
+        Err(error) => {
+            println!(
+                "INVALID DPoP proof: {}",
+                explain_dpop(&error, proof, token, token_jkt)
+            );
+            println!(
+                "  a server answers {} {}: {:?}",
+                error.http_status(),
+                error.code(),
+                error.client_message()
+            );
+            Err(Failure::silent(1))
+        }
+    }
 }
 
 pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
@@ -459,15 +666,31 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
     println!();
 
     let runtime = crate::runtime()?;
+    let proof = args.dpop.as_deref().map(|proof| proof.trim().to_owned());
     let Some((verifier, keys)) = runtime.block_on(verifier(&args, validation))? else {
         println!(
             "NOT VERIFIED: no key given (--jwks, --issuer, --secret or --key-file); nothing above \
              is checked"
         );
-        return if decoded.complete {
+        let token_result = if decoded.complete {
             Ok(())
         } else {
             Err(Failure::silent(1))
+        };
+        return match &proof {
+            // The binding as decoded: the proof is still checked, the token is not.
+            Some(proof) => worst(
+                token_result,
+                check_proof(
+                    &args,
+                    &runtime,
+                    proof,
+                    &token,
+                    decoded.cnf_jkt.as_deref(),
+                    false,
+                ),
+            ),
+            None => token_result,
         };
     };
     let shown = |values: &[String]| {
@@ -503,7 +726,18 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
                 "VALID: signature verified with {key} ({}); every claim check passed",
                 verified.header().alg
             );
-            Ok(())
+            let jkt = verified.confirmation_jkt();
+            match (&proof, jkt) {
+                (Some(proof), _) => check_proof(&args, &runtime, proof, &token, jkt, true),
+                (None, Some(jkt)) => {
+                    println!(
+                        "  DPoP-bound (cnf.jkt {jkt}): a server refuses it as Bearer; send it as \
+                         `Authorization: DPoP` with a proof (check one with --dpop)"
+                    );
+                    Ok(())
+                }
+                (None, None) => Ok(()),
+            }
         }
         Err(error) => {
             println!("INVALID: {}", explain(&error, &decoded, &keys));
@@ -513,12 +747,40 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
                 error.code(),
                 error.public_description()
             );
-            if error.is_transient() {
+            let token_result = if error.is_transient() {
                 Err(Failure::silent(2))
             } else {
                 Err(Failure::silent(1))
+            };
+            match &proof {
+                // Still worth knowing whether the proof would pass once the token does.
+                Some(proof) => worst(
+                    token_result,
+                    check_proof(
+                        &args,
+                        &runtime,
+                        proof,
+                        &token,
+                        decoded.cnf_jkt.as_deref(),
+                        false,
+                    ),
+                ),
+                None => token_result,
             }
         }
+    }
+}
+
+/// The token's outcome unless the proof's is worse (a usage error beats an invalid verdict).
+fn worst(token: Result<(), Failure>, proof: Result<(), Failure>) -> Result<(), Failure> {
+    match (token, proof) {
+        (Ok(()), proof) => proof,
+        (Err(token), Ok(())) => Err(token),
+        (Err(token), Err(proof)) => Err(if proof.code > token.code {
+            proof
+        } else {
+            token
+        }),
     }
 }
 
@@ -563,6 +825,10 @@ mod tests {
         assert_eq!(read_token("bearer   abc.def.ghi").unwrap(), "abc.def.ghi");
         // Anything else is kept for the decoder to show.
         assert_eq!(read_token(" not a token ").unwrap(), "not a token");
+        // A copied DPoP authorization value.
+        assert_eq!(read_token("DPoP abc.def.ghi").unwrap(), "abc.def.ghi");
+        assert_eq!(read_token(" dpop\tabc.def.ghi").unwrap(), "abc.def.ghi");
+        assert_eq!(read_token("dpopabc").unwrap(), "dpopabc");
     }
 
     #[test]

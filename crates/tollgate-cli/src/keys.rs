@@ -58,6 +58,31 @@ pub(crate) fn thumbprint(jwk: &Value) -> Option<String> {
     Some(URL_SAFE_NO_PAD.encode(digest.as_ref()))
 }
 
+/// Reads a PKCS#8 key; without `alg`, the first algorithm the key suits.
+pub(crate) fn load_key(path: &PathBuf, alg: Option<Algorithm>) -> Result<SigningKey, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::config(format!("cannot read {}: {e}", path.display())))?;
+    let key = match alg {
+        Some(alg) if alg.is_symmetric() => {
+            return Err(Failure::config(format!(
+                "{alg} signs with a shared secret: use --secret instead of --key"
+            )));
+        }
+        Some(alg) => SigningKey::from_pkcs8(&bytes, alg),
+        None => [
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+            Algorithm::RS256,
+        ]
+        .into_iter()
+        .map(|alg| SigningKey::from_pkcs8(&bytes, alg))
+        .find(Result::is_ok)
+        .unwrap_or_else(|| SigningKey::from_pkcs8(&bytes, Algorithm::RS256)),
+    };
+    key.map_err(|e| Failure::config(format!("{}: {e}", path.display())))
+}
+
 /// Sets the key id: `kid`, or the key's thumbprint.
 pub(crate) fn with_default_kid(key: SigningKey, kid: Option<String>) -> SigningKey {
     match kid {
@@ -69,7 +94,7 @@ pub(crate) fn with_default_kid(key: SigningKey, kid: Option<String>) -> SigningK
     }
 }
 
-fn write_private(path: &PathBuf, pem: &str, force: bool) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &PathBuf, pem: &str, force: bool) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
     if force {

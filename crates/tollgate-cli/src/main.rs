@@ -3,12 +3,14 @@
 //! - `tollgate demo`: a dev issuer and a protected API in one process, with ready-to-paste curls;
 //! - `tollgate serve`: the protected API, configured only by environment variables;
 //! - `tollgate token` / `tollgate keys`: mint development tokens, generate key pairs;
+//! - `tollgate proof`: mint DPoP proofs for tokens bound with `tollgate token --dpop`;
 //! - `tollgate inspect`: decode a token and say exactly which check refuses it.
 
 #![forbid(unsafe_code)]
 
 mod api;
 mod demo;
+mod dpop;
 mod inspect;
 mod keys;
 mod serve;
@@ -34,8 +36,11 @@ enum Command {
     /// Run the protected API, configured only by environment variables (see --help).
     #[command(long_about = serve::LONG_ABOUT)]
     Serve,
-    /// Mint a development token (from a key file, a shared secret, or a demo issuer).
+    /// Mint a development token (from a key file, a shared secret, or a demo issuer); with
+    /// --dpop, bound to a key, with a DPoP proof.
     Token(token::TokenArgs),
+    /// Mint a DPoP proof (RFC 9449) with a kept key, for one more request with a bound token.
+    Proof(dpop::ProofArgs),
     /// Generate a signing key pair: the private key to a PEM file, the public JWK Set to stdout.
     Keys(keys::KeysArgs),
     /// Decode a token, then verify it and say exactly which check fails and why.
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Serve => serve::run(),
         Command::Token(args) => token::run(args),
+        Command::Proof(args) => dpop::run_proof(args),
         Command::Keys(args) => keys::run(args),
         Command::Inspect(args) => inspect::run(args),
     };

@@ -49,12 +49,25 @@ overrides (any mode):
   AUTH_ROLES_CLAIM            claim path of the roles (realm_access.roles,     roles (a provider's)
                               cognito:groups, https://example.com/roles)
   AUTH_LEEWAY_SECS            exp/nbf leeway in seconds (at most 600)          0 (a provider: 60)
+DPoP (RFC 9449: tokens bound to a client key, `Authorization: DPoP <token>` plus a `DPoP` proof):
+  AUTH_DPOP                   off (Bearer only), allowed (Bearer or DPoP) or   off
+                              required (DPoP only)
+  AUTH_PUBLIC_URL             the external origin clients call,                required unless
+                              scheme://host[:port] (http or https, no path):   AUTH_DPOP=off
+                              a proof's htu must be it plus the request path
+  AUTH_DPOP_NONCE             1: server nonces (a proof without a current      0
+                              nonce gets use_dpop_nonce and a DPoP-Nonce)
+  Proofs are signed with ES256, RS256, PS256 or EdDSA (not AUTH_ALGORITHMS: that is the issuer's
+  list), raw r||s for ES256, iat at most 300 s old and 60 s ahead, each jti once. A token with
+  cnf.jkt is refused as Bearer in every mode, off included.
 
 Keys are fetched on first use, so the API starts even when the key server is down (requests get 503
 until it is up). Plain http is accepted only for loopback hosts.
 
-Routes: GET /public and /healthz (no token); GET /me (JSON with sub, roles, scopes, iss, aud, exp);
-GET /admin (role `admin`, else 403 insufficient_scope). Failures are RFC 6750 answers.
+Routes: GET /public and /healthz (no token); GET /me (JSON with sub, roles, scopes, iss, aud, exp,
+and jkt, the proof key's thumbprint, for DPoP requests); GET /admin (role `admin`, else 403
+insufficient_scope). Failures are RFC 6750 answers (RFC 9449 ones for DPoP: invalid_dpop_proof,
+use_dpop_nonce); in allowed mode a request without credentials gets a Bearer and a DPoP challenge.
 A bad configuration exits with code 2 and a one-line reason naming the variable. Logs go to stderr
 (RUST_LOG); a set AUTH_* variable that is not read is warned about.";
 
@@ -114,6 +127,7 @@ impl ApiConfig {
         // Surface every remaining problem (a malformed pool id, the secret's length) now rather
         // than at run time. Nothing is fetched.
         auth.build().map_err(|e| e.to_string())?;
+        auth.build_dpop().map_err(|e| e.to_string())?;
         Ok(ApiConfig { bind, auth })
     }
 }
@@ -161,7 +175,12 @@ pub(crate) fn run() -> Result<(), Failure> {
         let _refresh = built.jwks.map(|source| source.spawn_background_refresh());
         // Roles and scopes are where the verifier says (the preset's, or AUTH_ROLES_CLAIM).
         let verifier_accepts_any_audience = built.verifier.validation().accepts_any_audience();
-        let app = crate::api::router(built.verifier);
+        let dpop = config
+            .auth
+            .build_dpop()
+            .map_err(|e| Failure::config(e.to_string()))?
+            .map(|verifier| (verifier, config.auth.dpop().mode()));
+        let app = crate::api::router(built.verifier, dpop);
         let listener = crate::api::bind(config.bind)
             .await
             .map_err(|e| Failure::runtime(format!("BIND: {e}")))?;
@@ -219,5 +238,25 @@ mod tests {
         let names = variables();
         assert!(names.contains(&"BIND".to_owned()));
         assert!(names.contains(&"AUTH_PROVIDER".to_owned()));
+    }
+
+    #[test]
+    fn dpop_settings_are_read() {
+        use tollgate::core::dpop::DpopMode;
+        let names = variables();
+        for name in ["AUTH_DPOP", "AUTH_PUBLIC_URL", "AUTH_DPOP_NONCE"] {
+            assert!(names.contains(&name.to_owned()), "{name}");
+        }
+        let on = config(&[
+            ("AUTH_HS256_SECRET", SECRET),
+            ("AUTH_DPOP", "required"),
+            ("AUTH_PUBLIC_URL", "http://127.0.0.1:8080"),
+            ("AUTH_DPOP_NONCE", "1"),
+        ])
+        .unwrap();
+        assert_eq!(on.auth.dpop().mode(), DpopMode::Required);
+        assert!(on.auth.build_dpop().unwrap().unwrap().nonces_enabled());
+        let err = config(&[("AUTH_HS256_SECRET", SECRET), ("AUTH_DPOP", "allowed")]).unwrap_err();
+        assert!(err.starts_with("AUTH_PUBLIC_URL is required"), "{err}");
     }
 }

@@ -1,15 +1,16 @@
 //! `tollgate token`: mint a development token from a key file, a shared secret, or a demo
-//! issuer's `/token` endpoint. Prints the token only, so `$(tollgate token ...)` works.
+//! issuer's `/token` endpoint. Prints the token only, so `$(tollgate token ...)` works; with
+//! `--dpop`, the token is bound to a client key (`cnf.jkt`) and a matching DPoP proof follows.
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args};
+use clap::{ArgGroup, Args, ValueEnum};
 use serde_json::{Map, Value, json};
 use tollgate::core::Algorithm;
 use tollgate::testing::SigningKey;
 
 use crate::Failure;
-use crate::keys::{parse_algorithm, with_default_kid};
+use crate::keys::{load_key, parse_algorithm, with_default_kid};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("signer").required(true).args(["key", "secret", "issuer"])))]
@@ -51,6 +52,37 @@ pub(crate) struct TokenArgs {
     /// Any other claim, NAME=JSON (or NAME=text): --claim 'realm_access={"roles":["admin"]}'.
     #[arg(long = "claim", value_name = "NAME=VALUE")]
     claims: Vec<String>,
+    /// Bind the token to a DPoP key (`cnf.jkt`, RFC 9449) and print a proof for --method and
+    /// --url after it: `curl -H "Authorization: DPoP $TOKEN" -H "DPoP: $PROOF" URL`.
+    #[arg(long)]
+    dpop: bool,
+    /// The DPoP key (PKCS#8 PEM: EC P-256, RSA or Ed25519); created (P-256) if it does not
+    /// exist, so `tollgate proof --dpop-key FILE` can mint more proofs. Default: a fresh P-256
+    /// key, not kept.
+    #[arg(long, value_name = "FILE", requires = "dpop")]
+    dpop_key: Option<PathBuf>,
+    /// The proof's request method (`htm`).
+    #[arg(long, default_value = "GET", requires = "dpop")]
+    method: String,
+    /// The proof's request URL (`htu`, without query and fragment).
+    #[arg(long, default_value = crate::dpop::DEFAULT_URL, requires = "dpop")]
+    url: String,
+    /// A server nonce for the proof (from a `DPoP-Nonce` answer header).
+    #[arg(long, requires = "dpop")]
+    nonce: Option<String>,
+    /// Output: `lines` (the token; with --dpop the proof on a second line), `env`
+    /// (`TOKEN=...`, with --dpop `PROOF=...` and `JKT=...`: `eval "$(tollgate token ...)"`) or
+    /// `json`.
+    #[arg(long, value_enum, default_value_t = Format::Lines)]
+    format: Format,
+}
+
+/// How `token` prints what it minted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Lines,
+    Env,
+    Json,
 }
 
 /// `--roles a,b` as a list.
@@ -119,32 +151,27 @@ fn claims(args: &TokenArgs, now: i64) -> Result<Map<String, Value>, Failure> {
     Ok(claims)
 }
 
-/// Reads a PKCS#8 key; without `alg`, the first algorithm the key suits.
-fn load_key(path: &PathBuf, alg: Option<Algorithm>) -> Result<SigningKey, Failure> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Failure::config(format!("cannot read {}: {e}", path.display())))?;
-    let key = match alg {
-        Some(alg) if alg.is_symmetric() => {
-            return Err(Failure::config(format!(
-                "{alg} signs with a shared secret: use --secret instead of --key"
-            )));
-        }
-        Some(alg) => SigningKey::from_pkcs8(&bytes, alg),
-        None => [
-            Algorithm::ES256,
-            Algorithm::ES384,
-            Algorithm::EdDSA,
-            Algorithm::RS256,
-        ]
-        .into_iter()
-        .map(|alg| SigningKey::from_pkcs8(&bytes, alg))
-        .find(Result::is_ok)
-        .unwrap_or_else(|| SigningKey::from_pkcs8(&bytes, Algorithm::RS256)),
-    };
-    key.map_err(|e| Failure::config(format!("{}: {e}", path.display())))
-}
-
 pub(crate) fn run(args: TokenArgs) -> Result<(), Failure> {
+    // Checked before a key file is created or an issuer asked.
+    let request = if args.dpop {
+        if args.issuer.is_some() {
+            return Err(Failure::config(
+                "--dpop is not supported with --issuer (the demo issuer does not bind tokens); \
+                 sign with --key or --secret instead",
+            ));
+        }
+        if args.claims.iter().any(|c| c.starts_with("cnf=")) {
+            return Err(Failure::config(
+                "--claim cnf=... conflicts with --dpop, which sets cnf.jkt",
+            ));
+        }
+        let method = crate::dpop::method(&args.method)?;
+        let htu = crate::dpop::htu(&args.url)?;
+        let key = crate::dpop::ClientKey::load_or_create(args.dpop_key.as_deref())?;
+        Some((key, method, htu))
+    } else {
+        None
+    };
     let token = if let Some(issuer) = &args.issuer {
         crate::runtime()?.block_on(from_issuer(issuer, &args))?
     } else {
@@ -167,11 +194,45 @@ pub(crate) fn run(args: TokenArgs) -> Result<(), Failure> {
                 "one of --key, --secret or --issuer is required",
             ));
         };
-        let claims = claims(&args, crate::time::now())?;
+        let mut claims = claims(&args, crate::time::now())?;
+        if let Some((client, _, _)) = &request {
+            claims.insert("cnf".into(), json!({ "jkt": client.jkt() }));
+        }
         key.sign(&claims, "JWT")
             .map_err(|e| Failure::runtime(format!("cannot sign: {e}")))?
     };
-    println!("{token}");
+    let dpop = match &request {
+        Some((client, method, htu)) => {
+            let proof = client.proof(
+                method,
+                htu.as_str(),
+                Some(&token),
+                args.nonce.as_deref(),
+                crate::time::now(),
+            )?;
+            Some((
+                proof,
+                client.jkt().to_owned(),
+                method.as_str(),
+                htu.as_str(),
+            ))
+        }
+        None => None,
+    };
+    // Tokens and proofs are base64url and dots: nothing for a shell to quote.
+    match (args.format, &dpop) {
+        (Format::Lines, None) => println!("{token}"),
+        (Format::Lines, Some((proof, _, _, _))) => println!("{token}\n{proof}"),
+        (Format::Env, None) => println!("TOKEN={token}"),
+        (Format::Env, Some((proof, jkt, _, _))) => {
+            println!("TOKEN={token}\nPROOF={proof}\nJKT={jkt}");
+        }
+        (Format::Json, None) => println!("{}", json!({ "token": token })),
+        (Format::Json, Some((proof, jkt, htm, htu))) => println!(
+            "{}",
+            json!({ "token": token, "proof": proof, "jkt": jkt, "htm": htm, "htu": htu })
+        ),
+    }
     Ok(())
 }
 

@@ -43,6 +43,14 @@
 //! | `AUTH_ALGORITHMS` | accepted algorithms (list) | RS256 (HS256 with a secret; a provider's own) |
 //! | `AUTH_ROLES_CLAIM` | roles claim path ([`ClaimPath`] syntax) | `roles` (a provider's own) |
 //! | `AUTH_LEEWAY_SECS` | `exp`/`nbf` leeway, seconds (at most 600) | 0 (with a provider: 60) |
+//! | **DPoP** (RFC 9449, any mode; [`DpopSettings`]) | | |
+//! | `AUTH_DPOP` | `off` (Bearer only), `allowed` (Bearer or DPoP) or `required` (DPoP only) | `off` |
+//! | `AUTH_PUBLIC_URL` | the external origin clients call, `scheme://host[:port]` (http or https, no path): a proof's `htu` must be it plus the request path | required unless `AUTH_DPOP=off` |
+//! | `AUTH_DPOP_NONCE` | `1` (or `true`): server nonces, a proof without a current one gets `use_dpop_nonce` and a fresh `DPoP-Nonce` | `0` |
+//!
+//! DPoP proofs are accepted signed with ES256, RS256, PS256 or EdDSA ([`DPOP_PROOF_ALGORITHMS`],
+//! whatever `AUTH_ALGORITHMS` says: that list is the issuer's), `iat` at most 300 s old and 60 s
+//! ahead. A token bound to a key (`cnf.jkt`) is refused as `Bearer` whatever `AUTH_DPOP` says.
 //!
 //! Providers' roles: Cognito `cognito:groups`, Auth0 `permissions`, Firebase `roles`, Entra
 //! `roles`, Keycloak realm plus client roles, Google none, Okta `groups`; scopes from `scope` and
@@ -53,7 +61,9 @@
 //! `AUTH_OIDC_ISSUER`, `AUTH_HS256_SECRET` or `AUTH_ISSUER` (the issuer is the provider's), an
 //! `AUTH_AUDIENCE` a provider does not read (Cognito, Firebase, Google), a provider variable of
 //! another provider (or without `AUTH_PROVIDER`), plain `http://` to a host that is not
-//! loopback, symmetric algorithms without a secret, an HS256 secret shorter than 32 bytes.
+//! loopback, symmetric algorithms without a secret, an HS256 secret shorter than 32 bytes, an
+//! `AUTH_DPOP` other than `off`/`allowed`/`required`, DPoP on without `AUTH_PUBLIC_URL` (or with
+//! one that has a path, or is not http(s)), `AUTH_DPOP_NONCE` with DPoP off.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -87,6 +97,7 @@ use std::time::Duration;
 use crate::algorithm::Algorithm;
 use crate::claims::{AccessClaims, ClaimPath};
 use crate::crypto::CryptoProvider;
+use crate::dpop::{DpopMode, DpopVerifier};
 use crate::error::{ConfigError, KeyError};
 use crate::key::VerificationKey;
 use crate::key_set::KeySet;
@@ -126,9 +137,12 @@ const KEYCLOAK_CLIENT_ID: &str = "KEYCLOAK_CLIENT_ID";
 const GOOGLE_CLIENT_IDS: &str = "GOOGLE_CLIENT_IDS";
 const GOOGLE_HOSTED_DOMAIN: &str = "GOOGLE_HOSTED_DOMAIN";
 const OKTA_ISSUER: &str = "OKTA_ISSUER";
+const DPOP: &str = "DPOP";
+const PUBLIC_URL: &str = "PUBLIC_URL";
+const DPOP_NONCE: &str = "DPOP_NONCE";
 
 /// Every variable, without the prefix, in the order of the module docs.
-const VARIABLES: [&str; 22] = [
+const VARIABLES: [&str; 25] = [
     PROVIDER,
     JWKS_URL,
     OIDC_ISSUER,
@@ -151,6 +165,19 @@ const VARIABLES: [&str; 22] = [
     GOOGLE_CLIENT_IDS,
     GOOGLE_HOSTED_DOMAIN,
     OKTA_ISSUER,
+    DPOP,
+    PUBLIC_URL,
+    DPOP_NONCE,
+];
+
+/// The algorithms a DPoP proof may be signed with, in the order `algs="..."` lists them. Only
+/// asymmetric ones (a proof shows possession of a private key); ES384 is left out as few clients
+/// use it and every extra algorithm is more to attack.
+pub const DPOP_PROOF_ALGORITHMS: [Algorithm; 4] = [
+    Algorithm::ES256,
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::EdDSA,
 ];
 
 /// Every variable [`AuthConfig::from_env`] reads with `prefix`, e.g. to warn about look-alikes
@@ -393,6 +420,59 @@ pub struct AuthConfig {
     /// `JWKS_URL` with a provider.
     key_url: Option<String>,
     configure_keys: Option<ConfigureKeys>,
+    dpop: DpopSettings,
+}
+
+/// The DPoP settings of an [`AuthConfig`] (`<prefix>DPOP`, `<prefix>PUBLIC_URL`,
+/// `<prefix>DPOP_NONCE`): what [`AuthConfig::build_dpop`] builds.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use tollgate_core::config::AuthConfig;
+/// use tollgate_core::dpop::DpopMode;
+///
+/// let vars = HashMap::from([
+///     ("AUTH_HS256_SECRET".to_owned(), "0123456789abcdef0123456789abcdef".to_owned()),
+///     ("AUTH_DPOP".to_owned(), "required".to_owned()),
+///     ("AUTH_PUBLIC_URL".to_owned(), "https://api.example.com".to_owned()),
+/// ]);
+/// let config = AuthConfig::from_vars("AUTH_", &vars)?;
+/// assert_eq!(config.dpop().mode(), DpopMode::Required);
+/// assert_eq!(config.dpop().public_url(), Some("https://api.example.com"));
+/// let dpop = config.build_dpop()?.expect("DPoP is on");
+/// assert_eq!(dpop.algs_challenge(), "ES256 RS256 PS256 EdDSA");
+/// assert!(!dpop.nonces_enabled());
+///
+/// let vars = HashMap::from([
+///     ("AUTH_HS256_SECRET".to_owned(), "0123456789abcdef0123456789abcdef".to_owned()),
+///     ("AUTH_DPOP".to_owned(), "allowed".to_owned()),
+/// ]);
+/// let err = AuthConfig::from_vars("AUTH_", &vars).unwrap_err();
+/// assert_eq!(err.variable(), "AUTH_PUBLIC_URL");
+/// # Ok::<(), tollgate_core::config::ConfigVarError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DpopSettings {
+    mode: DpopMode,
+    public_url: Option<String>,
+    nonces: bool,
+}
+
+impl DpopSettings {
+    /// Off (the default), allowed or required.
+    pub fn mode(&self) -> DpopMode {
+        self.mode
+    }
+
+    /// The external origin proofs' `htu` must start with; `None` when unset (then DPoP is off).
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.as_deref()
+    }
+
+    /// Whether server nonces are on.
+    pub fn nonces(&self) -> bool {
+        self.nonces
+    }
 }
 
 impl fmt::Debug for AuthConfig {
@@ -405,6 +485,7 @@ impl fmt::Debug for AuthConfig {
             .field("leeway_secs", &self.leeway_secs)
             .field("key_url", &self.key_url)
             .field("configure_keys", &self.configure_keys.is_some())
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -705,6 +786,8 @@ impl AuthConfig {
             }
         };
 
+        let dpop = dpop_settings(&r)?;
+
         Ok(AuthConfig {
             prefix: prefix.to_owned(),
             mode,
@@ -713,7 +796,48 @@ impl AuthConfig {
             leeway_secs,
             key_url,
             configure_keys: None,
+            dpop,
         })
+    }
+
+    /// The DPoP settings (off unless `<prefix>DPOP` says otherwise).
+    pub fn dpop(&self) -> &DpopSettings {
+        &self.dpop
+    }
+
+    /// The DPoP proof verifier, or `None` when DPoP is off: proofs signed with
+    /// [`DPOP_PROOF_ALGORITHMS`], for `<prefix>PUBLIC_URL`, with an in-memory replay store (one
+    /// per verifier: instances behind a load balancer each remember their own proofs) and, with
+    /// `<prefix>DPOP_NONCE`, nonces under a random per-process secret.
+    pub fn build_dpop(&self) -> Result<Option<DpopVerifier>, ConfigVarError> {
+        let settings = &self.dpop;
+        if settings.mode == DpopMode::Off {
+            return Ok(None);
+        }
+        let var = self.var(PUBLIC_URL);
+        let Some(url) = settings.public_url.as_deref() else {
+            // from_vars refuses this; a config is only made there.
+            return Err(ConfigVarError::new(
+                var.clone(),
+                ConfigVarErrorKind::Missing,
+                format!("{var} is required with {}", self.var(DPOP)),
+            ));
+        };
+        let invalid = |e: ConfigError| {
+            ConfigVarError::new(
+                var.clone(),
+                ConfigVarErrorKind::Invalid,
+                format!("{var}: {e}"),
+            )
+        };
+        let mut builder = DpopVerifier::builder(url)
+            .map_err(invalid)?
+            .algorithms(DPOP_PROOF_ALGORITHMS)
+            .map_err(invalid)?;
+        if settings.nonces {
+            builder = builder.nonces(None);
+        }
+        Ok(Some(builder.build()))
     }
 
     /// Adjusts every remote key source the verifier uses (timeouts, TTL bounds, retry
@@ -1127,11 +1251,13 @@ impl AuthConfig {
                 _ => checked(issuers),
             };
             return format!(
-                "keys: {source}; algorithms: {}; iss: {iss}; aud: {}; roles claim: {}; leeway: {} s",
+                "keys: {source}; algorithms: {}; iss: {iss}; aud: {}; roles claim: {}; leeway: {} \
+                 s{}",
                 algorithms(default_alg),
                 checked(audiences),
                 roles("roles"),
-                self.leeway_secs.unwrap_or(0)
+                self.leeway_secs.unwrap_or(0),
+                self.dpop_summary()
             );
         }
         let settings = match &self.mode {
@@ -1200,13 +1326,147 @@ impl AuthConfig {
             None => "the provider's".to_owned(),
         };
         format!(
-            "provider: {} ({settings}); keys: {keys}; algorithms: {}; roles claim: {}; leeway: {} s",
+            "provider: {} ({settings}); keys: {keys}; algorithms: {}; roles claim: {}; leeway: {} \
+             s{}",
             self.provider().map_or("", Provider::name),
             algorithms("the provider's"),
             roles("the provider's"),
-            self.leeway_secs.unwrap_or(DEFAULT_LEEWAY.as_secs())
+            self.leeway_secs.unwrap_or(DEFAULT_LEEWAY.as_secs()),
+            self.dpop_summary()
         )
     }
+
+    /// `; dpop: required at https://..., proofs ES256 RS256 PS256 EdDSA, nonces` when DPoP is
+    /// on; nothing when off (the summaries of a Bearer-only setup stay as they were).
+    fn dpop_summary(&self) -> String {
+        let settings = &self.dpop;
+        let mode = match settings.mode {
+            DpopMode::Off => return String::new(),
+            DpopMode::Allowed => "allowed (Bearer or DPoP)",
+            DpopMode::Required => "required (DPoP only)",
+        };
+        let algs: Vec<&str> = DPOP_PROOF_ALGORITHMS.iter().map(|a| a.as_str()).collect();
+        format!(
+            "; dpop: {mode} at {}, proofs {}{}",
+            settings.public_url.as_deref().unwrap_or("-"),
+            algs.join(" "),
+            if settings.nonces { ", nonces" } else { "" }
+        )
+    }
+}
+
+/// `<prefix>DPOP`, `<prefix>PUBLIC_URL` and `<prefix>DPOP_NONCE`.
+fn dpop_settings(r: &Reader<'_>) -> Result<DpopSettings, ConfigVarError> {
+    let mode = match r.get(DPOP).map(str::trim) {
+        None => DpopMode::Off,
+        Some(value) => match value.to_ascii_lowercase().as_str() {
+            "off" => DpopMode::Off,
+            "allowed" => DpopMode::Allowed,
+            "required" => DpopMode::Required,
+            _ => {
+                return Err(r.error(
+                    DPOP,
+                    ConfigVarErrorKind::Invalid,
+                    format!(
+                        "{}={value:?} is not a DPoP mode (off: Bearer only; allowed: Bearer or \
+                         DPoP; required: DPoP only)",
+                        r.name(DPOP)
+                    ),
+                ));
+            }
+        },
+    };
+    let nonces = match r.get(DPOP_NONCE).map(str::trim) {
+        None => false,
+        Some(value) => match value.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                return Err(r.error(
+                    DPOP_NONCE,
+                    ConfigVarErrorKind::Invalid,
+                    format!(
+                        "{}={value:?} is not 1 (server nonces on) or 0 (off)",
+                        r.name(DPOP_NONCE)
+                    ),
+                ));
+            }
+        },
+    };
+    if nonces && mode == DpopMode::Off {
+        return Err(r.error(
+            DPOP_NONCE,
+            ConfigVarErrorKind::Conflict,
+            format!(
+                "{} turns on DPoP nonces but DPoP is off: set {} to allowed or required",
+                r.name(DPOP_NONCE),
+                r.name(DPOP)
+            ),
+        ));
+    }
+    let public_url = match r.get(PUBLIC_URL) {
+        Some(value) => Some(public_url(r, value.trim())?),
+        None if mode != DpopMode::Off => {
+            let name = r.name(DPOP);
+            let shown = r.get(DPOP).unwrap_or_default();
+            return Err(r.error(
+                PUBLIC_URL,
+                ConfigVarErrorKind::Missing,
+                format!(
+                    "{} is required with {name}={shown}: the external origin clients call \
+                     (scheme://host[:port], e.g. https://api.example.com), which every proof's \
+                     htu must name",
+                    r.name(PUBLIC_URL)
+                ),
+            ));
+        }
+        None => None,
+    };
+    Ok(DpopSettings {
+        mode,
+        public_url,
+        nonces,
+    })
+}
+
+/// An http(s) origin, `scheme://host[:port]`, with at most a lone trailing `/` (dropped). A
+/// base path is refused here: `serve` answers at the root, so a path would only make every
+/// proof's `htu` mismatch. (The library's [`DpopVerifier::builder`] takes one, e.g. for an API
+/// Gateway stage.)
+fn public_url(r: &Reader<'_>, value: &str) -> Result<String, ConfigVarError> {
+    let name = r.name(PUBLIC_URL);
+    let invalid = |why: &str| {
+        r.error(
+            PUBLIC_URL,
+            ConfigVarErrorKind::Invalid,
+            format!("{name}={value:?} {why} (scheme://host[:port], e.g. https://api.example.com)"),
+        )
+    };
+    let lower = value.to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &value["https://".len()..]
+    } else if lower.starts_with("http://") {
+        &value["http://".len()..]
+    } else {
+        return Err(invalid("is not an http or https URL"));
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let after = &rest[authority_end..];
+    if !(after.is_empty() || after == "/") {
+        return Err(invalid(
+            "must be an origin only, without a path, query or fragment",
+        ));
+    }
+    let origin = value.trim_end_matches('/');
+    // The remaining checks (host, port, userinfo) are the verifier's own.
+    let _checked = DpopVerifier::builder(origin).map_err(|e| {
+        r.error(
+            PUBLIC_URL,
+            ConfigVarErrorKind::Invalid,
+            format!("{name}: {e}"),
+        )
+    })?;
+    Ok(origin.to_owned())
 }
 
 fn parse_algorithms(r: &Reader<'_>, value: &str) -> Result<Vec<Algorithm>, ConfigVarError> {
@@ -1564,7 +1824,7 @@ mod tests {
     #[test]
     fn names() {
         let names = variable_names("TOLLGATE_");
-        assert_eq!(names.len(), 22);
+        assert_eq!(names.len(), 25);
         assert!(names.iter().all(|n| n.starts_with("TOLLGATE_")));
         assert!(names.contains(&"TOLLGATE_ENTRA_ALLOWED_TENANTS".to_owned()));
         for provider in Provider::ALL {
@@ -2145,6 +2405,188 @@ mod tests {
             "AUTH_OKTA_ISSUER",
             Invalid,
         );
+    }
+
+    #[test]
+    fn dpop_settings() {
+        let secret = ("HS256_SECRET", SECRET);
+        let off = config(&[secret]).unwrap();
+        assert_eq!(off.dpop(), &DpopSettings::default());
+        assert_eq!(off.dpop().mode(), DpopMode::Off);
+        assert!(off.build_dpop().unwrap().is_none());
+        assert!(!off.summary().contains("dpop"));
+        // Explicitly off, and a public URL that is not needed: accepted (and still checked).
+        let quiet = config(&[
+            secret,
+            ("DPOP", "off"),
+            ("PUBLIC_URL", "http://127.0.0.1:8080"),
+        ])
+        .unwrap();
+        assert!(quiet.build_dpop().unwrap().is_none());
+
+        let url = ("PUBLIC_URL", "http://127.0.0.1:8080");
+        for (value, mode) in [
+            ("allowed", DpopMode::Allowed),
+            (" Required ", DpopMode::Required),
+        ] {
+            let parsed = config(&[secret, ("DPOP", value), url]).unwrap();
+            assert_eq!(parsed.dpop().mode(), mode);
+            assert_eq!(parsed.dpop().public_url(), Some("http://127.0.0.1:8080"));
+            assert!(!parsed.dpop().nonces());
+            let dpop = parsed.build_dpop().unwrap().unwrap();
+            assert_eq!(dpop.algorithms(), DPOP_PROOF_ALGORITHMS);
+            assert_eq!(dpop.algs_challenge(), "ES256 RS256 PS256 EdDSA");
+            assert_eq!(dpop.public_url(), "http://127.0.0.1:8080");
+            assert!(!dpop.nonces_enabled());
+            assert!(dpop.current_nonce().is_none());
+            assert!(
+                parsed
+                    .summary()
+                    .contains(" at http://127.0.0.1:8080, proofs ES256 RS256 PS256 EdDSA"),
+                "{}",
+                parsed.summary()
+            );
+        }
+        let required = config(&[secret, ("DPOP", "required"), url]).unwrap();
+        assert!(
+            required.summary().ends_with(
+                "leeway: 0 s; dpop: required (DPoP only) at http://127.0.0.1:8080, proofs ES256 \
+                 RS256 PS256 EdDSA"
+            ),
+            "{}",
+            required.summary()
+        );
+        // A lone trailing slash is the same origin.
+        let slash = config(&[
+            secret,
+            ("DPOP", "allowed"),
+            ("PUBLIC_URL", "https://api.example/"),
+        ])
+        .unwrap();
+        assert_eq!(slash.dpop().public_url(), Some("https://api.example"));
+
+        for on in ["1", "true", "ON"] {
+            let nonces = config(&[secret, ("DPOP", "required"), url, ("DPOP_NONCE", on)]).unwrap();
+            assert!(nonces.dpop().nonces());
+            assert!(
+                nonces.summary().ends_with(", nonces"),
+                "{}",
+                nonces.summary()
+            );
+            let dpop = nonces.build_dpop().unwrap().unwrap();
+            assert!(dpop.nonces_enabled());
+            assert!(dpop.current_nonce().is_some_and(|n| !n.is_empty()));
+        }
+        let no_nonces = config(&[secret, ("DPOP", "required"), url, ("DPOP_NONCE", "0")]).unwrap();
+        assert!(!no_nonces.dpop().nonces());
+        // Off with nonces explicitly off is fine; on is a contradiction.
+        assert!(config(&[secret, ("DPOP_NONCE", "0")]).is_ok());
+        // With a provider too.
+        let okta = config(&[
+            ("PROVIDER", "okta"),
+            ("OKTA_ISSUER", "https://example.okta.com/oauth2/default"),
+            ("DPOP", "allowed"),
+            url,
+        ])
+        .unwrap();
+        assert!(
+            okta.summary()
+                .contains("; dpop: allowed (Bearer or DPoP) at ")
+        );
+        assert!(okta.build_dpop().unwrap().is_some());
+    }
+
+    #[test]
+    fn dpop_errors() {
+        let secret = ("HS256_SECRET", SECRET);
+        let url = ("PUBLIC_URL", "http://127.0.0.1:8080");
+        for bad in ["on", "yes", "dpop", "bearer", "required,allowed"] {
+            let message = refused(&[secret, ("DPOP", bad), url], "AUTH_DPOP", Invalid);
+            assert!(message.contains("is not a DPoP mode"), "{message}");
+        }
+        for mode in ["allowed", "required"] {
+            let message = refused(&[secret, ("DPOP", mode)], "AUTH_PUBLIC_URL", Missing);
+            assert!(
+                message.starts_with(&format!(
+                    "AUTH_PUBLIC_URL is required with AUTH_DPOP={mode}"
+                )),
+                "{message}"
+            );
+            // Empty counts as unset.
+            refused(
+                &[secret, ("DPOP", mode), ("PUBLIC_URL", "")],
+                "AUTH_PUBLIC_URL",
+                Missing,
+            );
+        }
+        let dpop = ("DPOP", "required");
+        for bad in [
+            "http://127.0.0.1:8080/api",
+            "http://127.0.0.1:8080//",
+            "https://api.example/v1/",
+            "https://api.example?x=1",
+            "https://api.example/#frag",
+        ] {
+            let message = refused(
+                &[secret, dpop, ("PUBLIC_URL", bad)],
+                "AUTH_PUBLIC_URL",
+                Invalid,
+            );
+            assert!(message.contains("origin only"), "{bad}: {message}");
+        }
+        for bad in [
+            "ftp://api.example",
+            "api.example",
+            "127.0.0.1:8080",
+            "file:///x",
+        ] {
+            let message = refused(
+                &[secret, dpop, ("PUBLIC_URL", bad)],
+                "AUTH_PUBLIC_URL",
+                Invalid,
+            );
+            assert!(
+                message.contains("not an http or https URL"),
+                "{bad}: {message}"
+            );
+        }
+        // What the verifier itself refuses (no host, userinfo) is reported under the variable.
+        for bad in ["https://", "https://user@api.example"] {
+            refused(
+                &[secret, dpop, ("PUBLIC_URL", bad)],
+                "AUTH_PUBLIC_URL",
+                Invalid,
+            );
+        }
+        // Checked even when DPoP is off.
+        refused(
+            &[secret, ("PUBLIC_URL", "ftp://x")],
+            "AUTH_PUBLIC_URL",
+            Invalid,
+        );
+        for bad in ["2", "maybe", "required"] {
+            let message = refused(
+                &[secret, dpop, url, ("DPOP_NONCE", bad)],
+                "AUTH_DPOP_NONCE",
+                Invalid,
+            );
+            assert!(message.contains("is not 1"), "{message}");
+        }
+        let message = refused(&[secret, ("DPOP_NONCE", "1")], "AUTH_DPOP_NONCE", Conflict);
+        assert!(message.contains("DPoP is off"), "{message}");
+        refused(
+            &[secret, ("DPOP", "off"), url, ("DPOP_NONCE", "1")],
+            "AUTH_DPOP_NONCE",
+            Conflict,
+        );
+        // Another prefix names its own variables.
+        let err = AuthConfig::from_vars(
+            "TOLLGATE_",
+            &vars("TOLLGATE_", &[secret, ("DPOP", "required")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.variable(), "TOLLGATE_PUBLIC_URL");
+        assert!(err.to_string().contains("TOLLGATE_DPOP=required"), "{err}");
     }
 
     #[test]

@@ -157,6 +157,68 @@ impl CryptoProvider {
     }
 }
 
+impl CryptoProvider {
+    /// SHA-256 of `data`: DPoP key thumbprints (RFC 7638), `ath` and replay keys.
+    pub(crate) fn sha256(&self, data: &[u8]) -> [u8; 32] {
+        match self.backend {
+            #[cfg(feature = "aws-lc-rs")]
+            Backend::AwsLc => {
+                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+                let mut out = [0u8; 32];
+                out.copy_from_slice(digest.as_ref());
+                out
+            }
+            #[cfg(feature = "rust-crypto")]
+            Backend::RustCrypto => {
+                use sha2::Digest as _;
+                sha2::Sha256::digest(data).into()
+            }
+        }
+    }
+
+    /// Fills `out` from the operating system's CSPRNG; false when it failed (nothing secret may
+    /// then be derived from `out`).
+    pub(crate) fn fill_random(&self, out: &mut [u8]) -> bool {
+        match self.backend {
+            #[cfg(feature = "aws-lc-rs")]
+            Backend::AwsLc => aws_lc_rs::rand::fill(out).is_ok(),
+            #[cfg(feature = "rust-crypto")]
+            Backend::RustCrypto => getrandom::getrandom(out).is_ok(),
+        }
+    }
+
+    /// HMAC-SHA-256 of `data` under `key` (any length, as RFC 2104 allows): DPoP server nonces.
+    pub(crate) fn hmac_sha256(&self, key: &[u8], data: &[u8]) -> [u8; 32] {
+        match self.backend {
+            #[cfg(feature = "aws-lc-rs")]
+            Backend::AwsLc => {
+                let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+                let tag = aws_lc_rs::hmac::sign(&key, data);
+                let mut out = [0u8; 32];
+                out.copy_from_slice(tag.as_ref());
+                out
+            }
+            #[cfg(feature = "rust-crypto")]
+            Backend::RustCrypto => {
+                use hmac::Mac as _;
+                // The key as HMAC itself prepares it (RFC 2104 2: hashed when longer than the
+                // 64-byte block, zero-padded to it), so the fixed-size constructor applies and no
+                // fallible `new_from_slice` is needed.
+                let mut block = [0u8; 64];
+                if key.len() > block.len() {
+                    block[..32].copy_from_slice(&self.sha256(key));
+                } else {
+                    block[..key.len()].copy_from_slice(key);
+                }
+                let mut mac =
+                    <hmac::Hmac<sha2::Sha256> as hmac::digest::KeyInit>::new(&block.into());
+                mac.update(data);
+                mac.finalize().into_bytes().into()
+            }
+        }
+    }
+}
+
 impl Default for CryptoProvider {
     /// AWS-LC when the feature `aws-lc-rs` is on, else RustCrypto.
     fn default() -> Self {
@@ -180,5 +242,45 @@ impl Default for CryptoProvider {
 impl fmt::Debug for CryptoProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("CryptoProvider").field(&self.name()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn sha256_and_hmac_match_the_published_vectors_on_every_backend() {
+        for crypto in CryptoProvider::available() {
+            assert_eq!(
+                hex(&crypto.sha256(b"abc")),
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            );
+            // RFC 4231 test case 1 (short key) and 6 (a key longer than the block: hashed first).
+            assert_eq!(
+                hex(&crypto.hmac_sha256(&[0x0b; 20], b"Hi There")),
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+            );
+            assert_eq!(
+                hex(&crypto.hmac_sha256(
+                    &[0xaa; 131],
+                    b"Test Using Larger Than Block-Size Key - Hash Key First"
+                )),
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+            );
+            // A key of exactly one block is used as is.
+            assert_eq!(
+                crypto.hmac_sha256(&[1; 64], b"m"),
+                CryptoProvider::default().hmac_sha256(&[1; 64], b"m")
+            );
+            let mut a = [0u8; 32];
+            let mut b = [0u8; 32];
+            assert!(crypto.fill_random(&mut a) && crypto.fill_random(&mut b));
+            assert_ne!(a, b);
+        }
     }
 }

@@ -288,13 +288,21 @@ pub enum Error {
         /// What was required, as a space-separated list (the RFC 6750 `scope` attribute).
         required: String,
     },
+    /// The token is valid but was revoked ([`revocation`](crate::revocation)).
+    #[error("revoked: {0}")]
+    Revoked(crate::revocation::rules::Revoked),
+    /// The revocation state could not be read and the verifier fails closed (503).
+    #[error("revocation state unavailable: {0}")]
+    RevocationUnavailable(String),
 }
 
 impl Error {
     /// The RFC 6750 error code (and so the HTTP status) for this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Error::KeySourceUnavailable(_) => ErrorCode::TemporarilyUnavailable,
+            Error::KeySourceUnavailable(_) | Error::RevocationUnavailable(_) => {
+                ErrorCode::TemporarilyUnavailable
+            }
             Error::InsufficientScope { .. } => ErrorCode::InsufficientScope,
             _ => ErrorCode::InvalidToken,
         }
@@ -327,12 +335,53 @@ impl Error {
             Error::ClaimCheck(_) => "the token claims are not accepted",
             Error::ClaimsShape(_) => "the token claims are not accepted",
             Error::InsufficientScope { .. } => "the token lacks the required role or scope",
+            Error::Revoked(_) => "the access token was revoked",
+            Error::RevocationUnavailable(_) => "token revocation state is temporarily unavailable",
+        }
+    }
+
+    /// A stable, snake_case name of the kind of failure: the `reason` label of the
+    /// [`telemetry`](crate::telemetry) metrics (few values, never a claim or a key id).
+    ///
+    /// ```
+    /// assert_eq!(tollgate_core::Error::InvalidSignature.reason(), "invalid_signature");
+    /// ```
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::TokenTooLarge { .. } => "too_large",
+            Error::Malformed(_) => "malformed",
+            Error::AlgNone { .. } => "alg_none",
+            Error::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            Error::CriticalHeader => "critical_header",
+            Error::UnsupportedHeader(_) => "unsupported_header",
+            Error::WrongType { .. } => "wrong_type",
+            Error::UnknownKey { .. } => "unknown_key",
+            Error::NoKey { .. } => "no_key",
+            Error::AmbiguousKey => "ambiguous_key",
+            Error::KeyAlgorithmMismatch { .. } => "key_algorithm_mismatch",
+            Error::KeySourceUnavailable(_) => "keys_unavailable",
+            Error::InvalidSignature => "invalid_signature",
+            Error::Expired { .. } => "expired",
+            Error::NotYetValid { .. } => "not_yet_valid",
+            Error::IssuedInFuture { .. } => "issued_in_future",
+            Error::MissingClaim(_) => "missing_claim",
+            Error::InvalidClaim { .. } => "invalid_claim",
+            Error::WrongIssuer { .. } => "wrong_issuer",
+            Error::WrongAudience { .. } => "wrong_audience",
+            Error::ClaimCheck(_) => "claim_check",
+            Error::ClaimsShape(_) => "claims_shape",
+            Error::InsufficientScope { .. } => "insufficient_scope",
+            Error::Revoked(_) => "revoked",
+            Error::RevocationUnavailable(_) => "revocation_unavailable",
         }
     }
 
     /// Whether the failure is on the server side (keys unavailable) rather than the token.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::KeySourceUnavailable(_))
+        matches!(
+            self,
+            Error::KeySourceUnavailable(_) | Error::RevocationUnavailable(_)
+        )
     }
 }
 
@@ -473,4 +522,17 @@ pub enum ConfigError {
     /// configured twice, an unusable tenant list.
     #[error("invalid multi-issuer routing: {0}")]
     Routing(&'static str),
+    /// A DPoP verifier's public URL is not `http(s)://host[:port][/base/path]` (see
+    /// [`DpopVerifier::builder`](crate::dpop::DpopVerifier::builder)).
+    #[error("invalid DPoP public URL {url:?}: {reason}")]
+    DpopPublicUrl {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A symmetric (HMAC) algorithm in a DPoP proof allow-list: a proof must be signed with the
+    /// client's private key (RFC 9449 4.2).
+    #[error("{0} cannot sign DPoP proofs: proofs need an asymmetric algorithm")]
+    DpopAlgorithm(Algorithm),
 }

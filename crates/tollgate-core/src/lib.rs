@@ -56,11 +56,13 @@ mod algorithm;
 mod b64;
 pub mod bearer;
 mod claims;
+pub mod clock;
 #[cfg(feature = "remote")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 pub mod config;
 mod crypto;
 mod der;
+pub mod dpop;
 mod error;
 mod header_memo;
 mod jwk;
@@ -78,11 +80,13 @@ mod registered;
 #[cfg(feature = "remote")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 pub mod remote;
+pub mod revocation;
 mod roca;
 mod rules;
 mod scan;
 pub mod signature;
 mod source;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

@@ -3,16 +3,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use crate::b64;
+use crate::clock::{Clock, TimeSource};
 use crate::crypto::CryptoProvider;
 use crate::error::{ConfigError, Error, Malformed};
 use crate::jws;
-use crate::registered;
 use crate::rules::TENANT_PLACEHOLDER;
 use crate::scan::{self, Loose, MemberSink};
 use crate::source::KeySource;
+use crate::telemetry;
 use crate::token_cache::{TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::token_verifier::{TokenVerifier, Verification, VerificationFuture};
 use crate::validation::{DEFAULT_MAX_TOKEN_BYTES, Validation};
@@ -75,6 +75,7 @@ struct Routes {
     templates: Vec<TenantRoute>,
     max_token_bytes: usize,
     cache: Option<Arc<TokenCache>>,
+    clock: TimeSource,
 }
 
 /// Where a token goes: a verifier and its index in [`Routes::verifiers`].
@@ -104,9 +105,18 @@ pub struct MultiIssuerBuilder {
     cache: Option<Option<TokenCacheConfig>>,
     exact: Vec<(String, Verifier)>,
     templates: Vec<(String, String, Vec<String>, Verifier)>,
+    clock: TimeSource,
 }
 
 impl MultiIssuerBuilder {
+    /// The clock every routed token is judged by (default the system clock; see
+    /// [`clock`](crate::clock)). It replaces the routed verifiers' own clocks behind this
+    /// router, so one instant decides the shared cache and the verification.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = TimeSource::new(clock);
+        self
+    }
+
     /// The crypto backend for the verifiers built from here on (default:
     /// [`CryptoProvider::default`]).
     pub fn crypto(mut self, crypto: CryptoProvider) -> Self {
@@ -252,6 +262,7 @@ impl MultiIssuerBuilder {
                 templates,
                 max_token_bytes,
                 cache,
+                clock: self.clock,
             }),
         })
     }
@@ -265,6 +276,7 @@ impl MultiIssuer {
             cache: None,
             exact: Vec::new(),
             templates: Vec::new(),
+            clock: TimeSource::default(),
         }
     }
 
@@ -327,12 +339,12 @@ impl MultiIssuer {
     /// Starts verifying a token: from the router's cache without decoding it, else routed to
     /// its issuer's verifier (see [`Verifier::start`]).
     pub fn start(&self, token: &str) -> Verification {
-        let now = registered::unix_seconds(SystemTime::now());
         let routes = &*self.inner;
+        let now = routes.clock.now();
         let Some(cache) = &routes.cache else {
             return match self.route(token) {
-                Ok(verifier) => verifier.start_at(token, now),
-                Err(err) => Verification::Done(Err(err)),
+                Ok(verifier) => verifier.finish(verifier.verification_at(token, now), now),
+                Err(err) => telemetry::counted(Verification::Done(Err(err))),
             };
         };
         let key = cache.key(token);
@@ -341,13 +353,14 @@ impl MultiIssuer {
             && let Some(verifier) = routes.verifiers.get(entry.origin)
             && let Lookup::Hit(outcome) = verifier.judge_hit(cache, key, entry, now)
         {
-            return Verification::Done(outcome.map(VerifiedToken::from_entry));
+            let hit = Verification::Done(outcome.map(VerifiedToken::from_entry));
+            return verifier.finish(hit, now);
         }
         let Route { index, verifier } = match self.find_route(token) {
             Ok(route) => route,
             Err(err) => {
                 cache.record_miss();
-                return Verification::Done(Err(err));
+                return telemetry::counted(Verification::Done(Err(err)));
             }
         };
         let missed = Missed {
@@ -356,7 +369,7 @@ impl MultiIssuer {
             key: key.filter(|_| verifier.caches_tokens()),
             origin: *index,
         };
-        verifier.start_missed(token, now, Some(missed))
+        verifier.finish(verifier.start_missed(token, now, Some(missed)), now)
     }
 
     /// Hits, misses and size of the router's verified-token cache (`None` when it is off).

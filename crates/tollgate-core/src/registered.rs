@@ -18,6 +18,8 @@ pub(crate) struct ClaimsSink<'a> {
     iss: Option<Loose<'a>>,
     aud: Option<Loose<'a>>,
     sub: Option<Loose<'a>>,
+    /// `cnf` (RFC 7800), kept one level deep: its `jkt` binds a DPoP token to a key.
+    cnf: Option<Loose<'a>>,
     /// The policy's required claims, borrowed: a verification allocates nothing of the policy.
     /// At most [`MAX_REQUIRED_CLAIMS`](crate::MAX_REQUIRED_CLAIMS) distinct names (the policy
     /// builder refuses more), so each has a bit in `required_seen`.
@@ -46,7 +48,11 @@ fn required_bit(index: usize) -> u128 {
 
 impl<'a> MemberSink<'a> for ClaimsSink<'a> {
     fn wants(&self, name: &str) -> bool {
-        matches!(name, "exp" | "nbf" | "iat" | "iss" | "aud" | "sub")
+        matches!(name, "exp" | "nbf" | "iat" | "iss" | "aud" | "sub" | "cnf")
+    }
+
+    fn wants_members(&self, name: &str) -> bool {
+        name == "cnf"
     }
 
     fn member(&mut self, name: &str, value: Option<Loose<'a>>) -> Result<(), String> {
@@ -57,6 +63,7 @@ impl<'a> MemberSink<'a> for ClaimsSink<'a> {
             "iss" => self.iss = value,
             "aud" => self.aud = value,
             "sub" => self.sub = value,
+            "cnf" => self.cnf = value,
             _ => {}
         }
         if let Some(index) = self.required.iter().position(|r| r == name) {
@@ -212,6 +219,31 @@ pub(crate) fn check_claims(
         }
     }
     Ok(times)
+}
+
+/// The token's `cnf.jkt` (RFC 9449 6.1): the SHA-256 thumbprint of the key its DPoP proofs must
+/// be signed with. Read in the verification scan rather than from the JSON view, since every
+/// bearer request asks for it ([`dpop::check_bearer`](crate::dpop::check_bearer)). A `cnf` that
+/// is not an object, or a `jkt` that is not a string, refuses the token: a binding that cannot be
+/// read must not turn into no binding. A `cnf` without `jkt` (e.g. mTLS's `x5t#S256`) is `None`.
+pub(crate) fn confirmation_jkt(sink: &ClaimsSink<'_>) -> Result<Option<Box<str>>, Error> {
+    let invalid = |reason: String| Error::InvalidClaim {
+        claim: "cnf".into(),
+        reason,
+    };
+    let members = match &sink.cnf {
+        None => return Ok(None),
+        Some(Loose::Object(members)) => members,
+        Some(other) => return Err(invalid(format!("must be an object, not {}", other.kind()))),
+    };
+    match members.iter().find(|(name, _)| name == "jkt") {
+        None => Ok(None),
+        Some((_, Loose::Str(jkt))) => Ok(Some(jkt.as_ref().into())),
+        Some((_, other)) => Err(invalid(format!(
+            "`jkt` must be a string, not {}",
+            other.kind()
+        ))),
+    }
 }
 
 /// The policy's custom checks, on a miss and again on every cache hit: a check may read outside

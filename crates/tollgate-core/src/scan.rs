@@ -89,63 +89,95 @@ pub(crate) enum Loose<'a> {
     Str(Cow<'a, str>),
     Strings(Vec<Cow<'a, str>>),
     Bool(bool),
+    /// An object's members, in order, their values read as [`Loose`] (nested objects as
+    /// `Other`): only for members a sink reads with [`MemberSink::wants_members`].
+    Object(Vec<(Cow<'a, str>, Loose<'a>)>),
     /// `null`, an object, or an array holding something other than strings.
     Other(&'static str),
 }
 
 impl<'de> de::Deserialize<'de> for Loose<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Loose<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
+        d.deserialize_any(LooseVisitor { members: false })
+    }
+}
+
+/// A [`Loose`] value whose object, if it is one, is kept one level deep as
+/// [`Loose::Object`] (duplicate member names refused): what a sink asks for with
+/// [`MemberSink::wants_members`] (`cnf`, a DPoP proof's `jwk`).
+pub(crate) struct Members<'a>(pub(crate) Loose<'a>);
+
+impl<'de> de::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseVisitor { members: true })
+            .map(Members)
+    }
+}
+
+/// Reads any value as [`Loose`]; `members` keeps an object's members (one level).
+struct LooseVisitor {
+    members: bool,
+}
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Loose::Number(v as f64))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Loose::Number(v as f64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Loose::Number(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Loose::Bool(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Other("null"))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Other("null"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if !self.members {
+            while map.next_entry::<Valid, Valid>()?.is_some() {}
+            return Ok(Loose::Other("an object"));
+        }
+        let mut members = Vec::new();
+        let mut seen = SeenNames::default();
+        while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
+            let value = map.next_value::<Loose<'de>>()?;
+            if !seen.insert(name.clone()) {
+                return Err(de::Error::custom(DUPLICATE));
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Loose::Number(v as f64))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Loose::Number(v as f64))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(Loose::Number(v))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Loose::Bool(v))
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Loose::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Loose::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Loose::Other("null"))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Loose::Other("null"))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<Valid, Valid>()?.is_some() {}
-                Ok(Loose::Other("an object"))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut strings = Vec::new();
-                let mut all_strings = true;
-                while let Some(item) = seq.next_element::<Loose<'de>>()? {
-                    match item {
-                        Loose::Str(s) if all_strings => strings.push(s),
-                        _ => all_strings = false,
-                    }
-                }
-                Ok(if all_strings {
-                    Loose::Strings(strings)
-                } else {
-                    Loose::Other("an array with non-string items")
-                })
+            members.push((name, value));
+        }
+        Ok(Loose::Object(members))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut strings = Vec::new();
+        let mut all_strings = true;
+        while let Some(item) = seq.next_element::<Loose<'de>>()? {
+            match item {
+                Loose::Str(s) if all_strings => strings.push(s),
+                _ => all_strings = false,
             }
         }
-        d.deserialize_any(V)
+        Ok(if all_strings {
+            Loose::Strings(strings)
+        } else {
+            Loose::Other("an array with non-string items")
+        })
     }
 }
 
@@ -156,6 +188,7 @@ impl Loose<'_> {
             Loose::Str(_) => "a string",
             Loose::Strings(_) => "an array",
             Loose::Bool(_) => "a boolean",
+            Loose::Object(_) => "an object",
             Loose::Other(kind) => kind,
         }
     }
@@ -190,6 +223,11 @@ pub(crate) trait MemberSink<'de> {
     /// Whether the value of this member is needed (otherwise it is only validated, see
     /// [`Valid`]).
     fn wants(&self, name: &str) -> bool;
+    /// Whether a wanted member's object value should be kept one level deep
+    /// ([`Loose::Object`]) instead of classified as `Other("an object")`.
+    fn wants_members(&self, _name: &str) -> bool {
+        false
+    }
     /// A member; `value` is `None` when [`MemberSink::wants`] said no.
     fn member(&mut self, name: &str, value: Option<Loose<'de>>) -> Result<(), String>;
 }
@@ -225,7 +263,11 @@ impl<'de, S: MemberSink<'de>> Visitor<'de> for ObjectScan<'_, S> {
         };
         while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
             let value = if self.0.wants(&name) {
-                Some(map.next_value::<Loose<'de>>()?)
+                Some(if self.0.wants_members(&name) {
+                    map.next_value::<Members<'de>>()?.0
+                } else {
+                    map.next_value::<Loose<'de>>()?
+                })
             } else {
                 match self.1 {
                     Unwanted::Validate => map.next_value::<Valid>().map(|_| ())?,

@@ -24,6 +24,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::key::VerificationKey;
+use crate::telemetry;
 use crate::verified_token::{Entry, Verdict};
 
 /// Default number of cached tokens.
@@ -272,6 +273,7 @@ impl TokenCache {
         }
         if now < found.valid_until && found.key.strong_count() > 0 {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            telemetry::cache_lookup(true);
             Some(found)
         } else {
             self.remove(key);
@@ -282,6 +284,7 @@ impl TokenCache {
     /// Counts a verification that could not be answered from the cache.
     pub(crate) fn record_miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
+        telemetry::cache_lookup(false);
     }
 
     pub(crate) fn remove(&self, key: CacheKey) {
@@ -329,6 +332,7 @@ impl TokenCache {
                 .map(|(k, _)| *k);
             if let Some(victim) = victim {
                 shard.remove(&victim);
+                telemetry::cache_eviction();
             }
         }
         // Two distinct verified tokens with the same 64-bit key: the newer one takes the slot.

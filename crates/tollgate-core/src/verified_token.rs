@@ -67,6 +67,8 @@ pub(crate) struct Entry {
     /// The decoded payload (a JSON object with unique member names: the verifier checked it).
     pub(crate) payload: Box<[u8]>,
     pub(crate) times: TimeClaims,
+    /// `cnf.jkt`, read by the verification scan (see [`VerifiedToken::confirmation_jkt`]).
+    pub(crate) jkt: Option<Box<str>>,
     /// Unix second from which the cache must not hand the entry out.
     pub(crate) valid_until: i64,
     /// The key that verified the token: the entry is used only while the key source holds it.
@@ -88,6 +90,8 @@ pub(crate) struct Verdict {
     pub(crate) header: Arc<TokenHeader>,
     pub(crate) payload: Vec<u8>,
     pub(crate) times: TimeClaims,
+    /// `cnf.jkt`, when the token is bound to a DPoP key.
+    pub(crate) jkt: Option<Box<str>>,
     /// The claims as JSON, when verification needed them (the policy's rules and checks).
     pub(crate) json: Option<Map<String, Value>>,
     pub(crate) access: Arc<AccessClaims>,
@@ -106,6 +110,7 @@ impl Entry {
             header: verdict.header,
             payload: verdict.payload.into_boxed_slice(),
             times: verdict.times,
+            jkt: verdict.jkt,
             valid_until,
             key,
             access: verdict.access,
@@ -183,6 +188,17 @@ impl VerifiedToken {
     /// `exp` in seconds since the epoch, when present.
     pub fn expires_at(&self) -> Option<i64> {
         self.entry.times.exp
+    }
+
+    /// The token's `cnf.jkt` (RFC 9449 6.1): the base64url SHA-256 thumbprint of the key its
+    /// DPoP proofs must be signed with; `None` for a token not bound to a DPoP key. Read during
+    /// verification (a `cnf` that is not an object, or a `jkt` that is not a string, refused the
+    /// token), so asking costs nothing, cache hits included.
+    ///
+    /// A bound token must not be accepted as a plain bearer token:
+    /// [`dpop::check_bearer`](crate::dpop::check_bearer).
+    pub fn confirmation_jkt(&self) -> Option<&str> {
+        self.entry.jkt.as_deref()
     }
 
     /// The decoded payload: a JSON object with unique member names.

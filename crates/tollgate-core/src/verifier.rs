@@ -10,14 +10,17 @@ use std::time::SystemTime;
 
 use crate::b64;
 use crate::claims::AccessClaims;
+use crate::clock::{Clock, TimeSource};
 use crate::crypto::CryptoProvider;
 use crate::error::{Error, Malformed};
 use crate::header_memo::HeaderMemo;
 use crate::jws::{self, Opened, TokenHeader};
 use crate::key::VerificationKey;
 use crate::registered::{self, ClaimsSink};
+use crate::revocation::{FailureMode, RevocationCheck, Screen};
 use crate::scan::{self, Unwanted};
 use crate::source::{KeyRequest, KeyResult, KeySource};
+use crate::telemetry;
 use crate::token_cache::{CacheKey, TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::token_verifier::{PendingVerification, TokenVerifier, Verification, VerificationFuture};
 use crate::validation::Validation;
@@ -79,6 +82,8 @@ struct Inner {
     cache: Option<Arc<TokenCache>>,
     headers: HeaderMemo,
     access: Arc<AccessClaims>,
+    revocation: Option<Screen>,
+    clock: TimeSource,
 }
 
 impl fmt::Debug for Verifier {
@@ -114,6 +119,8 @@ pub struct VerifierBuilder {
     crypto: CryptoProvider,
     cache: Option<TokenCacheConfig>,
     access: AccessClaims,
+    revocation: Option<Screen>,
+    clock: TimeSource,
 }
 
 impl fmt::Debug for VerifierBuilder {
@@ -139,6 +146,45 @@ impl VerifierBuilder {
         self
     }
 
+    /// Checks every token this verifier accepts for revocation, cache hits included (the cache
+    /// may skip the signature, never this check); when `check` cannot answer, `mode` decides
+    /// (fail closed, 503, by default). See [`revocation`](crate::revocation).
+    ///
+    /// ```
+    /// use tollgate_core::revocation::{FailureMode, RevocationList};
+    /// use tollgate_core::{Algorithm, CryptoProvider, Error, KeySet, Validation, Verifier,
+    ///                     VerificationKey};
+    ///
+    /// let revoked = RevocationList::new();
+    /// let key = VerificationKey::hmac(b"0123456789abcdef0123456789abcdef")?;
+    /// let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
+    /// let verifier = Verifier::builder(policy, KeySet::from(key), CryptoProvider::default())
+    ///     .revocation(revoked.clone(), FailureMode::FailClosed)
+    ///     .build();
+    /// // sub "user-1", no iat: once the subject is revoked, it cannot show it is newer.
+    /// let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6Im15LWFwaSIsInN1YiI6InVzZXItMSIsImV4cCI6NDEwMjQ0NDgwMH0.1YFUOF9s-hTXa0XGtoQTwyKGVH3FIdXNiQiiFrX4Upw";
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// assert!(rt.block_on(verifier.verify(token)).is_ok());
+    /// revoked.revoke_subject("user-1", 1_700_000_000);
+    /// let err = rt.block_on(verifier.verify(token)).unwrap_err();
+    /// assert!(matches!(err, Error::Revoked(_)));
+    /// assert_eq!(err.public_description(), "the access token was revoked");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn revocation(mut self, check: impl RevocationCheck, mode: FailureMode) -> Self {
+        self.revocation = Some(Screen::new(Arc::new(check), mode));
+        self
+    }
+
+    /// The clock tokens are judged by (default the system clock): a
+    /// [`ManualClock`](crate::clock::ManualClock) tests expiry, `nbf`, leeway and cache
+    /// lifetimes without sleeping. [`verify_at`](Verifier::verify_at) still uses the instant it
+    /// is given.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = TimeSource::new(clock);
+        self
+    }
+
     /// Builds the verifier. When the policy lists no issuer and the key source knows its
     /// issuer ([`KeySource::issuer`]), the policy is bound to that issuer.
     pub fn build(self) -> Verifier {
@@ -156,6 +202,8 @@ impl VerifierBuilder {
                 cache: self.cache.and_then(TokenCache::new).map(Arc::new),
                 headers: HeaderMemo::default(),
                 access: Arc::new(self.access),
+                revocation: self.revocation,
+                clock: self.clock,
             }),
         }
     }
@@ -201,6 +249,8 @@ impl Verifier {
             crypto,
             cache: Some(TokenCacheConfig::default()),
             access: AccessClaims::default(),
+            revocation: None,
+            clock: TimeSource::default(),
         }
     }
 
@@ -282,7 +332,7 @@ impl Verifier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start(&self, token: &str) -> Verification {
-        self.start_at(token, registered::unix_seconds(SystemTime::now()))
+        self.start_at(token, self.inner.clock.now())
     }
 
     /// The verified-token cache's answer alone, with no other effect (no verification, no
@@ -292,7 +342,7 @@ impl Verifier {
     #[cfg(feature = "testing")]
     pub(crate) fn cached(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
         let cache = self.inner.cache.as_ref()?;
-        match self.lookup(cache, token, registered::unix_seconds(SystemTime::now())) {
+        match self.lookup(cache, token, self.inner.clock.now()) {
             Lookup::Hit(result) => Some(result.map(VerifiedToken::from_entry)),
             Lookup::Miss(_) => None,
         }
@@ -300,6 +350,21 @@ impl Verifier {
 
     /// [`start`](Self::start) at `now` (Unix seconds).
     pub(crate) fn start_at(&self, token: &str, now: i64) -> Verification {
+        self.finish(self.verification_at(token, now), now)
+    }
+
+    /// The last step of every verification of this verifier (a cache hit or a full one, also
+    /// when a `MultiIssuer` routed it here): the revocation check, if any, then the count.
+    pub(crate) fn finish(&self, verification: Verification, now: i64) -> Verification {
+        let verification = match &self.inner.revocation {
+            Some(screen) => screen.apply(verification, now),
+            None => verification,
+        };
+        telemetry::counted(verification)
+    }
+
+    /// [`start_at`](Self::start_at) before its [`finish`](Self::finish).
+    pub(crate) fn verification_at(&self, token: &str, now: i64) -> Verification {
         let Some(cache) = &self.inner.cache else {
             return self.start_missed(token, now, None);
         };
@@ -544,6 +609,7 @@ impl Verifier {
             return Err(Self::refusal_of_unreadable(&payload, validation, now));
         }
         let times = registered::check_claims(&sink, validation, now)?;
+        let jkt = registered::confirmation_jkt(&sink)?;
         drop(sink);
         // The JSON view is built here only for the policy's own rules and checks; otherwise on
         // first use (most requests only read their typed claims).
@@ -562,6 +628,7 @@ impl Verifier {
             header,
             payload,
             times,
+            jkt,
             json,
             access: self.inner.access.clone(),
         })

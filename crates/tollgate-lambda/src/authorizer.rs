@@ -30,6 +30,10 @@
 //!   `"Unauthorized"` ([`AuthorizerError::Unavailable`]); API Gateway answers **500** and does
 //!   not cache it, so the next request is authorized afresh instead of being denied for the
 //!   whole cache TTL. Fail closed, never Allow.
+//! - **a DPoP-bound token presented as `Bearer`** (it has `cnf.jkt`,
+//!   [`tollgate_core::dpop::check_bearer`]): refused like a token that fails verification (Deny,
+//!   or `"Unauthorized"` with [`AuthorizerBuilder::invalid_token_unauthorized`]). Without its
+//!   proof, a bound token is what a thief would send. See [DPoP](#dpop).
 //! - **a valid token**: an **Allow** policy with `principalId` = `sub` and a `context` map of the
 //!   chosen claims ([`AuthorizerBuilder::context_claims`]).
 //!
@@ -56,6 +60,29 @@
 //! (`LambdaEvent<AuthorizerEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>>`, as in the
 //! example below); [`Authorizer::request`] and [`Authorizer::http_simple`] take it as well as the
 //! plain types, and on a plain type check what that type kept.
+//!
+//! # DPoP
+//! An authorizer accepts bearer tokens only. `Authorization: DPoP <token>` is refused with
+//! `"Unauthorized"` (401; for the HTTP API simple response `{"isAuthorized": false}`), logged at
+//! debug level as a DPoP request an authorizer cannot check, and a DPoP-bound token sent as
+//! `Bearer` is refused (above). Why an authorizer does not check proofs:
+//!
+//! - **API Gateway caches the answer** by the identity sources (for 300 s by default) and
+//!   replays it without calling the authorizer: a proof is single-use and bound to one method and
+//!   URI, so a cached Allow would let a replayed proof (or one for another route) through. Only
+//!   with caching off (TTL 0) is every request seen.
+//! - **The replay store is the function's**: `jti`s must be remembered across every concurrent
+//!   authorizer instance (a shared store such as Redis); an in-process store is per container.
+//! - A `TOKEN` authorizer sees one header, never the `DPoP` proof; a `REQUEST` authorizer sees
+//!   headers, method and path, but `htu` must be the URL the client called (custom domain, base
+//!   path mapping, stage), which the event does not state reliably.
+//!
+//! What works: verify DPoP in the function itself, with the same `Router` under `lambda_http`
+//! and [`AuthLayerBuilder::dpop`](tollgate::AuthLayerBuilder::dpop), its
+//! [`DpopVerifier`](tollgate_core::dpop::DpopVerifier) configured with the public stage URL
+//! (e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com/prod`, or the custom domain), and
+//! no Lambda authorizer on those routes (or one whose `REQUEST` answer is not cached and that
+//! only checks the token, leaving the proof to the function).
 //!
 //! # Policy resource and caching
 //! API Gateway caches the policy (for 300 s by default) by token and replays it for **every
@@ -569,7 +596,13 @@ impl Authorizer {
 
     async fn decide(&self, token: &str) -> Result<Decision, AuthorizerError> {
         match self.inner.verifier.verify(token).await {
-            Ok(verified) => Ok(self.allow(verified)),
+            Ok(verified) => match tollgate_core::dpop::check_bearer(&verified) {
+                Ok(()) => Ok(self.allow(verified)),
+                Err(err) => {
+                    tracing::debug!(error = %err, "authorizer: DPoP-bound token sent as Bearer");
+                    self.refused()
+                }
+            },
             Err(err) if err.is_transient() => {
                 tracing::warn!(error = %err, "authorizer: keys unavailable");
                 Err(AuthorizerError::Unavailable)
@@ -583,12 +616,17 @@ impl Authorizer {
             }
             Err(err) => {
                 tracing::debug!(error = %err, "authorizer: token refused");
-                if self.inner.invalid_token_unauthorized {
-                    Err(AuthorizerError::Unauthorized)
-                } else {
-                    Ok(Decision::Deny)
-                }
+                self.refused()
             }
+        }
+    }
+
+    /// The answer to a token that is refused: Deny, or `"Unauthorized"` when so configured.
+    fn refused(&self) -> Result<Decision, AuthorizerError> {
+        if self.inner.invalid_token_unauthorized {
+            Err(AuthorizerError::Unauthorized)
+        } else {
+            Ok(Decision::Deny)
         }
     }
 
@@ -726,9 +764,25 @@ fn one_value<'h>(sources: &[Vec<Option<&'h str>>]) -> Option<&'h str> {
 fn bearer(value: Option<&str>) -> Result<&str, AuthorizerError> {
     let value = value.ok_or(AuthorizerError::Unauthorized)?;
     tollgate_core::bearer::parse(value).map_err(|why| {
-        tracing::debug!(error = %why, "authorizer: no usable bearer credentials");
+        if is_dpop_scheme(value) {
+            tracing::debug!(
+                "authorizer: DPoP scheme refused (an authorizer cannot check DPoP proofs: its \
+                 answer is cached and the replay store is the function's; verify DPoP in the \
+                 function)"
+            );
+        } else {
+            tracing::debug!(error = %why, "authorizer: no usable bearer credentials");
+        }
         AuthorizerError::Unauthorized
     })
+}
+
+/// Whether an `Authorization` value uses the `DPoP` scheme (any case), for the log.
+fn is_dpop_scheme(value: &str) -> bool {
+    value
+        .split(' ')
+        .next()
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("DPoP"))
 }
 
 /// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{verb}/{path}` ->
@@ -859,6 +913,13 @@ mod tests {
             bearer(Some("Bearer a.b.c,d.e.f")),
             Err(AuthorizerError::Unauthorized)
         );
+        // DPoP credentials are not bearer credentials here (see the module docs).
+        for dpop in ["DPoP abc", "dpop abc", "DPOP   abc"] {
+            assert!(is_dpop_scheme(dpop), "{dpop}");
+            assert_eq!(bearer(Some(dpop)), Err(AuthorizerError::Unauthorized));
+        }
+        assert!(!is_dpop_scheme("Bearer abc"));
+        assert!(!is_dpop_scheme("DPoPx abc"));
     }
 
     #[test]

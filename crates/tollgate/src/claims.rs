@@ -7,6 +7,7 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use tollgate_core::dpop::VerifiedProof;
 use tollgate_core::{AccessClaims, ClaimPath, TokenHeader, VerifiedToken};
 
 use crate::response::{Answering, AuthError, AuthRejection};
@@ -32,10 +33,15 @@ pub(crate) struct AuthContext {
 /// at `roles`, scopes at `scope` and `scp`), unless the layer overrides the role path with
 /// [`roles_claim`](crate::AuthLayerBuilder::roles_claim). Every guard reads them through
 /// [`roles`](Self::roles) and [`scopes`](Self::scopes).
+///
+/// A request that presented a DPoP-bound token with a valid proof also carries the
+/// [`VerifiedProof`] ([`dpop`](Self::dpop), or the [`DpopProof`](crate::DpopProof) extractor).
 #[derive(Clone)]
 pub struct Authenticated {
     claims: ClaimsSource,
     context: Arc<AuthContext>,
+    /// The DPoP proof of this request (never cached: checked on every request).
+    proof: Option<Arc<VerifiedProof>>,
 }
 
 #[derive(Clone)]
@@ -52,10 +58,15 @@ enum ClaimsSource {
 }
 
 impl Authenticated {
-    pub(crate) fn new(token: VerifiedToken, context: Arc<AuthContext>) -> Self {
+    pub(crate) fn new(
+        token: VerifiedToken,
+        context: Arc<AuthContext>,
+        proof: Option<VerifiedProof>,
+    ) -> Self {
         Authenticated {
             claims: ClaimsSource::Token(token),
             context,
+            proof: proof.map(Arc::new),
         }
     }
 
@@ -94,7 +105,20 @@ impl Authenticated {
                 access: Arc::new(access),
             },
             context: Arc::new(AuthContext::default()),
+            proof: None,
         }
+    }
+
+    /// The DPoP proof this request presented with its token (RFC 9449), checked by the layer on
+    /// this very request: `None` for a bearer request (and for trusted claims). Its
+    /// [`jkt`](VerifiedProof::jkt) is the thumbprint of the client's key, equal to the token's
+    /// `cnf.jkt`.
+    pub fn dpop(&self) -> Option<&VerifiedProof> {
+        self.proof.as_deref()
+    }
+
+    pub(crate) fn shared_proof(&self) -> Option<&Arc<VerifiedProof>> {
+        self.proof.as_ref()
     }
 
     /// All claims.
@@ -238,6 +262,7 @@ impl fmt::Debug for Authenticated {
             .field("sub", &self.subject())
             .field("iss", &self.issuer())
             .field("kid", &self.header().kid)
+            .field("dpop_jkt", &self.dpop().map(VerifiedProof::jkt))
             .finish_non_exhaustive()
     }
 }

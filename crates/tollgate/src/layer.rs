@@ -1,4 +1,5 @@
-//! [`AuthLayer`]: authenticates every request with a bearer token.
+//! [`AuthLayer`]: authenticates every request with a bearer token, or a DPoP-bound token and its
+//! proof ([`AuthLayerBuilder::dpop`]).
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -28,9 +29,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum_core::body::Body;
-use http::{Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
-use tollgate_core::{ClaimPath, ConfigError, Verification, VerifiedToken};
+use tollgate_core::dpop::{
+    DpopError, DpopMode, DpopVerifier, PendingProof, ProofCheck, ProofRequest, VerifiedProof,
+    check_bearer,
+};
+use tollgate_core::{ClaimPath, ConfigError, PendingVerification, Verification, VerifiedToken};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument as _;
@@ -38,7 +43,10 @@ use tracing::Instrument as _;
 use crate::claims::{AuthContext, Authenticated};
 use crate::guard::GuardFuture;
 use crate::response::{Answering, AuthError, Challenge, ErrorResponder, Rfc6750Responder};
-use crate::token::{TokenSources, find_token};
+use crate::token::{AuthScheme, TokenSources, find_proof, find_token};
+
+/// The `DPoP-Nonce` response header (RFC 9449 8.1, 9).
+const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// What the layer verifies tokens with: defined in `tollgate-core` (so the Lambda authorizer and
 /// other integrations need no tower), re-exported here.
@@ -58,8 +66,14 @@ struct Config {
     verifier: Arc<dyn TokenVerifier>,
     mode: Mode,
     sources: TokenSources,
+    /// For failures before a scheme is known (no token, two `Authorization` headers).
     answering: Answering,
-    context: Arc<AuthContext>,
+    /// Per scheme presented: the request's context (its answering challenges in that scheme).
+    bearer: Arc<AuthContext>,
+    dpop_context: Arc<AuthContext>,
+    /// The proof checker; `None` when DPoP is off.
+    dpop: Option<DpopVerifier>,
+    dpop_mode: DpopMode,
 }
 
 /// A tower [`Layer`] that verifies the bearer token of every request and puts the result
@@ -79,7 +93,9 @@ impl fmt::Debug for AuthLayer {
             .field("mode", &self.config.mode)
             .field("sources", &self.config.sources)
             .field("answering", &self.config.answering)
-            .field("roles_override", &self.config.context.roles)
+            .field("roles_override", &self.config.bearer.roles)
+            .field("dpop_mode", &self.config.dpop_mode)
+            .field("dpop", &self.config.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +116,7 @@ impl AuthLayer {
             resource_metadata: None,
             responder: None,
             roles: None,
+            dpop: None,
         }
     }
 }
@@ -114,6 +131,7 @@ pub struct AuthLayerBuilder {
     resource_metadata: Option<String>,
     responder: Option<Arc<dyn ErrorResponder>>,
     roles: Option<ClaimPath>,
+    dpop: Option<(DpopVerifier, DpopMode)>,
 }
 
 impl fmt::Debug for AuthLayerBuilder {
@@ -124,6 +142,7 @@ impl fmt::Debug for AuthLayerBuilder {
             .field("resource_metadata", &self.resource_metadata)
             .field("custom_responder", &self.responder.is_some())
             .field("roles", &self.roles)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -208,21 +227,90 @@ impl AuthLayerBuilder {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449) with their proofs, checked by `verifier`:
+    ///
+    /// - [`DpopMode::Off`] (the default without this call): only `Authorization: Bearer`.
+    ///   `DPoP` is then another scheme, like `Basic`: no token, so a bare 401 `Bearer`
+    ///   challenge (RFC 6750 3.1), or anonymous behind an [`optional`](Self::optional) layer,
+    ///   exactly as before DPoP existed. The proof is not looked at.
+    /// - [`DpopMode::Allowed`]: `Bearer` and `DPoP`. A request without credentials is challenged
+    ///   with both (two `WWW-Authenticate` values).
+    /// - [`DpopMode::Required`]: only `Authorization: DPoP <token>` with one `DPoP` proof; a
+    ///   bearer token (header, cookie or query) is refused with 401 `invalid_token` and a
+    ///   `DPoP` challenge.
+    ///
+    /// In every mode a token bound to a key (`cnf.jkt`) presented as `Bearer` is refused
+    /// ([`check_bearer`]), and a `DPoP`-scheme token must be bound. The access token's
+    /// verification may come from the verifier's cache; the proof is checked on every request
+    /// (`htm`, `htu` = the verifier's public URL + the request path as this layer sees it,
+    /// `iat`, `ath`, `cnf.jkt`, single use of `jti`), never cached. With server nonces on, a
+    /// proof without the current nonce is answered 401 `use_dpop_nonce` with a `DPoP-Nonce`
+    /// header, and every DPoP response that passes carries the next nonce. Expose `DPoP-Nonce`
+    /// and `WWW-Authenticate` to browsers (`Access-Control-Expose-Headers`) when serving them
+    /// cross-origin.
+    ///
+    /// The path is the request's as this layer sees it: behind `Router::nest("/v1", ..)`, a
+    /// layer inside the nested router sees the path without `/v1`, so the public URL must then
+    /// end in `/v1`.
+    ///
+    /// ```
+    /// use tollgate::AuthLayer;
+    /// use tollgate::core::dpop::{DpopMode, DpopVerifier};
+    /// use tollgate::core::{Algorithm, CryptoProvider, KeySet, Validation, Verifier};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let keys = KeySet::new();
+    /// let policy = Validation::builder([Algorithm::RS256]).audience("my-api").build()?;
+    /// let verifier = Verifier::new(policy, keys, CryptoProvider::default());
+    /// // The URL clients call: configured, never read from the Host header.
+    /// let dpop = DpopVerifier::builder("https://api.example.com")?
+    ///     .nonces(None)
+    ///     .build();
+    /// let layer = AuthLayer::builder(verifier).dpop(dpop, DpopMode::Allowed).build();
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn dpop(mut self, verifier: DpopVerifier, mode: DpopMode) -> Self {
+        self.dpop = Some((verifier, mode));
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> AuthLayer {
-        let challenge = Challenge::new(self.realm, self.resource_metadata);
+        let (dpop, dpop_mode) = match self.dpop {
+            Some((_, DpopMode::Off)) | None => (None, DpopMode::Off),
+            Some((verifier, mode)) => (Some(verifier), mode),
+        };
+        let mut sources = self.sources;
+        sources.dpop = dpop.is_some();
+        let mut challenge = Challenge::new(self.realm, self.resource_metadata);
+        if let Some(verifier) = &dpop {
+            challenge = challenge.dpop(dpop_mode, verifier.algs_challenge());
+        }
         let responder = self.responder.unwrap_or_else(|| Arc::new(Rfc6750Responder));
+        let context = |scheme| {
+            Arc::new(AuthContext {
+                roles: self.roles.clone(),
+                answering: Some(Answering::shared(
+                    responder.clone(),
+                    challenge.clone().presented(scheme),
+                )),
+            })
+        };
+        let bearer = context(AuthScheme::Bearer);
+        let dpop_context = context(AuthScheme::Dpop);
         let answering = Answering::shared(responder, challenge);
         AuthLayer {
             config: Arc::new(Config {
                 verifier: self.verifier,
                 mode: self.mode,
-                sources: self.sources,
-                context: Arc::new(AuthContext {
-                    roles: self.roles,
-                    answering: Some(answering.clone()),
-                }),
+                sources,
                 answering,
+                bearer,
+                dpop_context,
+                dpop,
+                dpop_mode,
             }),
         }
     }
@@ -269,18 +357,20 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, E> {
-        // The inner service's response, or the layer's own answer without calling it.
-        Decided { #[pin] future: GuardFuture<F> },
+        // The inner service's response (with the next DPoP nonce, when there is one), or the
+        // layer's own answer without calling it.
+        Decided { #[pin] future: GuardFuture<F>, nonce: Option<HeaderValue> },
         // A full verification, then the inner service.
         Verifying { future: BoxResponseFuture<E> },
     }
 }
 
 impl<F, E> ResponseFuture<F, E> {
-    fn inner(future: F) -> Self {
+    fn inner(future: F, nonce: Option<HeaderValue>) -> Self {
         ResponseFuture {
             state: State::Decided {
                 future: GuardFuture::inner(future),
+                nonce,
             },
         }
     }
@@ -289,6 +379,7 @@ impl<F, E> ResponseFuture<F, E> {
         ResponseFuture {
             state: State::Decided {
                 future: GuardFuture::refused(response),
+                nonce: None,
             },
         }
     }
@@ -316,23 +407,226 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Decided { future } => future.poll(cx),
+            StateProj::Decided { future, nonce } => match future.poll(cx) {
+                Poll::Ready(Ok(mut response)) => {
+                    if let Some(nonce) = nonce.take() {
+                        response.headers_mut().insert(DPOP_NONCE, nonce);
+                    }
+                    Poll::Ready(Ok(response))
+                }
+                other => other,
+            },
             StateProj::Verifying { future } => future.as_mut().poll(cx),
         }
     }
 }
 
+/// A request let through: its token, and its proof for a DPoP request.
+struct Accepted {
+    verified: VerifiedToken,
+    proof: Option<VerifiedProof>,
+    scheme: AuthScheme,
+}
+
+/// A request refused, answered in the challenge of the scheme it presented (`None`: not known).
+struct Refused(AuthError, Option<AuthScheme>);
+
+/// A verified token checked against its scheme (and proof): decided, or waiting for the replay
+/// store.
+enum Bound {
+    Done(Result<Accepted, Refused>),
+    WaitProof {
+        verified: VerifiedToken,
+        pending: PendingProof,
+    },
+}
+
+impl Bound {
+    fn refused(error: impl Into<AuthError>, scheme: AuthScheme) -> Self {
+        Bound::Done(Err(Refused(error.into(), Some(scheme))))
+    }
+
+    async fn settle(self) -> Result<Accepted, Refused> {
+        match self {
+            Bound::Done(done) => done,
+            Bound::WaitProof { verified, pending } => match pending.await {
+                Ok(proof) => Ok(Accepted {
+                    verified,
+                    proof: Some(proof),
+                    scheme: AuthScheme::Dpop,
+                }),
+                Err(err) => Err(Refused(AuthError::Dpop(err), Some(AuthScheme::Dpop))),
+            },
+        }
+    }
+}
+
+/// What the layer decided for a request without waiting, owning everything it needs (nothing
+/// borrows the request, which accepting it then changes).
+enum Step {
+    Bound(Bound),
+    /// Let through without a token ([`AuthLayerBuilder::optional`]).
+    Anonymous,
+    /// The token's verification waits for its keys; the proof and token are copied out of the
+    /// request for the check after it.
+    WaitToken {
+        pending: PendingVerification,
+        scheme: AuthScheme,
+        dpop: Option<(String, String)>,
+    },
+}
+
+impl Step {
+    fn refused(error: AuthError, scheme: Option<AuthScheme>) -> Self {
+        Step::Bound(Bound::Done(Err(Refused(error, scheme))))
+    }
+}
+
+/// The parts of a request the layer's decision reads.
+#[derive(Clone, Copy)]
+struct Seen<'r> {
+    headers: &'r http::HeaderMap,
+    query: Option<&'r str>,
+    method: &'r str,
+    path: &'r str,
+}
+
+impl<'r> Seen<'r> {
+    fn of<B>(request: &'r Request<B>) -> Self {
+        Seen {
+            headers: request.headers(),
+            query: request.uri().query(),
+            method: request.method().as_str(),
+            path: request.uri().path(),
+        }
+    }
+}
+
 impl Config {
-    /// Answers a refused request, and says why in the log.
-    fn refuse(&self, error: AuthError) -> Response<Body> {
+    /// Answers a refused request in the challenge of the scheme it presented, and says why in
+    /// the log. A `use_dpop_nonce` answer gets a fresh `DPoP-Nonce` (unless the responder set
+    /// one).
+    fn refuse(&self, error: AuthError, presented: Option<AuthScheme>) -> Response<Body> {
         let span = tracing::Span::current();
         span.record("outcome", "rejected");
         tracing::debug!(status = error.status().as_u16(), reason = %error, "request refused");
-        self.answering.respond(&error)
+        let answering = match presented {
+            None => Some(&self.answering),
+            Some(AuthScheme::Bearer) => self.bearer.answering.as_ref(),
+            Some(AuthScheme::Dpop) => self.dpop_context.answering.as_ref(),
+        };
+        let mut response = answering.unwrap_or(&self.answering).respond(&error);
+        if error.needs_dpop_nonce()
+            && !response.headers().contains_key(DPOP_NONCE)
+            && let Some(nonce) = self.next_nonce()
+        {
+            response.headers_mut().insert(DPOP_NONCE, nonce);
+        }
+        response
     }
 
-    /// Leaves the verified token in the request for extractors and guards.
-    fn accept<B>(&self, request: &mut Request<B>, verified: VerifiedToken) {
+    /// The nonce a DPoP client uses next (`None` when nonces are off).
+    fn next_nonce(&self) -> Option<HeaderValue> {
+        let nonce = self.dpop.as_ref()?.current_nonce()?;
+        HeaderValue::from_str(&nonce).ok()
+    }
+
+    /// Decides a request as far as it can without waiting.
+    #[inline]
+    fn decide(&self, seen: Seen<'_>) -> Step {
+        let found = match find_token(&self.sources, seen.headers, seen.query) {
+            Err(why) => return Step::refused(AuthError::InvalidRequest(why), None),
+            Ok(None) if self.mode == Mode::Required => {
+                return Step::refused(AuthError::MissingCredentials, None);
+            }
+            Ok(None) => return Step::Anonymous,
+            Ok(Some(found)) => found,
+        };
+        let span = tracing::Span::current();
+        span.record("token_source", found.location.as_str());
+        span.record("scheme", found.scheme.as_str());
+        let scheme = found.scheme;
+        // The scheme and the proof header are checked before any cryptography.
+        // (With DPoP off, `find_token` never reports the DPoP scheme.)
+        let proof = match (scheme, self.dpop_mode) {
+            (AuthScheme::Bearer, DpopMode::Required) => {
+                return Step::refused(AuthError::SchemeNotAccepted(scheme), Some(scheme));
+            }
+            (AuthScheme::Dpop, _) => match find_proof(seen.headers) {
+                Ok(proof) => Some(proof),
+                Err(err) => return Step::refused(AuthError::Dpop(err), Some(scheme)),
+            },
+            (AuthScheme::Bearer, _) => None,
+        };
+        match self.verifier.start(found.token) {
+            Verification::Done(Ok(verified)) => {
+                Step::Bound(self.bind(verified, scheme, proof, found.token, seen.method, seen.path))
+            }
+            Verification::Done(Err(err)) => Step::refused(AuthError::Token(err), Some(scheme)),
+            Verification::Pending(pending) => Step::WaitToken {
+                pending,
+                scheme,
+                dpop: proof.map(|proof| (proof.to_owned(), found.token.to_owned())),
+            },
+        }
+    }
+
+    /// Checks that a verified token fits the scheme it came with: a bearer token must not be
+    /// bound to a key; a DPoP token must be, and the proof must verify (on every request, the
+    /// token's verification may have been a cache hit).
+    fn bind(
+        &self,
+        verified: VerifiedToken,
+        scheme: AuthScheme,
+        proof: Option<&str>,
+        access_token: &str,
+        method: &str,
+        path: &str,
+    ) -> Bound {
+        if scheme == AuthScheme::Bearer {
+            return match check_bearer(&verified) {
+                Ok(()) => Bound::Done(Ok(Accepted {
+                    verified,
+                    proof: None,
+                    scheme,
+                })),
+                Err(err) => Bound::refused(err, scheme),
+            };
+        }
+        // `decide` found the proof (the DPoP scheme is only read with a verifier); refused all
+        // the same if not, never treated as a bearer request.
+        let (Some(dpop), Some(proof)) = (&self.dpop, proof) else {
+            return Bound::refused(DpopError::MissingProof, scheme);
+        };
+        let Some(token_jkt) = verified.confirmation_jkt() else {
+            return Bound::refused(DpopError::UnboundToken, scheme);
+        };
+        let check = dpop.check(ProofRequest {
+            proof,
+            method,
+            path,
+            access_token,
+            token_jkt: Some(token_jkt),
+        });
+        match check {
+            ProofCheck::Done(Ok(proof)) => Bound::Done(Ok(Accepted {
+                verified,
+                proof: Some(proof),
+                scheme,
+            })),
+            ProofCheck::Done(Err(err)) => Bound::refused(err, scheme),
+            ProofCheck::Pending(pending) => Bound::WaitProof { verified, pending },
+        }
+    }
+
+    /// Leaves the verified token (and proof) in the request for extractors and guards; returns
+    /// the nonce for the response of a DPoP request when nonces are on.
+    fn accept<B>(&self, request: &mut Request<B>, accepted: Accepted) -> Option<HeaderValue> {
+        let Accepted {
+            verified,
+            proof,
+            scheme,
+        } = accepted;
         let span = tracing::Span::current();
         if !span.is_disabled() {
             span.record("outcome", "verified");
@@ -345,10 +639,26 @@ impl Config {
             if let Some(kid) = &verified.header().kid {
                 span.record("kid", kid.as_str());
             }
+            if let Some(proof) = &proof {
+                span.record("jkt", proof.jkt());
+            }
         }
-        let auth = Authenticated::new(verified, self.context.clone());
+        let (context, nonce) = match scheme {
+            AuthScheme::Bearer => (&self.bearer, None),
+            AuthScheme::Dpop => (&self.dpop_context, self.next_nonce()),
+        };
+        let auth = Authenticated::new(verified, context.clone(), proof);
         request.extensions_mut().insert(auth);
+        nonce
     }
+}
+
+/// Adds the next DPoP nonce to a response.
+fn with_nonce(mut response: Response<Body>, nonce: Option<HeaderValue>) -> Response<Body> {
+    if let Some(nonce) = nonce {
+        response.headers_mut().insert(DPOP_NONCE, nonce);
+    }
+    response
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
@@ -376,59 +686,87 @@ where
             iss = tracing::field::Empty,
             kid = tracing::field::Empty,
             token_source = tracing::field::Empty,
+            scheme = tracing::field::Empty,
+            jkt = tracing::field::Empty,
         );
         let entered = span.enter();
         let config = &*self.config;
         let answered = ResponseFuture::answered;
-        let found = find_token(&config.sources, request.headers(), request.uri().query());
-        let token = match found {
-            Err(why) => return answered(config.refuse(AuthError::InvalidRequest(why))),
-            Ok(None) if config.mode == Mode::Required => {
-                return answered(config.refuse(AuthError::MissingCredentials));
+        let waiting = match config.decide(Seen::of(&request)) {
+            Step::Bound(Bound::Done(Ok(accepted))) => {
+                let nonce = config.accept(&mut request, accepted);
+                drop(entered);
+                return self.pass(request, nonce, span);
             }
-            Ok(None) => {
+            Step::Bound(Bound::Done(Err(Refused(error, presented)))) => {
+                return answered(config.refuse(error, presented));
+            }
+            Step::Anonymous => {
                 span.record("outcome", "anonymous");
                 request.extensions_mut().insert(config.answering.clone());
-                None
+                drop(entered);
+                return self.pass(request, None, span);
             }
-            Ok(Some(found)) => {
-                span.record("token_source", found.location.as_str());
-                Some(found.token)
-            }
+            Step::Bound(waiting @ Bound::WaitProof { .. }) => Ok(waiting),
+            Step::WaitToken {
+                pending,
+                scheme,
+                dpop,
+            } => Err((pending, scheme, dpop)),
         };
-        if let Some(token) = token {
-            match config.verifier.start(token) {
-                Verification::Done(Ok(verified)) => config.accept(&mut request, verified),
-                Verification::Done(Err(err)) => {
-                    return answered(config.refuse(AuthError::Token(err)));
-                }
-                Verification::Pending(pending) => {
-                    // The key source must wait (a fetch): only this remainder is boxed. It owns
-                    // the token and is the only thing that polls the key source.
-                    let clone = self.inner.clone();
-                    let mut inner = std::mem::replace(&mut self.inner, clone);
-                    let config = self.config.clone();
-                    let future = async move {
-                        match pending.await {
-                            Ok(verified) => config.accept(&mut request, verified),
-                            Err(err) => return Ok(config.refuse(AuthError::Token(err))),
-                        }
-                        let response = inner.call(request).await?;
-                        Ok(response.map(Body::new))
-                    };
-                    drop(entered);
-                    return ResponseFuture::verifying(Box::pin(future.instrument(span)));
-                }
-            }
-        }
+        // A key fetch or the replay store must wait: only this remainder is boxed. It owns what
+        // it checks and is the only thing that polls the key source and the store.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        let future = async move {
+            let bound = match waiting {
+                Ok(bound) => bound,
+                Err((pending, scheme, dpop)) => match pending.await {
+                    Ok(verified) => {
+                        let seen = Seen::of(&request);
+                        let (proof, token) = match &dpop {
+                            Some((proof, token)) => (Some(proof.as_str()), token.as_str()),
+                            None => (None, ""),
+                        };
+                        config.bind(verified, scheme, proof, token, seen.method, seen.path)
+                    }
+                    Err(err) => Bound::refused(err, scheme),
+                },
+            };
+            let nonce = match bound.settle().await {
+                Ok(accepted) => config.accept(&mut request, accepted),
+                Err(Refused(error, presented)) => return Ok(config.refuse(error, presented)),
+            };
+            let response = inner.call(request).await?;
+            Ok(with_nonce(response.map(Body::new), nonce))
+        };
         drop(entered);
+        ResponseFuture::verifying(Box::pin(future.instrument(span)))
+    }
+}
+
+impl<S> AuthService<S> {
+    /// Passes a request decided inside `call` to the inner service.
+    fn pass<ReqBody, ResBody>(
+        &mut self,
+        request: Request<ReqBody>,
+        nonce: Option<HeaderValue>,
+        span: tracing::Span,
+    ) -> ResponseFuture<S::Future, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+        S::Future: Send + 'static,
+        ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let future = self.inner.call(request);
         if span.is_disabled() {
-            ResponseFuture::inner(future)
+            ResponseFuture::inner(future, nonce)
         } else {
             // With the span recorded (tracing at debug level), the handler runs inside it.
             ResponseFuture::verifying(Box::pin(
-                async move { Ok(future.await?.map(Body::new)) }.instrument(span),
+                async move { Ok(with_nonce(future.await?.map(Body::new), nonce)) }.instrument(span),
             ))
         }
     }

@@ -2,6 +2,9 @@
 //!
 //! - [`AuthLayer`] verifies the token of every request (with a
 //!   [`tollgate_core::Verifier`]) and answers failures per RFC 6750;
+//! - DPoP (RFC 9449, sender-constrained tokens): [`AuthLayerBuilder::dpop`] accepts
+//!   `Authorization: DPoP` with a proof of the client's key, and [`DpopProof`] hands handlers
+//!   the key's thumbprint;
 //! - [`Claims<T>`] hands handlers the verified claims as their own type;
 //! - `Option<Claims<T>>` for routes behind an [`optional`](AuthLayerBuilder::optional) layer;
 //! - guards ([`RequireRole`], [`RequireAnyRole`], [`RequireAllRoles`], the same for scopes, and
@@ -43,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 mod claims;
+mod dpop;
 mod forward;
 mod guard;
 mod layer;
@@ -56,6 +60,7 @@ pub mod testing;
 pub use tollgate_core as core;
 
 pub use claims::{Authenticated, Claims};
+pub use dpop::DpopProof;
 pub use forward::{ForwardClaims, ForwardClaimsLayer, ForwardConfigError};
 pub use guard::{
     GuardFuture, GuardLayer, GuardService, RequireAllRoles, RequireAllScopes, RequireAnyRole,
@@ -66,7 +71,7 @@ pub use layer::{AuthLayer, AuthLayerBuilder, AuthService, ResponseFuture, TokenV
 pub use response::{
     Answering, AuthError, AuthRejection, Challenge, ErrorResponder, Rfc6750Responder,
 };
-pub use token::InvalidRequest;
+pub use token::{AuthScheme, InvalidRequest};
 
 /// The README's examples are compiled and run as doctests of this crate.
 #[cfg(doctest)]

@@ -8,8 +8,9 @@ use axum_core::response::IntoResponse;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 use tollgate_core::ErrorCode;
+use tollgate_core::dpop::{DpopError, DpopMode};
 
-use crate::token::InvalidRequest;
+use crate::token::{AuthScheme, InvalidRequest};
 
 /// Why a request was not let through. Every answer of Tollgate's layers, extractors and guards
 /// is one of these, answered by the [`ErrorResponder`] in effect with
@@ -17,12 +18,12 @@ use crate::token::InvalidRequest;
 ///
 /// The failures of a token (its verification, its claims' shape, a missing role or scope) are
 /// [`tollgate_core::Error`]s, one variant and one client text each: the errors the core
-/// verifier, the Lambda authorizer and the CLI report too. This type adds only the failures of
-/// the request itself.
+/// verifier, the Lambda authorizer and the CLI report too; the failures of a DPoP proof are
+/// [`DpopError`]s, likewise. This type adds only the failures of the request itself.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// No bearer token: 401 with a bare challenge (RFC 6750 3.1: no error code).
+    /// No access token: 401 with a bare challenge (RFC 6750 3.1: no error code).
     #[error("{MISSING_CREDENTIALS}")]
     MissingCredentials,
     /// Malformed credentials: 400 `invalid_request`.
@@ -35,10 +36,32 @@ pub enum AuthError {
     /// whose `required` becomes the challenge's `scope`), or 503 (keys unavailable).
     #[error(transparent)]
     Token(#[from] tollgate_core::Error),
+    /// The DPoP proof, or the way a token was presented, was refused (RFC 9449): 401
+    /// `invalid_dpop_proof` (a proof that does not verify or does not fit the request or the
+    /// token), 401 `use_dpop_nonce` (the proof needs the server nonce sent in `DPoP-Nonce`),
+    /// 401 `invalid_token` (an unbound token presented as DPoP, a bound token presented as
+    /// Bearer), 400 `invalid_request` (several proofs), 503 (the replay store is unavailable).
+    #[error(transparent)]
+    Dpop(#[from] DpopError),
+    /// The token was presented with a scheme that is not accepted here: `Bearer` where DPoP is
+    /// [required](tollgate_core::dpop::DpopMode::Required), and for
+    /// [`DpopProof`](crate::DpopProof) on a bearer request. 401 `invalid_token`, challenging
+    /// with the scheme that is accepted. (With DPoP [off](tollgate_core::dpop::DpopMode::Off)
+    /// the layer reads `DPoP` as another scheme, i.e. no credentials, so it never reports
+    /// `SchemeNotAccepted(Dpop)`; the variant is for layers of other crates.)
+    #[error("{}", scheme_not_accepted(*.0))]
+    SchemeNotAccepted(AuthScheme),
 }
 
 /// The client text of [`AuthError::MissingCredentials`].
 const MISSING_CREDENTIALS: &str = "a bearer token is required";
+
+const fn scheme_not_accepted(scheme: AuthScheme) -> &'static str {
+    match scheme {
+        AuthScheme::Bearer => "this resource requires a DPoP-bound token and the DPoP scheme",
+        AuthScheme::Dpop => "this resource does not accept the DPoP scheme; use Bearer",
+    }
+}
 
 impl From<InvalidRequest> for AuthError {
     fn from(why: InvalidRequest) -> Self {
@@ -50,31 +73,67 @@ impl AuthError {
     /// The HTTP status of the answer.
     pub fn status(&self) -> StatusCode {
         match self {
-            AuthError::MissingCredentials => StatusCode::UNAUTHORIZED,
+            AuthError::MissingCredentials | AuthError::SchemeNotAccepted(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::Token(err) => {
                 StatusCode::from_u16(err.code().http_status()).unwrap_or(StatusCode::UNAUTHORIZED)
             }
+            AuthError::Dpop(err) => {
+                StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::UNAUTHORIZED)
+            }
         }
     }
 
-    /// The RFC 6750 error code; `None` when credentials are missing.
+    /// The nearest RFC 6750 error code; `None` when credentials are missing. A DPoP error
+    /// whose code RFC 6750 does not have (`invalid_dpop_proof`, `use_dpop_nonce`) is
+    /// [`InvalidToken`](ErrorCode::InvalidToken) here: the exact code is
+    /// [`challenge_error`](Self::challenge_error).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             AuthError::MissingCredentials => None,
             AuthError::InvalidRequest(_) => Some(ErrorCode::InvalidRequest),
             AuthError::Token(err) => Some(err.code()),
+            AuthError::SchemeNotAccepted(_) => Some(ErrorCode::InvalidToken),
+            AuthError::Dpop(err) => Some(match err.code() {
+                "invalid_request" => ErrorCode::InvalidRequest,
+                _ if err.is_transient() => ErrorCode::TemporarilyUnavailable,
+                _ => ErrorCode::InvalidToken,
+            }),
+        }
+    }
+
+    /// The `error` parameter of the challenge and the default body: an RFC 6750 code, or one
+    /// of RFC 9449's (`invalid_dpop_proof`, `use_dpop_nonce`); `None` when credentials are
+    /// missing.
+    ///
+    /// ```
+    /// use tollgate::AuthError;
+    /// use tollgate::core::dpop::DpopError;
+    ///
+    /// assert_eq!(AuthError::Dpop(DpopError::Replayed).challenge_error(), Some("invalid_dpop_proof"));
+    /// assert_eq!(AuthError::Dpop(DpopError::NonceRequired).challenge_error(), Some("use_dpop_nonce"));
+    /// assert_eq!(AuthError::MissingCredentials.challenge_error(), None);
+    /// ```
+    pub fn challenge_error(&self) -> Option<&'static str> {
+        match self {
+            AuthError::Dpop(err) => Some(err.code()),
+            other => other.code().map(ErrorCode::as_str),
         }
     }
 
     /// The client-facing text (the challenge's `error_description` and the default body's): safe
     /// to show clients, never configuration or key material. For a token failure it is
-    /// [`tollgate_core::Error::public_description`].
+    /// [`tollgate_core::Error::public_description`], for a DPoP failure
+    /// [`DpopError::client_message`].
     pub fn description(&self) -> &'static str {
         match self {
             AuthError::MissingCredentials => MISSING_CREDENTIALS,
             AuthError::InvalidRequest(why) => why.description(),
             AuthError::Token(err) => err.public_description(),
+            AuthError::Dpop(err) => err.client_message(),
+            AuthError::SchemeNotAccepted(scheme) => scheme_not_accepted(*scheme),
         }
     }
 
@@ -88,10 +147,46 @@ impl AuthError {
             _ => None,
         }
     }
+
+    /// Whether the server nonce is what the client lacks (`use_dpop_nonce`): the answer carries
+    /// a fresh `DPoP-Nonce` header.
+    pub fn needs_dpop_nonce(&self) -> bool {
+        matches!(
+            self,
+            AuthError::Dpop(DpopError::NonceRequired | DpopError::NonceInvalid)
+        )
+    }
+
+    /// The scheme this failure is about, whatever scheme the request used: `DPoP` for a proof
+    /// failure or a malformed `DPoP` credential, `Bearer` for a bound token sent as Bearer or a
+    /// malformed `Bearer` credential; for a scheme that is not accepted, the one that is.
+    /// `None` when the failure is the same in both (no token, two `Authorization` headers, a
+    /// refused token).
+    fn scheme(&self) -> Option<AuthScheme> {
+        match self {
+            AuthError::Dpop(DpopError::BoundTokenAsBearer) => Some(AuthScheme::Bearer),
+            AuthError::Dpop(_) => Some(AuthScheme::Dpop),
+            AuthError::SchemeNotAccepted(AuthScheme::Bearer) => Some(AuthScheme::Dpop),
+            AuthError::SchemeNotAccepted(AuthScheme::Dpop) => Some(AuthScheme::Bearer),
+            AuthError::InvalidRequest(InvalidRequest::MalformedAuthorization) => {
+                Some(AuthScheme::Bearer)
+            }
+            AuthError::InvalidRequest(InvalidRequest::MalformedDpopAuthorization) => {
+                Some(AuthScheme::Dpop)
+            }
+            _ => None,
+        }
+    }
 }
 
-/// The parts of the `WWW-Authenticate` challenge that come from configuration: the `realm`
-/// (default `"api"`) and the RFC 9728 `resource_metadata` URL (default none).
+/// The parts of the `WWW-Authenticate` challenges that come from configuration: the `realm`
+/// (default `"api"`), the RFC 9728 `resource_metadata` URL (default none), and which schemes are
+/// accepted ([`dpop`](Self::dpop): `Bearer` only by default).
+///
+/// A layer gives its responder the challenge of the scheme the request presented
+/// ([`presented`](Self::presented)), so that a failure in one scheme is answered in that
+/// scheme's challenge only (RFC 9449 7.2); a request with no usable credentials is challenged
+/// with every accepted scheme.
 ///
 /// ```
 /// use tollgate::{AuthError, Challenge};
@@ -105,10 +200,27 @@ impl AuthError {
 ///     Some(r#"Bearer realm="orders", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource""#)
 /// );
 /// ```
+///
+/// With DPoP allowed, a request without credentials gets both challenges:
+///
+/// ```
+/// use tollgate::{AuthError, Challenge};
+/// use tollgate::core::dpop::DpopMode;
+///
+/// let challenge = Challenge::default().dpop(DpopMode::Allowed, "ES256 EdDSA");
+/// let values: Vec<_> = challenge
+///     .www_authenticate_all(&AuthError::MissingCredentials)
+///     .map(|v| v.to_str().unwrap_or_default().to_owned())
+///     .collect();
+/// assert_eq!(values, [r#"Bearer realm="api""#, r#"DPoP realm="api", algs="ES256 EdDSA""#]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Challenge {
     realm: Option<Arc<str>>,
     resource_metadata: Option<Arc<str>>,
+    dpop: DpopMode,
+    algs: Option<Arc<str>>,
+    presented: Option<AuthScheme>,
 }
 
 impl Default for Challenge {
@@ -116,14 +228,17 @@ impl Default for Challenge {
         Challenge {
             realm: Some("api".into()),
             resource_metadata: None,
+            dpop: DpopMode::Off,
+            algs: None,
+            presented: None,
         }
     }
 }
 
 /// Appends `name="value"` (`value` as an RFC 9110 quoted-string, control characters dropped),
-/// preceded by `, ` unless it is the first parameter.
-fn push_param(out: &mut String, name: &str, value: &str) {
-    if out.len() > "Bearer".len() {
+/// preceded by `, ` unless it is the first parameter after the scheme.
+fn push_param(out: &mut String, scheme: AuthScheme, name: &str, value: &str) {
+    if out.len() > scheme.as_str().len() {
         out.push(',');
     }
     out.push(' ');
@@ -150,6 +265,7 @@ impl Challenge {
         Challenge {
             realm: realm.map(Arc::from),
             resource_metadata: resource_metadata.map(Arc::from),
+            ..Challenge::default()
         }
     }
 
@@ -172,28 +288,152 @@ impl Challenge {
         self
     }
 
-    /// The `WWW-Authenticate` value for `error`, e.g.
-    /// `Bearer realm="api", error="invalid_token", error_description="the access token expired"`;
-    /// `None` for errors that carry no challenge (503).
-    pub fn www_authenticate(&self, error: &AuthError) -> Option<HeaderValue> {
+    /// Which schemes are accepted (RFC 9449 7.1): `Off`, only `Bearer` challenges (the
+    /// default); `Allowed`, both; `Required`, only `DPoP` challenges. `algs` is the
+    /// space-separated list of proof algorithms for the `DPoP` challenge's `algs` parameter
+    /// ([`DpopVerifier::algs_challenge`](tollgate_core::dpop::DpopVerifier::algs_challenge));
+    /// empty leaves it out.
+    pub fn dpop(mut self, mode: DpopMode, algs: &str) -> Self {
+        self.dpop = mode;
+        self.algs = (!algs.is_empty()).then(|| Arc::from(algs));
+        self
+    }
+
+    /// The challenge for a request that presented its token with `scheme`: a failure that is not
+    /// about one scheme (a refused token, a missing role) is answered in that scheme's challenge
+    /// only. The layer gives its responder this for every request carrying a token.
+    pub fn presented(mut self, scheme: AuthScheme) -> Self {
+        self.presented = Some(scheme);
+        self
+    }
+
+    /// The scheme the request presented its token with, when the layer saw one.
+    pub fn presented_scheme(&self) -> Option<AuthScheme> {
+        self.presented
+    }
+
+    /// The DPoP mode the challenges follow ([`dpop`](Self::dpop)).
+    pub fn dpop_mode(&self) -> DpopMode {
+        self.dpop
+    }
+
+    fn accepts(&self, scheme: AuthScheme) -> bool {
+        !matches!(
+            (self.dpop, scheme),
+            (DpopMode::Off, AuthScheme::Dpop) | (DpopMode::Required, AuthScheme::Bearer)
+        )
+    }
+
+    /// The schemes challenged for `error`, in order: the scheme the failure is about, else the
+    /// one the request presented, else every accepted one; a scheme that is not accepted is
+    /// replaced by the accepted ones.
+    fn schemes(&self, error: &AuthError) -> [Option<AuthScheme>; 2] {
         if error.status() == StatusCode::SERVICE_UNAVAILABLE {
-            return None;
+            return [None, None];
         }
+        match error.scheme().or(self.presented) {
+            Some(scheme) if self.accepts(scheme) => [Some(scheme), None],
+            _ => [
+                self.accepts(AuthScheme::Bearer)
+                    .then_some(AuthScheme::Bearer),
+                self.accepts(AuthScheme::Dpop).then_some(AuthScheme::Dpop),
+            ],
+        }
+    }
+
+    /// The one `WWW-Authenticate` value for `error`, for responders that set a single header,
+    /// e.g. `Bearer realm="api", error="invalid_token", error_description="the access token
+    /// expired"`; `None` for errors that carry no challenge (503). When several schemes are
+    /// challenged (DPoP allowed, no usable credentials) this is the first, `Bearer`:
+    /// [`www_authenticate_all`](Self::www_authenticate_all) gives every value.
+    pub fn www_authenticate(&self, error: &AuthError) -> Option<HeaderValue> {
+        self.schemes(error)
+            .into_iter()
+            .flatten()
+            .next()
+            .and_then(|scheme| self.challenge_for(scheme, error))
+    }
+
+    /// Every `WWW-Authenticate` value for `error`, one per challenged scheme (RFC 9449 7.2): the
+    /// scheme the failure is about or the request presented, else every accepted scheme (with
+    /// DPoP allowed, `Bearer` then `DPoP`). Empty for errors that carry no challenge (503).
+    pub fn www_authenticate_all(
+        &self,
+        error: &AuthError,
+    ) -> impl Iterator<Item = HeaderValue> + use<> {
+        let [first, second] = self.schemes(error);
+        [
+            first.and_then(|s| self.challenge_for(s, error)),
+            second.and_then(|s| self.challenge_for(s, error)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// Every challenge for `error` in one `WWW-Authenticate` value, comma-separated
+    /// (`Bearer realm="api", DPoP realm="api", algs="ES256"`): the same list as
+    /// [`www_authenticate_all`](Self::www_authenticate_all), as one field (RFC 9110 5.3 and
+    /// 11.6.1 allow either). For transports that keep one value per header name, such as API
+    /// Gateway HTTP API (payload 2.0) and Lambda function URL responses through `lambda_http`,
+    /// which drop the second `WWW-Authenticate`.
+    ///
+    /// ```
+    /// use tollgate::{AuthError, Challenge};
+    /// use tollgate::core::dpop::DpopMode;
+    ///
+    /// let challenge = Challenge::default().dpop(DpopMode::Allowed, "ES256");
+    /// let value = challenge.www_authenticate_joined(&AuthError::MissingCredentials);
+    /// assert_eq!(
+    ///     value.as_ref().and_then(|v| v.to_str().ok()),
+    ///     Some(r#"Bearer realm="api", DPoP realm="api", algs="ES256""#)
+    /// );
+    /// ```
+    pub fn www_authenticate_joined(&self, error: &AuthError) -> Option<HeaderValue> {
+        let mut values = self.www_authenticate_all(error);
+        let first = values.next()?;
+        let Some(second) = values.next() else {
+            return Some(first);
+        };
+        let mut joined = first.as_bytes().to_vec();
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(second.as_bytes());
+        HeaderValue::from_bytes(&joined).ok()
+    }
+
+    /// The `WWW-Authenticate` value of `scheme` for `error`, whichever schemes are accepted:
+    /// `Bearer realm=.., error=.., error_description=.., scope=.., resource_metadata=..` or
+    /// `DPoP realm=.., algs=.., error=.., ...`; `None` only if it cannot be a header value.
+    ///
+    /// ```
+    /// use tollgate::{AuthError, AuthScheme, Challenge};
+    /// use tollgate::core::dpop::{DpopError, DpopMode};
+    ///
+    /// let challenge = Challenge::default().dpop(DpopMode::Required, "ES256");
+    /// let value = challenge.challenge_for(AuthScheme::Dpop, &AuthError::Dpop(DpopError::Replayed));
+    /// assert_eq!(
+    ///     value.as_ref().and_then(|v| v.to_str().ok()),
+    ///     Some(r#"DPoP realm="api", algs="ES256", error="invalid_dpop_proof", error_description="the DPoP proof was already used""#)
+    /// );
+    /// ```
+    pub fn challenge_for(&self, scheme: AuthScheme, error: &AuthError) -> Option<HeaderValue> {
         // One buffer, sized for the usual challenge: refusals are on the attacker's budget.
-        let mut value = String::with_capacity(128);
-        value.push_str("Bearer");
+        let mut value = String::with_capacity(160);
+        value.push_str(scheme.as_str());
         if let Some(realm) = &self.realm {
-            push_param(&mut value, "realm", realm);
+            push_param(&mut value, scheme, "realm", realm);
         }
-        if let Some(code) = error.code() {
-            push_param(&mut value, "error", code.as_str());
-            push_param(&mut value, "error_description", error.description());
+        if let (AuthScheme::Dpop, Some(algs)) = (scheme, &self.algs) {
+            push_param(&mut value, scheme, "algs", algs);
+        }
+        if let Some(code) = error.challenge_error() {
+            push_param(&mut value, scheme, "error", code);
+            push_param(&mut value, scheme, "error_description", error.description());
         }
         if let Some(required) = error.required_scope() {
-            push_param(&mut value, "scope", required);
+            push_param(&mut value, scheme, "scope", required);
         }
         if let Some(url) = &self.resource_metadata {
-            push_param(&mut value, "resource_metadata", url);
+            push_param(&mut value, scheme, "resource_metadata", url);
         }
         HeaderValue::from_str(&value).ok()
     }
@@ -242,7 +482,7 @@ pub struct Rfc6750Responder;
 
 impl ErrorResponder for Rfc6750Responder {
     fn respond(&self, error: &AuthError, challenge: &Challenge) -> Response<Body> {
-        let code = error.code().map_or("unauthorized", ErrorCode::as_str);
+        let code = error.challenge_error().unwrap_or("unauthorized");
         let body = ErrorBody {
             error: code,
             error_description: error.description(),
@@ -254,8 +494,8 @@ impl ErrorResponder for Rfc6750Responder {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(value) = challenge.www_authenticate(error) {
-            headers.insert(WWW_AUTHENTICATE, value);
+        for value in challenge.www_authenticate_all(error) {
+            headers.append(WWW_AUTHENTICATE, value);
         }
         if error.status() == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
@@ -424,6 +664,77 @@ mod tests {
             challenge_for(&Challenge::default(), &AuthError::MissingCredentials).as_deref(),
             Some("Bearer realm=\"api\"")
         );
+    }
+
+    #[test]
+    fn challenged_schemes_follow_the_mode_the_error_and_the_presented_scheme() {
+        use tollgate_core::dpop::DpopError;
+        let schemes = |challenge: &Challenge, error: &AuthError| -> Vec<String> {
+            challenge
+                .www_authenticate_all(error)
+                .map(|v| v.to_str().unwrap().split(' ').next().unwrap().to_owned())
+                .collect()
+        };
+        let expired = AuthError::Token(tollgate_core::Error::Expired {
+            exp: 1,
+            now: 2,
+            leeway: 0,
+        });
+        let missing = AuthError::MissingCredentials;
+        let replayed = AuthError::Dpop(DpopError::Replayed);
+        let bound = AuthError::Dpop(DpopError::BoundTokenAsBearer);
+        let no_bearer = AuthError::SchemeNotAccepted(AuthScheme::Bearer);
+        let no_dpop = AuthError::SchemeNotAccepted(AuthScheme::Dpop);
+        let down = AuthError::Dpop(DpopError::ReplayStoreUnavailable("x".into()));
+        let off = Challenge::default();
+        let allowed = Challenge::default().dpop(DpopMode::Allowed, "ES256");
+        let required = Challenge::default().dpop(DpopMode::Required, "ES256");
+        let cases: [(&Challenge, &AuthError, &[&str]); 12] = [
+            (&off, &missing, &["Bearer"]),
+            (&allowed, &missing, &["Bearer", "DPoP"]),
+            (&required, &missing, &["DPoP"]),
+            (&allowed, &expired, &["Bearer", "DPoP"]),
+            (&allowed, &replayed, &["DPoP"]),
+            (&allowed, &bound, &["Bearer"]),
+            (&allowed, &no_bearer, &["DPoP"]),
+            (&allowed, &no_dpop, &["Bearer"]),
+            // A scheme that is not accepted is never challenged: the accepted ones instead.
+            (&off, &replayed, &["Bearer"]),
+            (&off, &no_bearer, &["Bearer"]),
+            (&required, &no_dpop, &["DPoP"]),
+            (&allowed, &down, &[]),
+        ];
+        for (challenge, error, expected) in cases {
+            assert_eq!(
+                schemes(challenge, error),
+                expected,
+                "{:?} {error:?}",
+                challenge.dpop_mode()
+            );
+        }
+        // The presented scheme decides for failures that are not about one scheme.
+        let presented = allowed.clone().presented(AuthScheme::Dpop);
+        assert_eq!(presented.presented_scheme(), Some(AuthScheme::Dpop));
+        assert_eq!(schemes(&presented, &expired), ["DPoP"]);
+        assert_eq!(schemes(&presented, &bound), ["Bearer"]);
+        assert_eq!(
+            schemes(&allowed.clone().presented(AuthScheme::Bearer), &expired),
+            ["Bearer"]
+        );
+        // Codes and statuses of the DPoP failures.
+        assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(replayed.code(), Some(ErrorCode::InvalidToken));
+        assert_eq!(replayed.challenge_error(), Some("invalid_dpop_proof"));
+        let two = AuthError::Dpop(DpopError::MultipleProofs);
+        assert_eq!(two.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(two.code(), Some(ErrorCode::InvalidRequest));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.code(), Some(ErrorCode::TemporarilyUnavailable));
+        assert!(AuthError::Dpop(DpopError::NonceInvalid).needs_dpop_nonce());
+        assert!(!replayed.needs_dpop_nonce());
+        assert_eq!(no_bearer.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(no_bearer.challenge_error(), Some("invalid_token"));
+        assert_eq!(no_bearer.to_string(), no_bearer.description());
     }
 
     #[test]

@@ -48,10 +48,18 @@ async fn admin(_: RequireRole<Admin>) -> Json<Value> {
 /// The one place the verifier is built: the shared `TOLLGATE_*` configuration
 /// ([`tollgate_core::config`]), e.g. `TOLLGATE_PROVIDER=entra` with `TOLLGATE_ENTRA_TENANT` and
 /// `TOLLGATE_AUDIENCE`, or the generic `TOLLGATE_JWKS_URL`/`TOLLGATE_ISSUER`/`TOLLGATE_AUDIENCE`.
-fn verifier_from_env() -> Result<Verifier, String> {
+fn layer_from_env() -> Result<AuthLayer, String> {
     let config = AuthConfig::from_env("TOLLGATE_").map_err(|e| e.to_string())?;
     tracing::info!("{}", config.summary());
-    config.build().map_err(|e| e.to_string())
+    let verifier: Verifier = config.build().map_err(|e| e.to_string())?;
+    // DPoP (TOLLGATE_DPOP, TOLLGATE_PUBLIC_URL: the function app's public URL; behind the
+    // Functions host the request arrives at http://127.0.0.1:<port>, never the client's URL).
+    Ok(match config.build_dpop().map_err(|e| e.to_string())? {
+        Some(dpop) => AuthLayer::builder(verifier)
+            .dpop(dpop, config.dpop().mode())
+            .build(),
+        None => AuthLayer::new(verifier),
+    })
 }
 
 fn trust_easy_auth() -> bool {
@@ -66,7 +74,7 @@ fn app() -> Result<Router, String> {
         tracing::info!("trusting Easy Auth's X-MS-CLIENT-PRINCIPAL; bearer tokens are not read");
         Ok(routes.layer(EasyAuthLayer::trust_easy_auth()))
     } else {
-        Ok(routes.layer(AuthLayer::new(verifier_from_env()?)))
+        Ok(routes.layer(layer_from_env()?))
     }
 }
 

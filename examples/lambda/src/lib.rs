@@ -49,10 +49,18 @@ pub fn app() -> Result<Router, lambda_http::Error> {
         })?,
         None => config.build()?,
     };
+    // DPoP (TOLLGATE_DPOP, TOLLGATE_PUBLIC_URL: the API's custom domain or stage URL, since
+    // `htu` is never taken from the Host header).
+    let layer = match config.build_dpop()? {
+        Some(dpop) => AuthLayer::builder(verifier)
+            .dpop(dpop, config.dpop().mode())
+            .build(),
+        None => AuthLayer::new(verifier),
+    };
     let protected = Router::new()
         .route("/me", get(me))
         .route("/admin", get(admin))
-        .layer(AuthLayer::new(verifier));
+        .layer(layer);
     Ok(Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .merge(protected))

@@ -34,7 +34,7 @@
 
 mod signer;
 
-pub use signer::{SigningKey, SigningKeyError};
+pub use signer::{SigningKey, SigningKeyError, access_token_hash};
 
 use crate::error::Error;
 use crate::verified_token::VerifiedToken;

@@ -283,6 +283,83 @@ impl SigningKey {
         Some(jwk)
     }
 
+    /// The public key as a DPoP client puts it in a proof's `jwk` header: only the members
+    /// RFC 7638 hashes (`kty` and `crv`/`x`/`y` or `n`/`e`), no `kid`, `alg` or `use` (`None`
+    /// for HMAC secrets).
+    pub fn dpop_jwk(&self) -> Option<Value> {
+        let mut jwk = self.public_jwk()?;
+        if let Some(object) = jwk.as_object_mut() {
+            object.retain(|name, _| matches!(name.as_str(), "kty" | "crv" | "x" | "y" | "n" | "e"));
+        }
+        Some(jwk)
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of the public key, base64url: the `cnf.jkt` of a token
+    /// bound to this key. Computed here (serde_json's sorted map and aws-lc-rs's SHA-256), not
+    /// with the verifier's code, so tests compare two implementations. `None` for HMAC secrets.
+    pub fn jwk_thumbprint(&self) -> Option<String> {
+        let jwk = self.dpop_jwk()?;
+        // serde_json's `Map` is a BTreeMap without `preserve_order`: members come out sorted.
+        let sorted: std::collections::BTreeMap<String, Value> =
+            jwk.as_object()?.clone().into_iter().collect();
+        let canonical = serde_json::to_string(&sorted).ok()?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        Some(URL_SAFE_NO_PAD.encode(digest.as_ref()))
+    }
+
+    /// Signs `claims` into a DPoP proof: header `{"typ":"dpop+jwt","alg","jwk"}` with
+    /// [`dpop_jwk`](Self::dpop_jwk) (RFC 9449 4.2).
+    pub fn sign_dpop_proof(&self, claims: &Map<String, Value>) -> Result<String, SigningKeyError> {
+        let jwk = self
+            .dpop_jwk()
+            .ok_or_else(|| err("an HMAC secret cannot sign DPoP proofs"))?;
+        let header = json!({"typ": "dpop+jwt", "alg": self.alg.as_str(), "jwk": jwk});
+        self.sign_raw(
+            &header.to_string(),
+            &Value::Object(claims.clone()).to_string(),
+        )
+    }
+
+    /// A DPoP proof for one request, as a client makes it: `htm`, `htu`, `iat` now, a random
+    /// `jti`, `ath` of `access_token` when given, `nonce` when given.
+    ///
+    /// ```
+    /// use tollgate_core::Algorithm;
+    /// use tollgate_core::testing::SigningKey;
+    ///
+    /// let key = SigningKey::generate(Algorithm::ES256)?;
+    /// let proof = key.dpop_proof("GET", "https://api.example.com/orders", Some("eyJ..."), None)?;
+    /// assert_eq!(proof.split('.').count(), 3);
+    /// assert_eq!(key.jwk_thumbprint().map(|t| t.len()), Some(43));
+    /// # Ok::<(), tollgate_core::testing::SigningKeyError>(())
+    /// ```
+    pub fn dpop_proof(
+        &self,
+        htm: &str,
+        htu: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> Result<String, SigningKeyError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(err)?
+            .as_secs();
+        let mut jti = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut jti).map_err(err)?;
+        let mut claims = Map::new();
+        claims.insert("jti".into(), json!(URL_SAFE_NO_PAD.encode(jti)));
+        claims.insert("htm".into(), json!(htm));
+        claims.insert("htu".into(), json!(htu));
+        claims.insert("iat".into(), json!(now));
+        if let Some(token) = access_token {
+            claims.insert("ath".into(), json!(access_token_hash(token)));
+        }
+        if let Some(nonce) = nonce {
+            claims.insert("nonce".into(), json!(nonce));
+        }
+        self.sign_dpop_proof(&claims)
+    }
+
     /// Signs `claims` into a compact JWT with header `{"alg", "kid", "typ"}`.
     pub fn sign(&self, claims: &Map<String, Value>, typ: &str) -> Result<String, SigningKeyError> {
         let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
@@ -336,6 +413,13 @@ impl SigningKey {
             }
         }
     }
+}
+
+/// The `ath` of a DPoP proof for `access_token`: base64url(SHA-256(token)) (RFC 9449 4.2),
+/// computed with aws-lc-rs.
+pub fn access_token_hash(access_token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
 /// `der` as PEM with this label, 64 characters a line, ending in a newline.

@@ -1,4 +1,5 @@
-// A real OpenID Provider for tollgate-core's `remote_oidc_provider` test: panva's certified
+// A real OpenID Provider for tollgate-core's `remote_oidc_provider` test and the DPoP interop
+// test of `tollgate serve` (crates/tollgate-cli/tests/dpop_interop.rs): panva's certified
 // oidc-provider (pinned in package.json / package-lock.json), not code of ours.
 //
 //   node provider.mjs [port]        (or TOLLGATE_OP_PORT=<port>; default 0: any free port)
@@ -11,6 +12,10 @@
 // client_credentials grant. Access tokens are RFC 9068 JWTs (`typ: at+jwt`) for the resource
 // `urn:tollgate:api`, signed with ES256; the resource `urn:tollgate:api:rs256` gets the same
 // audience, signed with RS256.
+//
+// DPoP (RFC 9449) is on: a token request carrying a `DPoP` proof (ES256, EdDSA/Ed25519, RS256 or
+// PS256; no server nonce) gets a DPoP-bound access token (`token_type: DPoP`, `cnf.jkt` = the
+// proof key's thumbprint); one without gets a Bearer token as before.
 
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -56,10 +61,13 @@ server.listen(port, '127.0.0.1', () => {
       token_endpoint_auth_method: 'client_secret_basic',
     }],
     jwks: { keys: [signingKey('ES256'), signingKey('RS256')] },
+    // The proof algorithms of `tollgate serve` (the default list lacks the RSA ones).
+    enabledJWA: { dPoPSigningAlgValues: ['ES256', 'Ed25519', 'EdDSA', 'RS256', 'PS256'] },
     features: {
       // No end-user interactions here: only the token endpoint and the metadata are used.
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => AUDIENCE,

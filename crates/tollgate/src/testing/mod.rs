@@ -25,6 +25,26 @@
 //!
 //! Tokens minted here are for tests and local development only.
 //!
+//! Expiry is tested without sleeping with a [`ManualClock`] (re-exported from
+//! [`tollgate_core::clock`]) given to the verifier:
+//!
+//! ```
+//! use std::time::Duration;
+//! use tollgate::testing::{DevIssuer, ManualClock};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let issuer = DevIssuer::start().await?;
+//! let clock = ManualClock::now_frozen();
+//! let verifier = issuer.verifier_builder()?.clock(clock.clone()).build();
+//! let token = issuer.token().subject("alice").sign()?;
+//! assert!(verifier.verify(&token).await.is_ok());
+//! clock.advance(Duration::from_secs(24 * 3600)); // long past the token's exp
+//! assert!(verifier.verify(&token).await.is_err());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The keys ([`SigningKey`]) are [`tollgate_core::testing`]'s, re-exported: one test signer for
 //! the whole workspace, built on aws-lc-rs rather than on the verification code it tests.
 
@@ -40,6 +60,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+pub use tollgate_core::clock::ManualClock;
 use tollgate_core::remote::JwksSource;
 pub use tollgate_core::testing::{SigningKey, SigningKeyError};
 use tollgate_core::{Algorithm, CryptoProvider, Validation, Verifier, VerifierBuilder};

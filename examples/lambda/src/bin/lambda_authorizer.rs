@@ -24,7 +24,17 @@ use tollgate_lambda::{Authorizer, AuthorizerError, AuthorizerEvent};
 
 fn authorizer() -> Result<Authorizer, lambda_runtime::Error> {
     // A bad configuration fails the init with one line naming the variable.
-    let verifier = AuthConfig::from_env("TOLLGATE_")?.build()?;
+    let config = AuthConfig::from_env("TOLLGATE_")?;
+    if config.dpop().mode() != tollgate_core::dpop::DpopMode::Off {
+        // An authorizer is not the request's endpoint: it cannot keep a replay store for the
+        // function's proofs, and a REST TOKEN authorizer does not see the DPoP header at all.
+        return Err(
+            "TOLLGATE_DPOP: API Gateway authorizers cannot check DPoP proofs; \
+                    verify them in the function (the lambda_router example) instead"
+                .into(),
+        );
+    }
+    let verifier = config.build()?;
     let claims =
         std::env::var("TOLLGATE_CONTEXT_CLAIMS").unwrap_or_else(|_| "email,roles,scope".to_owned());
     let claims = claims.split(',').map(str::trim).filter(|c| !c.is_empty());

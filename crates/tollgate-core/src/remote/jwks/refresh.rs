@@ -18,11 +18,13 @@ use super::config::{
 use crate::algorithm::Algorithm;
 use crate::error::KeyLookupError;
 use crate::key_set::KeySet;
+use crate::registered::unix_seconds;
 use crate::remote::certificates;
 use crate::remote::error::RemoteError;
 use crate::remote::fetch::{self, CacheDirective, Fetched};
 use crate::remote::metrics::{Counters, JwksMetrics};
 use crate::source::KeyResult;
+use crate::telemetry;
 
 /// A fetched key set and its freshness.
 pub(super) struct Cached {
@@ -131,6 +133,7 @@ impl Shared {
         self.record(&self.counters.unknown_kid_rejections, |m| {
             m.unknown_kid_rejected(&kid)
         });
+        telemetry::unknown_kid();
         Err(KeyLookupError::UnknownKid { kid })
     }
 
@@ -256,9 +259,21 @@ impl Shared {
         )
         .await;
         let now = Instant::now();
+        let not_modified = matches!(result, Ok(Fetched::NotModified { .. }));
         match result.and_then(|fetched| self.to_cached(fetched, current.as_deref(), now)) {
-            Ok(cached) => self.store(cached, wanted_kid, now),
-            Err(err) => self.fetch_failed(err, current.as_deref(), now),
+            Ok(cached) => {
+                let result = if not_modified { "not_modified" } else { "ok" };
+                telemetry::key_fetch(
+                    &self.url_text,
+                    result,
+                    Some(unix_seconds(std::time::SystemTime::now())),
+                );
+                self.store(cached, wanted_kid, now)
+            }
+            Err(err) => {
+                telemetry::key_fetch(&self.url_text, "error", None);
+                self.fetch_failed(err, current.as_deref(), now)
+            }
         }
     }
 

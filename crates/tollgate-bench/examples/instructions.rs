@@ -1,0 +1,141 @@
+//! Instruction counts per request, in memory (the app of `benches/layer.rs`, called through
+//! `oneshot`): what `instructions.sh` runs under `valgrind --tool=callgrind`, which counts only
+//! inside `measure`. Unlike times, the counts do not move with the machine's load, so before and
+//! after a change compare exactly, even on a busy VM (they do not see cache misses or
+//! contention: the HTTP benchmark does).
+//!
+//! `instructions MODE REQUESTS`, MODE one of:
+//! - `noauth`: no authentication; `sig-only`: no-auth plus the bare RS256 signature check;
+//! - `hit`: one cached token; `reuse`: 100 cached tokens round-robin;
+//! - `multi-hit`: one cached token behind a two-issuer `MultiIssuer`;
+//! - `off`: no token cache, a pool of tokens; `churn`: a 16-entry cache, every token admitted and
+//!   evicting; `pool`: the default cache, each token seen once (the uncached pool).
+#![allow(missing_docs)]
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::{Json, Router};
+use http::{Request, header};
+use serde_json::{Map, Value, json};
+use tollgate::testing::SigningKey;
+use tollgate::{AuthLayer, Claims};
+use tollgate_bench::api::{self, Cache};
+use tollgate_bench::{AUDIENCE, ISSUER, ISSUER2, MeClaims};
+use tollgate_core::{Algorithm, KeySet, Validation};
+use tower::ServiceExt;
+
+async fn me(Claims(claims): Claims<MeClaims>) -> Json<Value> {
+    Json(json!({"sub": claims.sub}))
+}
+
+/// The counted part (callgrind counts inside this function only): [`drive`].
+#[inline(never)]
+fn measure(runtime: &tokio::runtime::Runtime, app: &Router, tokens: &[String], requests: usize) {
+    drive(runtime, app, tokens, requests);
+}
+
+/// `requests` requests, token `i % tokens.len()` for the i-th, each answered 200.
+fn drive(runtime: &tokio::runtime::Runtime, app: &Router, tokens: &[String], requests: usize) {
+    runtime.block_on(async {
+        for i in 0..requests {
+            let token = &tokens[i % tokens.len()];
+            let request = Request::get("/me")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert!(response.status().is_success(), "{}", response.status());
+            axum::body::to_bytes(response.into_body(), 64 * 1024)
+                .await
+                .unwrap();
+        }
+    });
+}
+
+fn token(key: &SigningKey, iss: &str, n: usize) -> String {
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(iss));
+    claims.insert("aud".into(), json!(AUDIENCE));
+    claims.insert("sub".into(), json!(format!("user-{n}")));
+    claims.insert("jti".into(), json!(n.to_string()));
+    claims.insert("exp".into(), json!(4_102_444_800u64));
+    key.sign(&claims, "JWT").unwrap()
+}
+
+fn policy(issuer: &str) -> Validation {
+    Validation::builder([Algorithm::RS256])
+        .issuer(issuer)
+        .audience(AUDIENCE)
+        .build()
+        .unwrap()
+}
+
+fn jwks(key: &SigningKey) -> KeySet {
+    KeySet::from_jwks(&json!({"keys": [key.public_jwk().unwrap()]}).to_string()).unwrap()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().expect("MODE");
+    let requests: usize = args.next().map_or(400, |n| n.parse().unwrap());
+    let key = SigningKey::generate(Algorithm::RS256).unwrap();
+    let keys = jwks(&key);
+    let pool_size = match mode.as_str() {
+        "hit" | "multi-hit" | "noauth" | "sig-only" => 1,
+        "reuse" => 100,
+        _ => requests.min(200),
+    };
+    // One more than measured: the first warms up (the key parsed for the backend, the header
+    // memo) outside the measurement, and in `pool` it is never seen again.
+    let tokens: Vec<String> = (0..=pool_size).map(|n| token(&key, ISSUER, n)).collect();
+    let protected = |cache| {
+        Router::new()
+            .route("/me", get(me))
+            .route_layer(AuthLayer::new(api::verifier(
+                policy(ISSUER),
+                keys.clone(),
+                cache,
+            )))
+    };
+    let app = match mode.as_str() {
+        "noauth" => Router::new().route("/me", get(|| async { Json(json!({"sub": "anonymous"})) })),
+        "sig-only" => tollgate_bench::sig_only_router(&key.to_pkcs8_pem().unwrap()),
+        "off" => protected(Cache::Off),
+        "churn" => protected(Cache::Entries(16)),
+        "pool" | "hit" | "reuse" => protected(Cache::Default),
+        "multi-hit" => {
+            let second = SigningKey::generate(Algorithm::RS256)
+                .unwrap()
+                .with_kid("second");
+            let multi = api::multi_issuer([
+                (
+                    ISSUER,
+                    api::verifier(policy(ISSUER), keys.clone(), Cache::Default),
+                ),
+                (
+                    ISSUER2,
+                    api::verifier(policy(ISSUER2), jwks(&second), Cache::Default),
+                ),
+            ]);
+            Router::new()
+                .route("/me", get(me))
+                .route_layer(AuthLayer::new(multi))
+        }
+        other => panic!("unknown mode {other}"),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (warm, measured) = tokens.split_at(1);
+    drive(&runtime, &app, warm, 1);
+    if matches!(mode.as_str(), "hit" | "reuse" | "multi-hit") {
+        // Two sightings each: cached from here on.
+        drive(&runtime, &app, measured, 2 * measured.len());
+    }
+    let measured = if mode == "noauth" || mode == "sig-only" {
+        warm
+    } else {
+        measured
+    };
+    measure(&runtime, &app, measured, requests);
+}
