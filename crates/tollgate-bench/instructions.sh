@@ -12,7 +12,7 @@
 # writes it with the raw counts to $OUT (default target/bench-instructions/<time>).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-MODES=${MODES:-"noauth sig-only hit reuse multi-hit off churn pool"}
+MODES=${MODES:-"noauth sig-only hit reuse multi-hit off churn pool dpop-es256 dpop-eddsa"}
 REQUESTS=${REQUESTS:-400}
 OUT=${OUT:-target/bench-instructions/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -34,6 +34,8 @@ fi
 printf 'mode\tvariant\trequests\tinstructions\n' >"$OUT/instructions.tsv"
 for mode in $MODES; do
   for v in "${variants[@]}"; do
+    # DPoP did not exist before: those modes run on the current tree only.
+    [ "$v" = before ] && [[ $mode == dpop-* ]] && continue
     bin=bin_$v
     total=$(valgrind --tool=callgrind --collect-atstart=no --toggle-collect='instructions::measure' \
       --callgrind-out-file="$OUT/callgrind.$mode.$v.out" "${!bin}" "$mode" "$REQUESTS" 2>&1 |
@@ -51,7 +53,7 @@ modes = list(dict.fromkeys(r["mode"] for r in rows))
 before = any(v == "before" for _, v in per)
 # What Tollgate adds over its floor: no-auth for cache hits, no-auth plus the bare signature
 # check (sig-only) for full verifications.
-HITS = ("hit", "reuse", "multi-hit")
+HITS = ("hit", "reuse", "multi-hit", "dpop-es256", "dpop-eddsa")
 floors = {"noauth": None, "sig-only": None}
 head = "| mode | after | after - floor |" + (" before | after / before |" if before else "")
 print(head)

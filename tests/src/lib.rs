@@ -6,6 +6,11 @@
 //!   JWK Set, claims that pass [`policy`], and verifiers over them.
 //! - [`server`]: loopback HTTP servers for key sources (JWKS, discovery, certificate maps, any
 //!   document) with injected faults, counting their requests.
+//! - [`issuers`]: issuers with keys of their own, each serving its JWK Set on loopback, and a
+//!   `MultiIssuer` over them.
+//! - [`client`]: a plain-HTTP client answering status, challenge and body, for apps on loopback.
+//! - [`oidc_provider`]: panva's `oidc-provider` (Node.js) on loopback, for the interop suites.
+//! - [`redis`]: a real `redis-server` per test, and a bare client for the test's own commands.
 //! - [`attack`]: the JWT attack kit of the two attack suites (`crates/tollgate/tests/attacks.rs`
 //!   through `AuthLayer`, `crates/tollgate-cli/tests/attacks.rs` through `tollgate serve`).
 //!
@@ -27,6 +32,10 @@
 #![deny(missing_docs)]
 
 pub mod attack;
+pub mod client;
+pub mod issuers;
+pub mod oidc_provider;
+pub mod redis;
 pub mod server;
 pub mod waiting;
 

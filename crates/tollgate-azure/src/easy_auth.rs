@@ -80,7 +80,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use http::{HeaderMap, HeaderName, Request, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tollgate::core::{ClaimPath, ConfigError};
+use tollgate::core::{AccessClaims, ClaimPath, ConfigError};
 use tollgate::{Answering, AuthError, Authenticated, ErrorResponder, InvalidRequest};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -467,8 +467,11 @@ where
         match ClientPrincipal::from_headers(request.headers(), self.config.max_header_bytes) {
             Ok(principal) => {
                 let claims = principal.to_claims(&self.config.roles);
-                let auth = Authenticated::from_trusted_claims(claims, self.config.roles.clone())
-                    .with_answering(self.config.answering.clone());
+                let auth = Authenticated::from_trusted_claims(
+                    claims,
+                    AccessClaims::default().roles_at([self.config.roles.clone()]),
+                )
+                .with_answering(self.config.answering.clone());
                 tracing::debug!(
                     sub = auth.subject(),
                     idp = principal.auth_typ.as_deref(),
@@ -488,7 +491,10 @@ where
                     // elsewhere (or a misconfiguration) and is worth a look.
                     _ => tracing::warn!(error = %err, "bad Easy Auth principal: request refused"),
                 }
-                let mut response = self.config.answering.respond(&err.auth_error());
+                let mut response = self
+                    .config
+                    .answering
+                    .respond_to(&err.auth_error(), request.headers());
                 response.extensions_mut().insert(err);
                 EasyAuthFuture::refused(response)
             }

@@ -451,6 +451,26 @@ async fn missing_header_is_401() {
 }
 
 #[tokio::test]
+async fn a_grpc_call_without_a_principal_gets_a_grpc_answer() {
+    let app = app(EasyAuthLayer::trust_easy_auth());
+    let request = Request::post("/api/me")
+        .header("content-type", "application/grpc")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "gRPC answers travel as HTTP 200"
+    );
+    assert_eq!(response.headers()["grpc-status"], "16", "UNAUTHENTICATED");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="api""#
+    );
+}
+
+#[tokio::test]
 async fn bearer_token_does_not_replace_the_principal() {
     let app = app(EasyAuthLayer::trust_easy_auth());
     let request = Request::get("/api/me")

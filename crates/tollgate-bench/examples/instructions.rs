@@ -9,7 +9,10 @@
 //! - `hit`: one cached token; `reuse`: 100 cached tokens round-robin;
 //! - `multi-hit`: one cached token behind a two-issuer `MultiIssuer`;
 //! - `off`: no token cache, a pool of tokens; `churn`: a 16-entry cache, every token admitted and
-//!   evicting; `pool`: the default cache, each token seen once (the uncached pool).
+//!   evicting; `pool`: the default cache, each token seen once (the uncached pool);
+//! - `dpop-es256`, `dpop-eddsa`: one cached DPoP-bound token, each request with a fresh proof
+//!   signed with that client key (the current API only: `instructions.sh` runs them for
+//!   `after` alone).
 #![allow(missing_docs)]
 
 use axum::body::Body;
@@ -34,15 +37,22 @@ fn measure(runtime: &tokio::runtime::Runtime, app: &Router, tokens: &[String], r
     drive(runtime, app, tokens, requests);
 }
 
-/// `requests` requests, token `i % tokens.len()` for the i-th, each answered 200.
+/// `requests` requests, token `i % tokens.len()` for the i-th, each answered 200. A "token" of
+/// the form `DPoP <token> <proof>` is sent with the DPoP scheme and that proof.
 fn drive(runtime: &tokio::runtime::Runtime, app: &Router, tokens: &[String], requests: usize) {
     runtime.block_on(async {
         for i in 0..requests {
             let token = &tokens[i % tokens.len()];
-            let request = Request::get("/me")
-                .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                .body(Body::empty())
-                .unwrap();
+            let request = match token.strip_prefix("DPoP ").and_then(|t| t.split_once(' ')) {
+                Some((token, proof)) => Request::get("/me")
+                    .header(header::AUTHORIZATION, format!("DPoP {token}"))
+                    .header("dpop", proof),
+                None => {
+                    Request::get("/me").header(header::AUTHORIZATION, format!("Bearer {token}"))
+                }
+            }
+            .body(Body::empty())
+            .unwrap();
             let response = app.clone().oneshot(request).await.unwrap();
             assert!(response.status().is_success(), "{}", response.status());
             axum::body::to_bytes(response.into_body(), 64 * 1024)
@@ -97,6 +107,14 @@ fn main() {
                 cache,
             )))
     };
+    #[cfg(not(feature = "legacy-api"))]
+    if let Some(alg) = match mode.as_str() {
+        "dpop-es256" => Some(Algorithm::ES256),
+        "dpop-eddsa" => Some(Algorithm::EdDSA),
+        _ => None,
+    } {
+        return dpop(&key, &keys, alg, requests);
+    }
     let app = match mode.as_str() {
         "noauth" => Router::new().route("/me", get(|| async { Json(json!({"sub": "anonymous"})) })),
         "sig-only" => tollgate_bench::sig_only_router(&key.to_pkcs8_pem().unwrap()),
@@ -137,5 +155,49 @@ fn main() {
     } else {
         measured
     };
+    measure(&runtime, &app, measured, requests);
+}
+
+/// The `dpop-*` modes: one DPoP-bound token (cached after its second sighting), each request
+/// with its own proof (a proof is single-use), all signed before counting.
+#[cfg(not(feature = "legacy-api"))]
+fn dpop(key: &SigningKey, keys: &KeySet, alg: Algorithm, requests: usize) {
+    use tollgate_core::dpop::{DpopMode, DpopVerifier};
+
+    const ORIGIN: &str = "http://localhost";
+    let client = SigningKey::generate(alg).unwrap();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(ISSUER));
+    claims.insert("aud".into(), json!(AUDIENCE));
+    claims.insert("sub".into(), json!("user-1"));
+    claims.insert("exp".into(), json!(4_102_444_800u64));
+    claims.insert(
+        "cnf".into(),
+        json!({"jkt": client.jwk_thumbprint().unwrap()}),
+    );
+    let token = key.sign(&claims, "JWT").unwrap();
+    let proofs: Vec<String> = (0..requests + 3)
+        .map(|_| {
+            let proof = client
+                .dpop_proof("GET", &format!("{ORIGIN}/me"), Some(&token), None)
+                .unwrap();
+            format!("DPoP {token} {proof}")
+        })
+        .collect();
+    let layer = AuthLayer::builder(api::verifier(policy(ISSUER), keys.clone(), Cache::Default))
+        .dpop(
+            DpopVerifier::builder(ORIGIN).unwrap().build(),
+            DpopMode::Required,
+        )
+        .build();
+    let app = Router::new().route("/me", get(me)).route_layer(layer);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    // Three requests outside the count: the token is cached from the second on.
+    let (warm, measured) = proofs.split_at(3);
+    for proof in warm {
+        drive(&runtime, &app, std::slice::from_ref(proof), 1);
+    }
     measure(&runtime, &app, measured, requests);
 }

@@ -120,7 +120,7 @@ fn show_claim(name: &str, value: &Value, now: i64) -> String {
 }
 
 /// Decodes one segment to a JSON object, or says why not.
-fn segment_object(segment: &str) -> Result<Map<String, Value>, String> {
+pub(crate) fn segment_object(segment: &str) -> Result<Map<String, Value>, String> {
     let bytes = LENIENT
         .decode(segment)
         .map_err(|e| format!("not base64url ({e})"))?;
@@ -433,7 +433,7 @@ fn explain(error: &Error, decoded: &Decoded, keys: &Keys) -> String {
     }
 }
 
-fn read_token(arg: &str) -> Result<String, Failure> {
+pub(crate) fn read_token(arg: &str) -> Result<String, Failure> {
     let raw = if arg == "-" {
         let mut text = String::new();
         std::io::stdin()
@@ -667,6 +667,22 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
 
     let runtime = crate::runtime()?;
     let proof = args.dpop.as_deref().map(|proof| proof.trim().to_owned());
+    // The token is not verified (no key) or refused: the proof is still checked, against the
+    // binding as decoded.
+    let with_unverified_binding = |token_result: Result<(), Failure>| match &proof {
+        Some(proof) => worst(
+            token_result,
+            check_proof(
+                &args,
+                &runtime,
+                proof,
+                &token,
+                decoded.cnf_jkt.as_deref(),
+                false,
+            ),
+        ),
+        None => token_result,
+    };
     let Some((verifier, keys)) = runtime.block_on(verifier(&args, validation))? else {
         println!(
             "NOT VERIFIED: no key given (--jwks, --issuer, --secret or --key-file); nothing above \
@@ -677,21 +693,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
         } else {
             Err(Failure::silent(1))
         };
-        return match &proof {
-            // The binding as decoded: the proof is still checked, the token is not.
-            Some(proof) => worst(
-                token_result,
-                check_proof(
-                    &args,
-                    &runtime,
-                    proof,
-                    &token,
-                    decoded.cnf_jkt.as_deref(),
-                    false,
-                ),
-            ),
-            None => token_result,
-        };
+        return with_unverified_binding(token_result);
     };
     let shown = |values: &[String]| {
         if values.is_empty() {
@@ -752,21 +754,8 @@ pub(crate) fn run(args: InspectArgs) -> Result<(), Failure> {
             } else {
                 Err(Failure::silent(1))
             };
-            match &proof {
-                // Still worth knowing whether the proof would pass once the token does.
-                Some(proof) => worst(
-                    token_result,
-                    check_proof(
-                        &args,
-                        &runtime,
-                        proof,
-                        &token,
-                        decoded.cnf_jkt.as_deref(),
-                        false,
-                    ),
-                ),
-                None => token_result,
-            }
+            // Still worth knowing whether the proof would pass once the token does.
+            with_unverified_binding(token_result)
         }
     }
 }

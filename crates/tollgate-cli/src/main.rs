@@ -4,7 +4,9 @@
 //! - `tollgate serve`: the protected API, configured only by environment variables;
 //! - `tollgate token` / `tollgate keys`: mint development tokens, generate key pairs;
 //! - `tollgate proof`: mint DPoP proofs for tokens bound with `tollgate token --dpop`;
-//! - `tollgate inspect`: decode a token and say exactly which check refuses it.
+//! - `tollgate inspect`: decode a token and say exactly which check refuses it;
+//! - `tollgate revoke` / `tollgate revoked`: revoke tokens in the Redis `serve` instances share,
+//!   and list what is revoked.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +15,7 @@ mod demo;
 mod dpop;
 mod inspect;
 mod keys;
+mod revoke;
 mod serve;
 mod time;
 mod token;
@@ -45,6 +48,11 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Decode a token, then verify it and say exactly which check fails and why.
     Inspect(inspect::InspectArgs),
+    /// Revoke a token (--jti, --token), a subject's or a client's tokens, in the Redis that
+    /// `serve` instances with AUTH_REVOCATION_REDIS_URL share; exits 0 once stored and published.
+    Revoke(revoke::RevokeArgs),
+    /// List the revoked tokens, subjects and clients in that Redis.
+    Revoked(revoke::RevokedArgs),
 }
 
 /// A command's failure: the exit code and a one-line reason for stderr.
@@ -108,6 +116,8 @@ fn main() -> ExitCode {
         Command::Proof(args) => dpop::run_proof(args),
         Command::Keys(args) => keys::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Revoke(args) => revoke::run_revoke(args),
+        Command::Revoked(args) => revoke::run_revoked(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use tollgate::core::config::{AuthConfig, variable_names};
+use tollgate::core::dpop::DpopMode;
+use tollgate::core::revocation::FailureMode;
+use tollgate_redis::{RedisReplayStore, RedisRevocations, ReplayOptions, RevocationOptions};
 
 use crate::Failure;
 
@@ -60,6 +63,19 @@ DPoP (RFC 9449: tokens bound to a client key, `Authorization: DPoP <token>` plus
   Proofs are signed with ES256, RS256, PS256 or EdDSA (not AUTH_ALGORITHMS: that is the issuer's
   list), raw r||s for ES256, iat at most 300 s old and 60 s ahead, each jti once. A token with
   cnf.jkt is refused as Bearer in every mode, off included.
+revocation (written by `tollgate revoke`, listed by `tollgate revoked`; any number of instances):
+  AUTH_REVOCATION_REDIS_URL   redis://[[user]:password@]host[:port][/db]       off
+                              (no TLS); with DPoP on, the proof replay store
+                              moves there too (a proof is accepted once across
+                              every instance)
+  AUTH_REVOCATION_FAIL_OPEN   1: accept tokens while Redis is unreachable      0 (refuse: 503)
+                              (logged); needs AUTH_REVOCATION_REDIS_URL
+  Each instance mirrors the revocations in memory (no Redis round trip per request) and follows
+  changes over pub/sub: a revocation applies within 1 s of `tollgate revoke` exiting. Redis
+  unreachable (at start too) is an outage, not a configuration error: requests with a valid token
+  get 503 from at most 2 s after it went away (200 with AUTH_REVOCATION_FAIL_OPEN=1), and 200
+  again once it is back and the mirror has read the whole state. A revoked token gets 401
+  invalid_token (\"the access token was revoked\").
 
 Keys are fetched on first use, so the API starts even when the key server is down (requests get 503
 until it is up). Plain http is accepted only for loopback hosts.
@@ -132,6 +148,48 @@ impl ApiConfig {
     }
 }
 
+/// How long `serve` waits at start for the revocation mirror before listening anyway (requests
+/// then get 503, or pass with fail-open, until it is fresh): long enough for a reachable Redis,
+/// short enough that an outage does not hold the start.
+const REVOCATION_START_WAIT: Duration = Duration::from_secs(1);
+
+/// The Redis pieces of `AUTH_REVOCATION_REDIS_URL`: the revocation mirror and, with DPoP on, the
+/// shared replay store. Connects in the background: an unreachable Redis is not an error here.
+struct Shared {
+    revocations: RedisRevocations,
+    failure_mode: FailureMode,
+    replay: Option<RedisReplayStore>,
+}
+
+impl Shared {
+    /// Inside the runtime (the connections' tasks run on it).
+    fn connect(auth: &AuthConfig) -> Result<Option<Shared>, Failure> {
+        let Some(settings) = auth.revocation() else {
+            return Ok(None);
+        };
+        // The URL was checked by AuthConfig; an error here is still the variable's.
+        let bad = |e: tollgate_redis::RedisError| {
+            Failure::config(format!("{PREFIX}REVOCATION_REDIS_URL: {e}"))
+        };
+        let revocations =
+            RedisRevocations::connect(settings.redis_url(), RevocationOptions::default())
+                .map_err(bad)?;
+        let replay = if auth.dpop().mode() == DpopMode::Off {
+            None
+        } else {
+            Some(
+                RedisReplayStore::connect(settings.redis_url(), ReplayOptions::default())
+                    .map_err(bad)?,
+            )
+        };
+        Ok(Some(Shared {
+            revocations,
+            failure_mode: settings.failure_mode(),
+            replay,
+        }))
+    }
+}
+
 /// The process environment's `serve` variables; a non-UTF-8 value is an error.
 fn environment() -> Result<HashMap<String, String>, String> {
     let mut vars = HashMap::new();
@@ -165,9 +223,13 @@ pub(crate) fn run() -> Result<(), Failure> {
         for name in unknown_variables() {
             tracing::warn!("{name} is not a tollgate variable and is ignored");
         }
+        let shared = Shared::connect(&config.auth)?;
         let built = config
             .auth
-            .build_parts()
+            .build_parts_with(|builder| match &shared {
+                Some(shared) => builder.revocation(shared.revocations.clone(), shared.failure_mode),
+                None => builder,
+            })
             .map_err(|e| Failure::config(e.to_string()))?;
         // Refresh ahead of expiry (and retry with backoff while the key server is down), so
         // requests rarely wait for a fetch. The task ends with the source. (Preset and OIDC
@@ -175,9 +237,13 @@ pub(crate) fn run() -> Result<(), Failure> {
         let _refresh = built.jwks.map(|source| source.spawn_background_refresh());
         // Roles and scopes are where the verifier says (the preset's, or AUTH_ROLES_CLAIM).
         let verifier_accepts_any_audience = built.verifier.validation().accepts_any_audience();
+        let replay = shared.as_ref().and_then(|s| s.replay.clone());
         let dpop = config
             .auth
-            .build_dpop()
+            .build_dpop_with(|builder| match replay {
+                Some(store) => builder.replay_store(store),
+                None => builder,
+            })
             .map_err(|e| Failure::config(e.to_string()))?
             .map(|verifier| (verifier, config.auth.dpop().mode()));
         let app = crate::api::router(built.verifier, dpop);
@@ -188,6 +254,20 @@ pub(crate) fn run() -> Result<(), Failure> {
             .local_addr()
             .map_err(|e| Failure::runtime(format!("BIND: {e}")))?;
         tracing::info!("{}", config.auth.summary());
+        if let Some(shared) = &shared
+            && !shared.revocations.wait_fresh(REVOCATION_START_WAIT).await
+        {
+            let status = shared.revocations.status();
+            tracing::warn!(
+                redis = shared.revocations.address(),
+                error = status.last_error.as_deref().unwrap_or("no answer yet"),
+                "revocation state not synchronised with Redis: requests with a token get {} until it is",
+                match shared.failure_mode {
+                    FailureMode::FailClosed => "503",
+                    FailureMode::FailOpen => "through unchecked (fail open)",
+                }
+            );
+        }
         // Once listening (a failed start stays one line): the documented default, said aloud.
         // (A preset always decides the audience, e.g. Cognito's by `client_id`.)
         if config.auth.provider().is_none() && verifier_accepts_any_audience {

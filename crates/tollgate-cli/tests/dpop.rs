@@ -6,109 +6,17 @@
 mod support;
 
 use serde_json::{Map, Value, json};
-use support::{Running, base_url, client, run, run_async, start, stdout, wait_healthy};
+use support::{Serve, now, run, run_async, stdout};
 use tollgate::testing::SigningKey;
 
 const SECRET: &str = "dpop-test-secret-0123456789abcdef-0123";
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// A started `serve` on a free port, with `AUTH_PUBLIC_URL` naming it (unless `envs` sets one).
-struct Serve {
-    _process: Running,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Serve {
-    async fn start(envs: &[(&str, &str)]) -> Serve {
-        let port = support::free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let public = format!("http://127.0.0.1:{port}");
-        let mut all: Vec<(&str, &str)> = vec![("BIND", &bind), ("AUTH_HS256_SECRET", SECRET)];
-        if !envs.iter().any(|(name, _)| *name == "AUTH_PUBLIC_URL") {
-            all.push(("AUTH_PUBLIC_URL", &public));
-        }
-        all.extend_from_slice(envs);
-        let process = start(&["serve"], &all, "tollgate serve: listening on");
-        let base = base_url(&process.ready);
-        assert_eq!(base, public);
-        let http = client();
-        wait_healthy(&http, &base).await;
-        Serve {
-            _process: process,
-            base,
-            http,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// `GET path` with `Authorization: <scheme> <token>` and a `DPoP` header when given.
-    async fn get(&self, path: &str, auth: Option<(&str, &str)>, proof: Option<&str>) -> Reply {
-        let mut request = self.http.get(self.url(path));
-        if let Some((scheme, token)) = auth {
-            request = request.header("authorization", format!("{scheme} {token}"));
-        }
-        if let Some(proof) = proof {
-            request = request.header("dpop", proof);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let challenges = response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        let nonce = response
-            .headers()
-            .get("dpop-nonce")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body = response.text().await.unwrap();
-        Reply {
-            status,
-            challenges,
-            nonce,
-            body,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    challenges: Vec<String>,
-    nonce: Option<String>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-
-    /// The one challenge, which must use `scheme`.
-    fn challenge(&self, scheme: &str) -> &str {
-        assert_eq!(self.challenges.len(), 1, "{self:?}");
-        let challenge = &self.challenges[0];
-        assert!(
-            challenge.starts_with(&format!("{scheme} ")) || challenge == scheme,
-            "{self:?}"
-        );
-        challenge
-    }
-
-    fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap_or_default().to_owned()
-    }
+/// A started `serve` with `SECRET` on a free port, with `AUTH_PUBLIC_URL` naming it (unless
+/// `envs` sets one).
+async fn start_serve(envs: &[(&str, &str)]) -> Serve {
+    let mut all: Vec<(&str, &str)> = vec![("AUTH_HS256_SECRET", SECRET)];
+    all.extend_from_slice(envs);
+    Serve::start_at_own_origin(&all).await
 }
 
 /// `tollgate token --secret SECRET --dpop ...extra --format json`: (token, proof, jkt).
@@ -234,17 +142,17 @@ fn bad_dpop_configuration_exits_with_one_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bound_token_as_bearer_is_refused_with_dpop_unset() {
-    let serve = Serve::start(&[]).await;
+    let serve = start_serve(&[]).await;
     let (bound, proof, _) = bound_token(&["--url", &serve.url("/me")]).await;
     let plain = token(json!({}));
     assert_eq!(
         serve
-            .get("/me", Some(("Bearer", &plain)), None)
+            .get_dpop("/me", Some(("Bearer", &plain)), None)
             .await
             .status,
         200
     );
-    let refused = serve.get("/me", Some(("Bearer", &bound)), None).await;
+    let refused = serve.get_dpop("/me", Some(("Bearer", &bound)), None).await;
     assert_eq!(refused.status, 401, "{refused:?}");
     assert!(
         refused
@@ -256,29 +164,33 @@ async fn bound_token_as_bearer_is_refused_with_dpop_unset() {
     let by_hand = token(json!({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}));
     assert_eq!(
         serve
-            .get("/me", Some(("Bearer", &by_hand)), None)
+            .get_dpop("/me", Some(("Bearer", &by_hand)), None)
             .await
             .status,
         401
     );
     // DPoP off: the DPoP scheme is not accepted, even with a valid proof.
-    let dpop = serve.get("/me", Some(("DPoP", &bound)), Some(&proof)).await;
+    let dpop = serve
+        .get_dpop("/me", Some(("DPoP", &bound)), Some(&proof))
+        .await;
     assert_eq!(dpop.status, 401, "{dpop:?}");
     assert!(dpop.challenge("Bearer").starts_with("Bearer"));
     // The same with AUTH_DPOP=off said explicitly.
-    let off = Serve::start(&[("AUTH_DPOP", "off")]).await;
+    let off = start_serve(&[("AUTH_DPOP", "off")]).await;
     let (bound, _, _) = bound_token(&[]).await;
     assert_eq!(
-        off.get("/me", Some(("Bearer", &bound)), None).await.status,
+        off.get_dpop("/me", Some(("Bearer", &bound)), None)
+            .await
+            .status,
         401
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_mode() {
-    let serve = Serve::start(&[("AUTH_DPOP", "allowed")]).await;
+    let serve = start_serve(&[("AUTH_DPOP", "allowed")]).await;
     // Missing credentials: one Bearer and one DPoP challenge, with the proof algorithms.
-    let missing = serve.get("/me", None, None).await;
+    let missing = serve.get_dpop("/me", None, None).await;
     assert_eq!(missing.status, 401, "{missing:?}");
     assert_eq!(missing.challenges.len(), 2, "{missing:?}");
     assert!(
@@ -298,17 +210,21 @@ async fn allowed_mode() {
 
     // An unbound token as Bearer still works.
     let plain = token(json!({"roles": ["admin"]}));
-    let bearer = serve.get("/me", Some(("Bearer", &plain)), None).await;
+    let bearer = serve.get_dpop("/me", Some(("Bearer", &plain)), None).await;
     assert_eq!(bearer.status, 200, "{bearer:?}");
     assert!(bearer.json().get("jkt").is_none(), "{bearer:?}");
 
     // A valid DPoP request: 200, /me has the key's thumbprint; the proof cannot be replayed.
     let (bound, proof, jkt) = bound_token(&["--url", &serve.url("/me"), "--sub", "bob"]).await;
-    let ok = serve.get("/me", Some(("DPoP", &bound)), Some(&proof)).await;
+    let ok = serve
+        .get_dpop("/me", Some(("DPoP", &bound)), Some(&proof))
+        .await;
     assert_eq!(ok.status, 200, "{ok:?}");
     assert_eq!(ok.json()["jkt"], jkt, "{ok:?}");
     assert_eq!(ok.json()["sub"], "bob");
-    let replay = serve.get("/me", Some(("DPoP", &bound)), Some(&proof)).await;
+    let replay = serve
+        .get_dpop("/me", Some(("DPoP", &bound)), Some(&proof))
+        .await;
     assert_eq!(replay.status, 401, "{replay:?}");
     assert!(
         replay
@@ -317,29 +233,31 @@ async fn allowed_mode() {
         "{replay:?}"
     );
     // The bound token as Bearer: refused in allowed mode too.
-    let as_bearer = serve.get("/me", Some(("Bearer", &bound)), None).await;
+    let as_bearer = serve.get_dpop("/me", Some(("Bearer", &bound)), None).await;
     assert_eq!(as_bearer.status, 401, "{as_bearer:?}");
     assert_eq!(as_bearer.error(), "invalid_token");
     // DPoP scheme without a proof, or an unbound token as DPoP: refused.
-    let no_proof = serve.get("/me", Some(("DPoP", &bound)), None).await;
+    let no_proof = serve.get_dpop("/me", Some(("DPoP", &bound)), None).await;
     assert_eq!(no_proof.status, 401, "{no_proof:?}");
     assert!(no_proof.challenge("DPoP").contains("algs="));
     let key = TempPath::new("allowed.pem");
     let unbound_proof = mint_proof(key.as_str(), &plain, &["--url", &serve.url("/me")]).await;
     let unbound = serve
-        .get("/me", Some(("DPoP", &plain)), Some(&unbound_proof))
+        .get_dpop("/me", Some(("DPoP", &plain)), Some(&unbound_proof))
         .await;
     assert_eq!(unbound.status, 401, "{unbound:?}");
     assert_eq!(unbound.error(), "invalid_token", "{unbound:?}");
     // A proof for another URL or method.
     let (bound, wrong_url, _) = bound_token(&["--url", &serve.url("/admin")]).await;
     let mismatch = serve
-        .get("/me", Some(("DPoP", &bound)), Some(&wrong_url))
+        .get_dpop("/me", Some(("DPoP", &bound)), Some(&wrong_url))
         .await;
     assert_eq!(mismatch.status, 401, "{mismatch:?}");
     assert_eq!(mismatch.error(), "invalid_dpop_proof");
     let (bound, post, _) = bound_token(&["--url", &serve.url("/me"), "--method", "POST"]).await;
-    let wrong_method = serve.get("/me", Some(("DPoP", &bound)), Some(&post)).await;
+    let wrong_method = serve
+        .get_dpop("/me", Some(("DPoP", &bound)), Some(&post))
+        .await;
     assert_eq!(
         wrong_method.error(),
         "invalid_dpop_proof",
@@ -349,16 +267,16 @@ async fn allowed_mode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_mode_refuses_bearer() {
-    let serve = Serve::start(&[("AUTH_DPOP", "required")]).await;
+    let serve = start_serve(&[("AUTH_DPOP", "required")]).await;
     let plain = token(json!({}));
-    let bearer = serve.get("/me", Some(("Bearer", &plain)), None).await;
+    let bearer = serve.get_dpop("/me", Some(("Bearer", &plain)), None).await;
     assert_eq!(bearer.status, 401, "{bearer:?}");
     let challenge = bearer.challenge("DPoP");
     assert!(
         challenge.contains("algs=\"ES256 RS256 PS256 EdDSA\""),
         "{challenge}"
     );
-    let missing = serve.get("/me", None, None).await;
+    let missing = serve.get_dpop("/me", None, None).await;
     assert_eq!(missing.status, 401);
     assert!(missing.challenge("DPoP").contains("algs="), "{missing:?}");
 
@@ -385,12 +303,14 @@ async fn required_mode_refuses_bearer() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     let (bound, first) = (lines[0], lines[1]);
-    let ok = serve.get("/me", Some(("DPoP", bound)), Some(first)).await;
+    let ok = serve
+        .get_dpop("/me", Some(("DPoP", bound)), Some(first))
+        .await;
     assert_eq!(ok.status, 200, "{ok:?}");
     let jkt = ok.json()["jkt"].as_str().unwrap().to_owned();
     let admin_proof = mint_proof(key.as_str(), bound, &["--url", &serve.url("/admin")]).await;
     let admin = serve
-        .get("/admin", Some(("DPoP", bound)), Some(&admin_proof))
+        .get_dpop("/admin", Some(("DPoP", bound)), Some(&admin_proof))
         .await;
     assert_eq!(admin.status, 200, "{admin:?}");
     // The kept key: a new token bound to it has the same thumbprint.
@@ -398,14 +318,14 @@ async fn required_mode_refuses_bearer() {
         bound_token(&["--dpop-key", key.as_str(), "--url", &serve.url("/me")]).await;
     assert_eq!(again_jkt, jkt);
     let ok = serve
-        .get("/me", Some(("DPoP", &again)), Some(&again_proof))
+        .get_dpop("/me", Some(("DPoP", &again)), Some(&again_proof))
         .await;
     assert_eq!(ok.json()["jkt"], jkt, "{ok:?}");
     // A proof by another key for this token: the binding fails.
     let other = TempPath::new("other.pem");
     let foreign = mint_proof(other.as_str(), &again, &["--url", &serve.url("/me")]).await;
     let mismatch = serve
-        .get("/me", Some(("DPoP", &again)), Some(&foreign))
+        .get_dpop("/me", Some(("DPoP", &again)), Some(&foreign))
         .await;
     assert_eq!(mismatch.status, 401, "{mismatch:?}");
     assert_eq!(mismatch.error(), "invalid_dpop_proof");
@@ -424,12 +344,14 @@ async fn required_mode_refuses_bearer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nonce_flow() {
-    let serve = Serve::start(&[("AUTH_DPOP", "required"), ("AUTH_DPOP_NONCE", "1")]).await;
+    let serve = start_serve(&[("AUTH_DPOP", "required"), ("AUTH_DPOP_NONCE", "1")]).await;
     let key = TempPath::new("nonce.pem");
     let (bound, first, jkt) =
         bound_token(&["--dpop-key", key.as_str(), "--url", &serve.url("/me")]).await;
     // No nonce: use_dpop_nonce, with a fresh DPoP-Nonce to retry with.
-    let asked = serve.get("/me", Some(("DPoP", &bound)), Some(&first)).await;
+    let asked = serve
+        .get_dpop("/me", Some(("DPoP", &bound)), Some(&first))
+        .await;
     assert_eq!(asked.status, 401, "{asked:?}");
     assert!(
         asked.challenge("DPoP").contains("error=\"use_dpop_nonce\""),
@@ -446,7 +368,7 @@ async fn nonce_flow() {
         )
         .await;
         let refused = serve
-            .get("/me", Some(("DPoP", &bound)), Some(&proof_text))
+            .get_dpop("/me", Some(("DPoP", &bound)), Some(&proof_text))
             .await;
         assert_eq!(refused.status, 401, "{bad:?}: {refused:?}");
         assert!(
@@ -463,7 +385,7 @@ async fn nonce_flow() {
     )
     .await;
     let ok = serve
-        .get("/me", Some(("DPoP", &bound)), Some(&with_nonce))
+        .get_dpop("/me", Some(("DPoP", &bound)), Some(&with_nonce))
         .await;
     assert_eq!(ok.status, 200, "{ok:?}");
     assert_eq!(ok.json()["jkt"], jkt);
@@ -471,7 +393,7 @@ async fn nonce_flow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_env_format_is_accepted() {
-    let serve = Serve::start(&[("AUTH_DPOP", "allowed")]).await;
+    let serve = start_serve(&[("AUTH_DPOP", "allowed")]).await;
     let output = run_async(
         &[
             "token",
@@ -497,7 +419,7 @@ async fn token_env_format_is_accepted() {
     assert_eq!(text.lines().count(), 3, "{text}");
     // The query and fragment are not part of htu: the proof fits the request to /me?q=1 too.
     let ok = serve
-        .get(
+        .get_dpop(
             "/me?q=1",
             Some(("DPoP", &var("TOKEN"))),
             Some(&var("PROOF")),

@@ -13,67 +13,21 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
-use support::{Running, base_url, client, start, wait_healthy};
+use support::{Serve, client};
 use tollgate::testing::SigningKey;
+use tollgate_test_support::oidc_provider::{OpenIdProvider, install_dependencies, provider_dir};
 
 const SECRET: &str = "dpop-interop-secret-0123456789abcdef-01";
 const CLIENT_ID: &str = "tollgate-test";
 const CLIENT_SECRET: &str = "tollgate-test-secret";
 const AUDIENCE: &str = "urn:tollgate:api";
-
-fn provider_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tollgate-core/tests/oidc_provider")
-}
-
-fn require_tool(tool: &str) {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        found,
-        "`{tool}` is not on PATH: the DPoP interop tests run panva's dpop and oidc-provider \
-         packages, which need Node.js (v22 LTS or later; v20 works with a warning) and npm"
-    );
-}
-
-/// Installs the node packages from the committed lock file unless already installed. Several
-/// tests may ask at once: one installs, the others wait.
-fn install_dependencies() {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    require_tool("node");
-    let dir = provider_dir();
-    let installed = ["oidc-provider", "dpop"]
-        .iter()
-        .all(|p| dir.join(format!("node_modules/{p}/package.json")).is_file());
-    if installed {
-        return;
-    }
-    require_tool("npm");
-    let output = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .expect("running npm ci");
-    assert!(
-        output.status.success(),
-        "npm ci in {} failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// What `dpop-proof.mjs` prints.
 #[derive(Debug)]
@@ -150,79 +104,6 @@ impl Drop for TempPath {
     }
 }
 
-/// A started `serve` on a free port whose `AUTH_PUBLIC_URL` names it.
-struct Serve {
-    _process: Running,
-    base: String,
-    http: reqwest::Client,
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    challenges: Vec<String>,
-    nonce: Option<String>,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-}
-
-impl Serve {
-    async fn start(envs: &[(&str, &str)]) -> Serve {
-        let port = support::free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let public = format!("http://127.0.0.1:{port}");
-        let mut all: Vec<(&str, &str)> = vec![("BIND", &bind), ("AUTH_PUBLIC_URL", &public)];
-        all.extend_from_slice(envs);
-        let process = start(&["serve"], &all, "tollgate serve: listening on");
-        let base = base_url(&process.ready);
-        let http = client();
-        wait_healthy(&http, &base).await;
-        Serve {
-            _process: process,
-            base,
-            http,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn get(&self, path: &str, scheme: &str, token: &str, proof: Option<&str>) -> Reply {
-        let mut request = self
-            .http
-            .get(self.url(path))
-            .header("authorization", format!("{scheme} {token}"));
-        if let Some(proof) = proof {
-            request = request.header("dpop", proof);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let challenges = response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        let nonce = response
-            .headers()
-            .get("dpop-nonce")
-            .map(|v| v.to_str().unwrap().to_owned());
-        let body = response.text().await.unwrap();
-        Reply {
-            status,
-            challenges,
-            nonce,
-            body,
-        }
-    }
-}
-
 /// An HS256 token bound to `jkt`.
 fn bound_token(jkt: &str, sub: &str) -> String {
     let now = std::time::SystemTime::now()
@@ -251,8 +132,10 @@ fn header(token: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn npm_dpop_proofs_are_accepted() {
-    install_dependencies();
-    let serve = Serve::start(&[("AUTH_HS256_SECRET", SECRET), ("AUTH_DPOP", "required")]).await;
+    install_dependencies(&["oidc-provider", "dpop"]);
+    let serve =
+        Serve::start_at_own_origin(&[("AUTH_HS256_SECRET", SECRET), ("AUTH_DPOP", "required")])
+            .await;
     let me = serve.url("/me");
     // The package names the Ed25519 algorithm `Ed25519` (RFC 9864), not `EdDSA`: both are one.
     for (alg, header_alg) in [
@@ -270,31 +153,39 @@ async fn npm_dpop_proofs_are_accepted() {
         assert_eq!(fresh.alg, header_alg);
         assert_eq!(header(&fresh.proof)["jwk"], fresh.jwk);
         assert!(claims(&fresh.proof)["ath"].is_string());
-        let ok = serve.get("/me", "DPoP", &token, Some(&fresh.proof)).await;
+        let ok = serve
+            .get_dpop("/me", Some(("DPoP", &token)), Some(&fresh.proof))
+            .await;
         assert_eq!(ok.status, 200, "{alg}: {ok:?}");
         // The thumbprint the npm package computed is the one Tollgate computed.
         assert_eq!(ok.json()["jkt"], made.jkt, "{alg}");
         assert_eq!(ok.json()["sub"], format!("npm-{alg}"));
-        let replay = serve.get("/me", "DPoP", &token, Some(&fresh.proof)).await;
+        let replay = serve
+            .get_dpop("/me", Some(("DPoP", &token)), Some(&fresh.proof))
+            .await;
         assert_eq!(replay.status, 401, "{alg}: {replay:?}");
         assert!(
             replay.challenges[0].contains("invalid_dpop_proof"),
             "{replay:?}"
         );
         // The proof made without the token (no ath) is refused for it.
-        let no_ath = serve.get("/me", "DPoP", &token, Some(&made.proof)).await;
+        let no_ath = serve
+            .get_dpop("/me", Some(("DPoP", &token)), Some(&made.proof))
+            .await;
         assert_eq!(no_ath.status, 401, "{alg}: {no_ath:?}");
         // A proof for another path is refused.
         let other = node_proof(&key, None, "GET", &serve.url("/admin"), Some(&token), None).await;
-        let mismatch = serve.get("/me", "DPoP", &token, Some(&other.proof)).await;
+        let mismatch = serve
+            .get_dpop("/me", Some(("DPoP", &token)), Some(&other.proof))
+            .await;
         assert_eq!(mismatch.status, 401, "{alg}: {mismatch:?}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn npm_dpop_nonce_flow() {
-    install_dependencies();
-    let serve = Serve::start(&[
+    install_dependencies(&["oidc-provider", "dpop"]);
+    let serve = Serve::start_at_own_origin(&[
         ("AUTH_HS256_SECRET", SECRET),
         ("AUTH_DPOP", "allowed"),
         ("AUTH_DPOP_NONCE", "1"),
@@ -305,84 +196,25 @@ async fn npm_dpop_nonce_flow() {
     let made = node_proof(&key, None, "GET", &me, None, None).await;
     let token = bound_token(&made.jkt, "npm-nonce");
     let first = node_proof(&key, None, "GET", &me, Some(&token), None).await;
-    let asked = serve.get("/me", "DPoP", &token, Some(&first.proof)).await;
+    let asked = serve
+        .get_dpop("/me", Some(("DPoP", &token)), Some(&first.proof))
+        .await;
     assert_eq!(asked.status, 401, "{asked:?}");
     assert!(asked.challenges[0].contains("use_dpop_nonce"), "{asked:?}");
     let nonce = asked.nonce.expect("DPoP-Nonce");
     let retry = node_proof(&key, None, "GET", &me, Some(&token), Some(&nonce)).await;
     assert_eq!(claims(&retry.proof)["nonce"], nonce.as_str());
-    let ok = serve.get("/me", "DPoP", &token, Some(&retry.proof)).await;
+    let ok = serve
+        .get_dpop("/me", Some(("DPoP", &token)), Some(&retry.proof))
+        .await;
     assert_eq!(ok.status, 200, "{ok:?}");
     assert_eq!(ok.json()["jkt"], made.jkt);
 }
 
-/// A running `node provider.mjs` (panva's oidc-provider); killed when dropped.
-struct OpenIdProvider {
-    child: Child,
-    port: u16,
-}
-
-impl OpenIdProvider {
-    fn start() -> OpenIdProvider {
-        let child = Command::new("node")
-            .arg("provider.mjs")
-            .arg("0")
-            .current_dir(provider_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning node provider.mjs");
-        let mut provider = OpenIdProvider { child, port: 0 };
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut pipe = provider.child.stderr.take().unwrap();
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let stdout = provider.child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line.strip_prefix("LISTENING ") {
-                    let _ = tx.send(port.trim().parse::<u16>());
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Ok(port)) => {
-                provider.port = port;
-                provider
-            }
-            other => panic!(
-                "oidc-provider did not start ({other:?}); its stderr:\n{}",
-                log.lock().unwrap()
-            ),
-        }
-    }
-
-    fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for OpenIdProvider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_provider_dpop_bound_token() {
-    install_dependencies();
-    let provider = OpenIdProvider::start();
+    install_dependencies(&["oidc-provider", "dpop"]);
+    let provider = OpenIdProvider::start(0);
     let issuer = provider.issuer();
     let token_endpoint = format!("{issuer}/token");
     let key = TempPath::new("op.json");
@@ -411,8 +243,8 @@ async fn oidc_provider_dpop_bound_token() {
         at_token_endpoint.jkt.as_str()
     );
 
-    let serve = Serve::start(&[
-        ("AUTH_OIDC_ISSUER", &issuer),
+    let serve = Serve::start_at_own_origin(&[
+        ("AUTH_OIDC_ISSUER", issuer.as_str()),
         ("AUTH_ALGORITHMS", "ES256"),
         ("AUTH_AUDIENCE", AUDIENCE),
         ("AUTH_DPOP", "allowed"),
@@ -421,14 +253,16 @@ async fn oidc_provider_dpop_bound_token() {
     let me = serve.url("/me");
     let fresh = node_proof(&key, None, "GET", &me, Some(&access_token), None).await;
     let ok = serve
-        .get("/me", "DPoP", &access_token, Some(&fresh.proof))
+        .get_dpop("/me", Some(("DPoP", &access_token)), Some(&fresh.proof))
         .await;
     assert_eq!(ok.status, 200, "{ok:?}");
     assert_eq!(ok.json()["jkt"], at_token_endpoint.jkt);
     assert_eq!(ok.json()["iss"], issuer);
     assert_eq!(ok.json()["sub"], CLIENT_ID);
     // Stolen and replayed as Bearer: refused.
-    let as_bearer = serve.get("/me", "Bearer", &access_token, None).await;
+    let as_bearer = serve
+        .get_dpop("/me", Some(("Bearer", &access_token)), None)
+        .await;
     assert_eq!(as_bearer.status, 401, "{as_bearer:?}");
     assert!(
         as_bearer.challenges[0].starts_with("Bearer")
@@ -439,7 +273,7 @@ async fn oidc_provider_dpop_bound_token() {
     let thief = TempPath::new("thief.json");
     let foreign = node_proof(&thief, None, "GET", &me, Some(&access_token), None).await;
     let stolen = serve
-        .get("/me", "DPoP", &access_token, Some(&foreign.proof))
+        .get_dpop("/me", Some(("DPoP", &access_token)), Some(&foreign.proof))
         .await;
     assert_eq!(stolen.status, 401, "{stolen:?}");
     assert!(
@@ -448,7 +282,11 @@ async fn oidc_provider_dpop_bound_token() {
     );
     // The proof the token endpoint saw is not one for this API.
     let reused = serve
-        .get("/me", "DPoP", &access_token, Some(&at_token_endpoint.proof))
+        .get_dpop(
+            "/me",
+            Some(("DPoP", &access_token)),
+            Some(&at_token_endpoint.proof),
+        )
         .await;
     assert_eq!(reused.status, 401, "{reused:?}");
 
@@ -464,7 +302,7 @@ async fn oidc_provider_dpop_bound_token() {
     let answer: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(answer["token_type"], "Bearer");
     let bearer = answer["access_token"].as_str().unwrap();
-    let plain = serve.get("/me", "Bearer", bearer, None).await;
+    let plain = serve.get_dpop("/me", Some(("Bearer", bearer)), None).await;
     assert_eq!(plain.status, 200, "{plain:?}");
     assert!(plain.json().get("jkt").is_none());
 }

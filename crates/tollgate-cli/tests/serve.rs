@@ -7,43 +7,12 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, json};
-use support::{Answer, Running, base_url, client, free_port, get, run, start, wait_healthy};
+use support::{Answer, Serve, free_port, run};
 use tollgate::core::Algorithm;
 use tollgate::testing::{DevIssuer, SigningKey, TokenBuilder};
 use tollgate_test_support::server::Loopback;
 
 const SECRET: &str = "serve-test-secret-0123456789abcdef-0123";
-
-/// A started `serve` and its base URL.
-struct Serve {
-    process: Running,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Serve {
-    async fn start(envs: &[(&str, &str)]) -> Serve {
-        let mut all: Vec<(&str, &str)> = vec![("BIND", "127.0.0.1:0")];
-        all.extend_from_slice(envs);
-        let process = start(&["serve"], &all, "tollgate serve: listening on");
-        let base = base_url(&process.ready);
-        let http = client();
-        wait_healthy(&http, &base).await;
-        Serve {
-            process,
-            base,
-            http,
-        }
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> Answer {
-        get(&self.http, &format!("{}{path}", self.base), token).await
-    }
-
-    async fn status(&self, path: &str, token: &str) -> u16 {
-        self.get(path, Some(token)).await.status
-    }
-}
 
 fn rs256(issuer: &DevIssuer) -> TokenBuilder {
     issuer.token().algorithm(Algorithm::RS256)

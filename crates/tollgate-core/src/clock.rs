@@ -24,6 +24,8 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+#[cfg(feature = "remote")]
+use std::time::Instant;
 use std::time::{Duration, SystemTime};
 
 use crate::registered::unix_seconds;
@@ -126,6 +128,51 @@ impl fmt::Debug for TimeSource {
     }
 }
 
+/// Instants for key sources' freshness decisions (cache lifetimes, stale windows, backoff,
+/// cooldowns): the monotonic clock, or, with a custom [`Clock`], instants that move with it in
+/// whole seconds, so a test that advances a [`ManualClock`] ages a cached key set too.
+#[cfg(feature = "remote")]
+#[derive(Clone, Default)]
+pub(crate) struct Instants(Option<(Arc<dyn Clock>, Instant, i64)>);
+
+/// Furthest a custom clock can move instants ahead (Instant cannot represent everything).
+#[cfg(feature = "remote")]
+const MAX_INSTANT_OFFSET: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+#[cfg(feature = "remote")]
+impl Instants {
+    /// Instants following `clock`, starting from the monotonic now.
+    pub(crate) fn following(clock: impl Clock) -> Self {
+        let base_unix = clock.now();
+        Instants(Some((Arc::new(clock), Instant::now(), base_unix)))
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        let Some((clock, base, base_unix)) = &self.0 else {
+            return Instant::now();
+        };
+        let moved = clock.now().saturating_sub(*base_unix);
+        let by = Duration::from_secs(moved.unsigned_abs()).min(MAX_INSTANT_OFFSET);
+        let moved_to = if moved >= 0 {
+            base.checked_add(by)
+        } else {
+            base.checked_sub(by)
+        };
+        moved_to.unwrap_or(*base)
+    }
+}
+
+#[cfg(feature = "remote")]
+impl fmt::Debug for Instants {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_none() {
+            "monotonic"
+        } else {
+            "custom"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +189,25 @@ mod tests {
         clock.set(i64::MAX - 1);
         clock.advance(Duration::from_secs(u64::MAX));
         assert_eq!(Clock::now(&clock), i64::MAX, "saturates");
+    }
+
+    #[cfg(feature = "remote")]
+    #[test]
+    fn instants_follow_a_custom_clock_in_whole_seconds() {
+        let clock = ManualClock::at(1_000);
+        let instants = Instants::following(clock.clone());
+        let start = instants.now();
+        clock.advance(Duration::from_secs(90));
+        assert_eq!(
+            instants.now().duration_since(start),
+            Duration::from_secs(90)
+        );
+        clock.set(i64::MAX);
+        assert!(instants.now() >= start, "no overflow");
+        clock.set(i64::MIN);
+        assert!(instants.now() <= start + Duration::from_secs(90));
+        let monotonic = Instants::default();
+        assert!(monotonic.now() >= start);
     }
 
     #[test]

@@ -47,6 +47,9 @@
 //! | `AUTH_DPOP` | `off` (Bearer only), `allowed` (Bearer or DPoP) or `required` (DPoP only) | `off` |
 //! | `AUTH_PUBLIC_URL` | the external origin clients call, `scheme://host[:port]` (http or https, no path): a proof's `htu` must be it plus the request path | required unless `AUTH_DPOP=off` |
 //! | `AUTH_DPOP_NONCE` | `1` (or `true`): server nonces, a proof without a current one gets `use_dpop_nonce` and a fresh `DPoP-Nonce` | `0` |
+//! | **revocation** (any mode; [`RevocationSettings`]) | | |
+//! | `AUTH_REVOCATION_REDIS_URL` | `redis://[[user]:password@]host[:port][/db]`: revocations shared through this Redis (written by `tollgate revoke`); with DPoP on, the proof replay store moves there too | off |
+//! | `AUTH_REVOCATION_FAIL_OPEN` | `1` (or `true`): accept tokens while the revocation state is unavailable (a warning is logged); `0`: refuse them, 503 | `0` |
 //!
 //! DPoP proofs are accepted signed with ES256, RS256, PS256 or EdDSA ([`DPOP_PROOF_ALGORITHMS`],
 //! whatever `AUTH_ALGORITHMS` says: that list is the issuer's), `iat` at most 300 s old and 60 s
@@ -63,7 +66,13 @@
 //! another provider (or without `AUTH_PROVIDER`), plain `http://` to a host that is not
 //! loopback, symmetric algorithms without a secret, an HS256 secret shorter than 32 bytes, an
 //! `AUTH_DPOP` other than `off`/`allowed`/`required`, DPoP on without `AUTH_PUBLIC_URL` (or with
-//! one that has a path, or is not http(s)), `AUTH_DPOP_NONCE` with DPoP off.
+//! one that has a path, or is not http(s)), `AUTH_DPOP_NONCE` with DPoP off, an
+//! `AUTH_REVOCATION_REDIS_URL` that is not `redis://host[:port][/db]` (`rediss://`, a query
+//! string, a port out of range...), `AUTH_REVOCATION_FAIL_OPEN` without the URL.
+//!
+//! This module builds no Redis connection (core does not depend on a Redis client): the
+//! application connects with the [`RevocationSettings`] (`tollgate-redis`) and hands the check to
+//! [`AuthConfig::build_parts_with`] or [`AuthConfig::build_with`].
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -97,7 +106,7 @@ use std::time::Duration;
 use crate::algorithm::Algorithm;
 use crate::claims::{AccessClaims, ClaimPath};
 use crate::crypto::CryptoProvider;
-use crate::dpop::{DpopMode, DpopVerifier};
+use crate::dpop::{DpopMode, DpopVerifier, DpopVerifierBuilder};
 use crate::error::{ConfigError, KeyError};
 use crate::key::VerificationKey;
 use crate::key_set::KeySet;
@@ -110,6 +119,8 @@ use crate::providers::google::Google;
 use crate::providers::keycloak::Keycloak;
 use crate::providers::okta::{OKTA_DEFAULT_AUDIENCE, Okta};
 use crate::remote::{JwksSource, JwksSourceBuilder, OidcSource, RemoteError, check_url};
+use crate::revocation::FailureMode;
+use crate::revocation::check_redis_url;
 use crate::source::KeySource;
 use crate::validation::{DEFAULT_LEEWAY, MAX_LEEWAY, Validation};
 use crate::verifier::{Verifier, VerifierBuilder};
@@ -140,9 +151,11 @@ const OKTA_ISSUER: &str = "OKTA_ISSUER";
 const DPOP: &str = "DPOP";
 const PUBLIC_URL: &str = "PUBLIC_URL";
 const DPOP_NONCE: &str = "DPOP_NONCE";
+const REVOCATION_REDIS_URL: &str = "REVOCATION_REDIS_URL";
+const REVOCATION_FAIL_OPEN: &str = "REVOCATION_FAIL_OPEN";
 
 /// Every variable, without the prefix, in the order of the module docs.
-const VARIABLES: [&str; 25] = [
+const VARIABLES: [&str; 27] = [
     PROVIDER,
     JWKS_URL,
     OIDC_ISSUER,
@@ -168,6 +181,8 @@ const VARIABLES: [&str; 25] = [
     DPOP,
     PUBLIC_URL,
     DPOP_NONCE,
+    REVOCATION_REDIS_URL,
+    REVOCATION_FAIL_OPEN,
 ];
 
 /// The algorithms a DPoP proof may be signed with, in the order `algs="..."` lists them. Only
@@ -421,6 +436,7 @@ pub struct AuthConfig {
     key_url: Option<String>,
     configure_keys: Option<ConfigureKeys>,
     dpop: DpopSettings,
+    revocation: Option<RevocationSettings>,
 }
 
 /// The DPoP settings of an [`AuthConfig`] (`<prefix>DPOP`, `<prefix>PUBLIC_URL`,
@@ -486,6 +502,7 @@ impl fmt::Debug for AuthConfig {
             .field("key_url", &self.key_url)
             .field("configure_keys", &self.configure_keys.is_some())
             .field("dpop", &self.dpop)
+            .field("revocation", &self.revocation)
             .finish()
     }
 }
@@ -787,6 +804,7 @@ impl AuthConfig {
         };
 
         let dpop = dpop_settings(&r)?;
+        let revocation = revocation_settings(&r)?;
 
         Ok(AuthConfig {
             prefix: prefix.to_owned(),
@@ -797,7 +815,32 @@ impl AuthConfig {
             key_url,
             configure_keys: None,
             dpop,
+            revocation,
         })
+    }
+
+    /// The revocation settings, or `None` when `<prefix>REVOCATION_REDIS_URL` is unset (no
+    /// revocation check).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use tollgate_core::config::AuthConfig;
+    /// use tollgate_core::revocation::FailureMode;
+    ///
+    /// let vars = HashMap::from([
+    ///     ("AUTH_HS256_SECRET".to_owned(), "0123456789abcdef0123456789abcdef".to_owned()),
+    ///     ("AUTH_REVOCATION_REDIS_URL".to_owned(), "redis://:pw@cache.internal:6380/2".to_owned()),
+    /// ]);
+    /// let config = AuthConfig::from_vars("AUTH_", &vars)?;
+    /// let revocation = config.revocation().expect("on");
+    /// assert_eq!(revocation.redis_url(), "redis://:pw@cache.internal:6380/2");
+    /// assert_eq!(revocation.shown_url(), "redis://***@cache.internal:6380/2");
+    /// assert_eq!(revocation.failure_mode(), FailureMode::FailClosed);
+    /// assert!(!format!("{config:?} {}", config.summary()).contains(":pw@"));
+    /// # Ok::<(), tollgate_core::config::ConfigVarError>(())
+    /// ```
+    pub fn revocation(&self) -> Option<&RevocationSettings> {
+        self.revocation.as_ref()
     }
 
     /// The DPoP settings (off unless `<prefix>DPOP` says otherwise).
@@ -810,6 +853,34 @@ impl AuthConfig {
     /// per verifier: instances behind a load balancer each remember their own proofs) and, with
     /// `<prefix>DPOP_NONCE`, nonces under a random per-process secret.
     pub fn build_dpop(&self) -> Result<Option<DpopVerifier>, ConfigVarError> {
+        self.build_dpop_with(|builder| builder)
+    }
+
+    /// Like [`build_dpop`](Self::build_dpop), with `finish` applied to the builder first: e.g. a
+    /// replay store shared by every instance (`tollgate_redis::RedisReplayStore`, what `tollgate
+    /// serve` uses with `<prefix>REVOCATION_REDIS_URL`) in place of the in-memory one.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::Arc;
+    /// use tollgate_core::config::AuthConfig;
+    /// use tollgate_core::dpop::MemoryReplayStore;
+    ///
+    /// let vars = HashMap::from([
+    ///     ("AUTH_HS256_SECRET".to_owned(), "0123456789abcdef0123456789abcdef".to_owned()),
+    ///     ("AUTH_DPOP".to_owned(), "allowed".to_owned()),
+    ///     ("AUTH_PUBLIC_URL".to_owned(), "https://api.example.com".to_owned()),
+    /// ]);
+    /// let shared = Arc::new(MemoryReplayStore::default());
+    /// let config = AuthConfig::from_vars("AUTH_", &vars)?;
+    /// let dpop = config.build_dpop_with(|builder| builder.replay_store(shared.clone()))?;
+    /// assert!(dpop.is_some());
+    /// # Ok::<(), tollgate_core::config::ConfigVarError>(())
+    /// ```
+    pub fn build_dpop_with(
+        &self,
+        finish: impl FnOnce(DpopVerifierBuilder) -> DpopVerifierBuilder,
+    ) -> Result<Option<DpopVerifier>, ConfigVarError> {
         let settings = &self.dpop;
         if settings.mode == DpopMode::Off {
             return Ok(None);
@@ -837,7 +908,7 @@ impl AuthConfig {
         if settings.nonces {
             builder = builder.nonces(None);
         }
-        Ok(Some(builder.build()))
+        Ok(Some(finish(builder).build()))
     }
 
     /// Adjusts every remote key source the verifier uses (timeouts, TTL bounds, retry
@@ -916,16 +987,50 @@ impl AuthConfig {
         &self,
         wrap: impl FnOnce(Arc<dyn KeySource>) -> Arc<dyn KeySource>,
     ) -> Result<Verifier, ConfigVarError> {
-        // Built without a token cache (it is thrown away), then rebuilt around the wrapped keys
-        // with the default crypto provider and token cache, as every verifier built here.
+        self.build_with(wrap, |builder| builder)
+    }
+
+    /// Like [`build_parts`](Self::build_parts), with `finish` applied to the verifier's builder
+    /// before it is built: the hook for what this configuration cannot build itself, such as
+    /// the revocation check of [`revocation`](Self::revocation) (a Redis mirror made by the
+    /// application). Policy, keys, roles and scopes are [`build`](Self::build)'s.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use tollgate_core::config::AuthConfig;
+    /// use tollgate_core::revocation::{FailureMode, RevocationList};
+    ///
+    /// let vars = HashMap::from([
+    ///     ("AUTH_HS256_SECRET".to_owned(), "0123456789abcdef0123456789abcdef".to_owned()),
+    /// ]);
+    /// let revoked = RevocationList::new();
+    /// let built = AuthConfig::from_vars("AUTH_", &vars)?
+    ///     .build_parts_with(|builder| builder.revocation(revoked.clone(), FailureMode::FailClosed))?;
+    /// assert!(built.jwks.is_none());
+    /// # Ok::<(), tollgate_core::config::ConfigVarError>(())
+    /// ```
+    pub fn build_parts_with(
+        &self,
+        finish: impl FnOnce(VerifierBuilder) -> VerifierBuilder,
+    ) -> Result<Built, ConfigVarError> {
+        let built = self.build_inner(false)?;
+        let keys = built.verifier.keys().clone();
+        Ok(Built {
+            verifier: rebuild(&built.verifier, keys, finish),
+            jwks: built.jwks,
+        })
+    }
+
+    /// [`build_with_keys`](Self::build_with_keys) and [`build_parts_with`](Self::build_parts_with)
+    /// together: the key source wrapped by `wrap`, then `finish` applied to the builder.
+    pub fn build_with(
+        &self,
+        wrap: impl FnOnce(Arc<dyn KeySource>) -> Arc<dyn KeySource>,
+        finish: impl FnOnce(VerifierBuilder) -> VerifierBuilder,
+    ) -> Result<Verifier, ConfigVarError> {
         let built = self.build_inner(false)?.verifier;
-        Ok(Verifier::builder(
-            built.validation().clone(),
-            wrap(built.keys().clone()),
-            CryptoProvider::default(),
-        )
-        .access_claims(built.access_claims().clone())
-        .build())
+        let keys = wrap(built.keys().clone());
+        Ok(rebuild(&built, keys, finish))
     }
 
     fn var(&self, var: &str) -> String {
@@ -1257,7 +1362,7 @@ impl AuthConfig {
                 checked(audiences),
                 roles("roles"),
                 self.leeway_secs.unwrap_or(0),
-                self.dpop_summary()
+                self.dpop_summary() + &self.revocation_summary()
             );
         }
         let settings = match &self.mode {
@@ -1332,8 +1437,23 @@ impl AuthConfig {
             algorithms("the provider's"),
             roles("the provider's"),
             self.leeway_secs.unwrap_or(DEFAULT_LEEWAY.as_secs()),
-            self.dpop_summary()
+            self.dpop_summary() + &self.revocation_summary()
         )
+    }
+
+    /// `; revocation: redis://host:6379/0 (fail closed)` when on; nothing when off.
+    fn revocation_summary(&self) -> String {
+        match &self.revocation {
+            None => String::new(),
+            Some(settings) => format!(
+                "; revocation: {} ({})",
+                settings.shown_url,
+                match settings.failure_mode() {
+                    FailureMode::FailClosed => "fail closed",
+                    FailureMode::FailOpen => "fail open",
+                }
+            ),
+        }
     }
 
     /// `; dpop: required at https://..., proofs ES256 RS256 PS256 EdDSA, nonces` when DPoP is
@@ -1353,6 +1473,122 @@ impl AuthConfig {
             if settings.nonces { ", nonces" } else { "" }
         )
     }
+}
+
+/// `verifier` (built without a token cache, to be thrown away) rebuilt around `keys` with the
+/// default crypto provider and token cache, as every verifier built here, then `finish`.
+fn rebuild(
+    verifier: &Verifier,
+    keys: Arc<dyn KeySource>,
+    finish: impl FnOnce(VerifierBuilder) -> VerifierBuilder,
+) -> Verifier {
+    let builder = Verifier::builder(
+        verifier.validation().clone(),
+        keys,
+        CryptoProvider::default(),
+    )
+    .access_claims(verifier.access_claims().clone());
+    finish(builder).build()
+}
+
+/// A boolean variable: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`; unset is `false`.
+/// `meaning` says what `1` does, for the error message.
+fn flag(r: &Reader<'_>, var: &str, meaning: &str) -> Result<bool, ConfigVarError> {
+    let Some(value) = r.get(var).map(str::trim) else {
+        return Ok(false);
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(r.error(
+            var,
+            ConfigVarErrorKind::Invalid,
+            format!("{}={value:?} is not 1 ({meaning}) or 0 (off)", r.name(var)),
+        )),
+    }
+}
+
+/// The revocation settings of an [`AuthConfig`] (`<prefix>REVOCATION_REDIS_URL`,
+/// `<prefix>REVOCATION_FAIL_OPEN`), see [`AuthConfig::revocation`]. Only checked here: the
+/// application connects (e.g. `tollgate_redis::RedisRevocations::connect(settings.redis_url(),
+/// ..)`) and passes the check and [`failure_mode`](Self::failure_mode) to
+/// [`VerifierBuilder::revocation`] through [`AuthConfig::build_parts_with`].
+///
+/// [`Debug`](fmt::Debug) shows the URL without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RevocationSettings {
+    redis_url: String,
+    shown_url: String,
+    fail_open: bool,
+}
+
+impl fmt::Debug for RevocationSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationSettings")
+            .field("redis_url", &self.shown_url)
+            .field("failure_mode", &self.failure_mode())
+            .finish()
+    }
+}
+
+impl RevocationSettings {
+    /// The Redis URL as configured (password included: for connecting, never for logs).
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+
+    /// The URL to log: `redis://[***@]host:port/db`, never the password.
+    pub fn shown_url(&self) -> &str {
+        &self.shown_url
+    }
+
+    /// Refuse (the default) or accept while the revocation state is unavailable.
+    pub fn failure_mode(&self) -> FailureMode {
+        if self.fail_open {
+            FailureMode::FailOpen
+        } else {
+            FailureMode::FailClosed
+        }
+    }
+}
+
+/// `<prefix>REVOCATION_REDIS_URL` and `<prefix>REVOCATION_FAIL_OPEN`.
+fn revocation_settings(r: &Reader<'_>) -> Result<Option<RevocationSettings>, ConfigVarError> {
+    let fail_open = flag(
+        r,
+        REVOCATION_FAIL_OPEN,
+        "accept tokens while the revocation state is unavailable",
+    )?;
+    let Some(url) = r.get(REVOCATION_REDIS_URL).map(str::trim) else {
+        if r.get(REVOCATION_FAIL_OPEN).is_some() {
+            return Err(r.error(
+                REVOCATION_FAIL_OPEN,
+                ConfigVarErrorKind::Conflict,
+                format!(
+                    "{} is set but {} is not: there is no revocation check to fail open",
+                    r.name(REVOCATION_FAIL_OPEN),
+                    r.name(REVOCATION_REDIS_URL)
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    let shown_url = check_redis_url(url).map_err(|why| {
+        // The value is not echoed: it may hold a password.
+        r.error(
+            REVOCATION_REDIS_URL,
+            ConfigVarErrorKind::Invalid,
+            format!(
+                "{}: {why} (expected redis://[[user]:password@]host[:port][/db])",
+                r.name(REVOCATION_REDIS_URL)
+            ),
+        )
+    })?;
+    Ok(Some(RevocationSettings {
+        redis_url: url.to_owned(),
+        shown_url,
+        fail_open,
+    }))
 }
 
 /// `<prefix>DPOP`, `<prefix>PUBLIC_URL` and `<prefix>DPOP_NONCE`.
@@ -1376,23 +1612,7 @@ fn dpop_settings(r: &Reader<'_>) -> Result<DpopSettings, ConfigVarError> {
             }
         },
     };
-    let nonces = match r.get(DPOP_NONCE).map(str::trim) {
-        None => false,
-        Some(value) => match value.to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => true,
-            "0" | "false" | "no" | "off" => false,
-            _ => {
-                return Err(r.error(
-                    DPOP_NONCE,
-                    ConfigVarErrorKind::Invalid,
-                    format!(
-                        "{}={value:?} is not 1 (server nonces on) or 0 (off)",
-                        r.name(DPOP_NONCE)
-                    ),
-                ));
-            }
-        },
-    };
+    let nonces = flag(r, DPOP_NONCE, "server nonces on")?;
     if nonces && mode == DpopMode::Off {
         return Err(r.error(
             DPOP_NONCE,
@@ -1824,7 +2044,7 @@ mod tests {
     #[test]
     fn names() {
         let names = variable_names("TOLLGATE_");
-        assert_eq!(names.len(), 25);
+        assert_eq!(names.len(), 27);
         assert!(names.iter().all(|n| n.starts_with("TOLLGATE_")));
         assert!(names.contains(&"TOLLGATE_ENTRA_ALLOWED_TENANTS".to_owned()));
         for provider in Provider::ALL {
@@ -2603,5 +2823,119 @@ mod tests {
             err.to_string(),
             "TOLLGATE_AUDIENCE is required with TOLLGATE_PROVIDER=auth0 (the API identifier, e.g. https://api.example.com)"
         );
+    }
+
+    #[test]
+    fn revocation_settings() {
+        let secret = ("HS256_SECRET", SECRET);
+        let off = config(&[secret]).unwrap();
+        assert!(off.revocation().is_none());
+        assert!(!off.summary().contains("revocation"));
+        use tollgate_test_support::redis::{BAD_URLS, GOOD_URLS};
+        // The table tollgate-redis's parser is tested with too; plus surrounding spaces, which
+        // an environment variable may carry.
+        let spaced = [(
+            " redis://cache.internal:6380/3 ",
+            "redis://cache.internal:6380/3",
+        )];
+        for (url, shown) in GOOD_URLS.into_iter().chain(spaced) {
+            let parsed = config(&[secret, ("REVOCATION_REDIS_URL", url)]).unwrap();
+            let settings = parsed.revocation().unwrap();
+            assert_eq!(settings.redis_url(), url.trim());
+            assert_eq!(settings.shown_url(), shown, "{url}");
+            assert_eq!(settings.failure_mode(), FailureMode::FailClosed);
+            assert!(
+                parsed
+                    .summary()
+                    .ends_with(&format!("; revocation: {shown} (fail closed)")),
+                "{}",
+                parsed.summary()
+            );
+            assert!(!format!("{parsed:?} {}", parsed.summary()).contains("hunter2"));
+        }
+        let url = ("REVOCATION_REDIS_URL", "redis://127.0.0.1:6379");
+        for on in ["1", "true", " ON "] {
+            let open = config(&[secret, url, ("REVOCATION_FAIL_OPEN", on)]).unwrap();
+            assert_eq!(
+                open.revocation().unwrap().failure_mode(),
+                FailureMode::FailOpen
+            );
+            assert!(open.summary().ends_with("(fail open)"));
+        }
+        let closed = config(&[secret, url, ("REVOCATION_FAIL_OPEN", "0")]).unwrap();
+        assert_eq!(
+            closed.revocation().unwrap().failure_mode(),
+            FailureMode::FailClosed
+        );
+
+        for bad in BAD_URLS {
+            let message = refused(
+                &[secret, ("REVOCATION_REDIS_URL", bad)],
+                "AUTH_REVOCATION_REDIS_URL",
+                ConfigVarErrorKind::Invalid,
+            );
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        let long = format!("redis://{}", "h".repeat(3000));
+        refused(
+            &[secret, ("REVOCATION_REDIS_URL", &long)],
+            "AUTH_REVOCATION_REDIS_URL",
+            ConfigVarErrorKind::Invalid,
+        );
+        let message = refused(
+            &[secret, ("REVOCATION_FAIL_OPEN", "1")],
+            "AUTH_REVOCATION_FAIL_OPEN",
+            ConfigVarErrorKind::Conflict,
+        );
+        assert!(
+            message.contains("AUTH_REVOCATION_REDIS_URL is not"),
+            "{message}"
+        );
+        // Set to 0 without the URL: still a sign of a half-done setup.
+        refused(
+            &[secret, ("REVOCATION_FAIL_OPEN", "0")],
+            "AUTH_REVOCATION_FAIL_OPEN",
+            ConfigVarErrorKind::Conflict,
+        );
+        refused(
+            &[secret, url, ("REVOCATION_FAIL_OPEN", "maybe")],
+            "AUTH_REVOCATION_FAIL_OPEN",
+            ConfigVarErrorKind::Invalid,
+        );
+        let names = variable_names("TOLLGATE_");
+        assert!(names.contains(&"TOLLGATE_REVOCATION_REDIS_URL".to_owned()));
+        assert!(names.contains(&"TOLLGATE_REVOCATION_FAIL_OPEN".to_owned()));
+    }
+
+    #[test]
+    fn build_hooks_add_a_revocation_check() {
+        use crate::revocation::RevocationList;
+        let parsed = config(&[("HS256_SECRET", SECRET)]).unwrap();
+        let revoked = RevocationList::new();
+        let built = parsed
+            .build_parts_with(|b| b.revocation(revoked.clone(), FailureMode::FailClosed))
+            .unwrap();
+        let wrapped = parsed
+            .build_with(
+                |keys| keys,
+                |b| b.revocation(revoked.clone(), FailureMode::FailClosed),
+            )
+            .unwrap();
+        // HS256 under SECRET: sub "user-1", no iat, exp 4102444800 (as VerifierBuilder::revocation's
+        // doctest).
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlLmNvbSIsImF1ZCI6Im15LWFwaSIsInN1YiI6InVzZXItMSIsImV4cCI6NDEwMjQ0NDgwMH0.1YFUOF9s-hTXa0XGtoQTwyKGVH3FIdXNiQiiFrX4Upw";
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for verifier in [&built.verifier, &wrapped] {
+            assert!(rt.block_on(verifier.verify(token)).is_ok());
+        }
+        revoked.revoke_subject("user-1", 1_700_000_000);
+        for verifier in [&built.verifier, &wrapped] {
+            let err = rt.block_on(verifier.verify(token)).unwrap_err();
+            assert!(matches!(err, crate::Error::Revoked(_)), "{err:?}");
+        }
+        // Without the hook: no check.
+        assert!(rt.block_on(parsed.build().unwrap().verify(token)).is_ok());
     }
 }

@@ -24,29 +24,66 @@ const MAX_HEADERS: usize = 32;
 /// Longest header segment remembered, in bytes.
 const MAX_SEGMENT: usize = 512;
 
-#[derive(Default)]
-pub(crate) struct HeaderMemo {
-    headers: RwLock<HashMap<Box<str>, Arc<TokenHeader>>>,
+/// What was established about exact segment strings, bounded: [`HeaderMemo`] for access tokens,
+/// and the DPoP proof keys (one per client, so many more entries). Full, it starts again rather
+/// than track ages: entries are cheap to establish again, and only verified segments get in.
+pub(crate) struct SegmentMemo<V> {
+    entries: RwLock<HashMap<Box<str>, V>>,
+    max_entries: usize,
+    max_segment: usize,
+}
+
+impl<V: Clone> SegmentMemo<V> {
+    pub(crate) fn new(max_entries: usize, max_segment: usize) -> Self {
+        SegmentMemo {
+            entries: RwLock::new(HashMap::new()),
+            max_entries,
+            max_segment,
+        }
+    }
+
+    /// What was remembered for this exact segment, if anything.
+    pub(crate) fn get(&self, segment: &str) -> Option<V> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.get(segment).cloned()
+    }
+
+    /// Remembers `value` for `segment` (only ever after the signature over it verified).
+    pub(crate) fn remember(&self, segment: &str, value: V) {
+        if segment.len() > self.max_segment {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.max_entries && !entries.contains_key(segment) {
+            entries.clear();
+        }
+        entries.insert(segment.into(), value);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.read().map(|e| e.len()).unwrap_or(0)
+    }
+}
+
+/// The checked headers of one verifier's verified tokens (see the module docs).
+pub(crate) struct HeaderMemo(SegmentMemo<Arc<TokenHeader>>);
+
+impl Default for HeaderMemo {
+    fn default() -> Self {
+        HeaderMemo(SegmentMemo::new(MAX_HEADERS, MAX_SEGMENT))
+    }
 }
 
 impl HeaderMemo {
     /// The checked header of a verified token with this exact header segment, if any.
     pub(crate) fn get(&self, segment: &str) -> Option<Arc<TokenHeader>> {
-        let headers = self.headers.read().unwrap_or_else(|p| p.into_inner());
-        headers.get(segment).cloned()
+        self.0.get(segment)
     }
 
     /// Remembers the header of a token whose signature verified.
     pub(crate) fn remember(&self, segment: &str, header: &Arc<TokenHeader>) {
-        if segment.len() > MAX_SEGMENT {
-            return;
-        }
-        let mut headers = self.headers.write().unwrap_or_else(|p| p.into_inner());
-        if headers.len() >= MAX_HEADERS && !headers.contains_key(segment) {
-            // Keys rotated many times over: start again rather than track ages.
-            headers.clear();
-        }
-        headers.insert(segment.into(), header.clone());
+        self.0.remember(segment, header.clone());
     }
 }
 
@@ -74,7 +111,7 @@ mod tests {
         assert!(memo.get(&"x".repeat(MAX_SEGMENT + 1)).is_none());
         for i in 0..MAX_HEADERS * 3 {
             memo.remember(&format!("seg{i}"), &header("k"));
-            assert!(memo.headers.read().unwrap().len() <= MAX_HEADERS);
+            assert!(memo.0.len() <= MAX_HEADERS);
         }
     }
 }

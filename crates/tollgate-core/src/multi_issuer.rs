@@ -12,7 +12,7 @@ use crate::jws;
 use crate::rules::TENANT_PLACEHOLDER;
 use crate::scan::{self, Loose, MemberSink};
 use crate::source::KeySource;
-use crate::telemetry;
+use crate::telemetry::VerificationCounters;
 use crate::token_cache::{TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::token_verifier::{TokenVerifier, Verification, VerificationFuture};
 use crate::validation::{DEFAULT_MAX_TOKEN_BYTES, Validation};
@@ -76,6 +76,8 @@ struct Routes {
     max_token_bytes: usize,
     cache: Option<Arc<TokenCache>>,
     clock: TimeSource,
+    /// Counts the tokens no route takes (routed ones are counted by their verifier).
+    counters: Arc<VerificationCounters>,
 }
 
 /// Where a token goes: a verifier and its index in [`Routes::verifiers`].
@@ -263,6 +265,7 @@ impl MultiIssuerBuilder {
                 max_token_bytes,
                 cache,
                 clock: self.clock,
+                counters: Arc::default(),
             }),
         })
     }
@@ -344,7 +347,7 @@ impl MultiIssuer {
         let Some(cache) = &routes.cache else {
             return match self.route(token) {
                 Ok(verifier) => verifier.finish(verifier.verification_at(token, now), now),
-                Err(err) => telemetry::counted(Verification::Done(Err(err))),
+                Err(err) => routes.counters.counted(Verification::Done(Err(err))),
             };
         };
         let key = cache.key(token);
@@ -360,7 +363,7 @@ impl MultiIssuer {
             Ok(route) => route,
             Err(err) => {
                 cache.record_miss();
-                return telemetry::counted(Verification::Done(Err(err)));
+                return routes.counters.counted(Verification::Done(Err(err)));
             }
         };
         let missed = Missed {

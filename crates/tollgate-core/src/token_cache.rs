@@ -24,7 +24,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::key::VerificationKey;
-use crate::telemetry;
+use crate::telemetry::CacheCounters;
 use crate::verified_token::{Entry, Verdict};
 
 /// Default number of cached tokens.
@@ -216,6 +216,7 @@ pub(crate) struct TokenCache {
     config: TokenCacheConfig,
     hits: AtomicU64,
     misses: AtomicU64,
+    counters: CacheCounters,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -244,6 +245,7 @@ impl TokenCache {
             config,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            counters: CacheCounters::default(),
         })
     }
 
@@ -273,7 +275,7 @@ impl TokenCache {
         }
         if now < found.valid_until && found.key.strong_count() > 0 {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            telemetry::cache_lookup(true);
+            self.counters.lookup(true);
             Some(found)
         } else {
             self.remove(key);
@@ -284,7 +286,7 @@ impl TokenCache {
     /// Counts a verification that could not be answered from the cache.
     pub(crate) fn record_miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
-        telemetry::cache_lookup(false);
+        self.counters.lookup(false);
     }
 
     pub(crate) fn remove(&self, key: CacheKey) {
@@ -332,7 +334,7 @@ impl TokenCache {
                 .map(|(k, _)| *k);
             if let Some(victim) = victim {
                 shard.remove(&victim);
-                telemetry::cache_eviction();
+                self.counters.eviction();
             }
         }
         // Two distinct verified tokens with the same 64-bit key: the newer one takes the slot.

@@ -20,7 +20,7 @@ use crate::registered::{self, ClaimsSink};
 use crate::revocation::{FailureMode, RevocationCheck, Screen};
 use crate::scan::{self, Unwanted};
 use crate::source::{KeyRequest, KeyResult, KeySource};
-use crate::telemetry;
+use crate::telemetry::VerificationCounters;
 use crate::token_cache::{CacheKey, TokenCache, TokenCacheConfig, TokenCacheStats};
 use crate::token_verifier::{PendingVerification, TokenVerifier, Verification, VerificationFuture};
 use crate::validation::Validation;
@@ -84,6 +84,7 @@ struct Inner {
     access: Arc<AccessClaims>,
     revocation: Option<Screen>,
     clock: TimeSource,
+    counters: Arc<VerificationCounters>,
 }
 
 impl fmt::Debug for Verifier {
@@ -204,6 +205,7 @@ impl VerifierBuilder {
                 access: Arc::new(self.access),
                 revocation: self.revocation,
                 clock: self.clock,
+                counters: Arc::default(),
             }),
         }
     }
@@ -360,7 +362,7 @@ impl Verifier {
             Some(screen) => screen.apply(verification, now),
             None => verification,
         };
-        telemetry::counted(verification)
+        self.inner.counters.counted(verification)
     }
 
     /// [`start_at`](Self::start_at) before its [`finish`](Self::finish).

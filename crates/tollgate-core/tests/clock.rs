@@ -81,3 +81,62 @@ fn a_multi_issuer_judges_routed_tokens_by_its_clock() {
         Err(Error::Expired { .. })
     ));
 }
+
+/// A key set ages by the injected clock: past its lifetime the next lookup refetches, past the
+/// stale window with the key server down it fails closed; no sleeping.
+#[cfg(feature = "remote")]
+#[tokio::test]
+async fn a_jwks_source_ages_its_key_set_by_the_clock() {
+    use tollgate_core::remote::JwksSource;
+    use tollgate_test_support::jwks_value;
+    use tollgate_test_support::server::{Loopback, Route};
+
+    let start = now();
+    let clock = ManualClock::at(start);
+    let server = Loopback::start().await;
+    server.serve("/jwks", &jwks_value(), &[("cache-control", "max-age=600")]);
+    let source = JwksSource::builder(server.url("/jwks"))
+        .allow_insecure_http(true)
+        .ttl_bounds(Duration::from_secs(60), Duration::from_secs(3600))
+        .stale_if_error(Duration::from_secs(300))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let verifier = Verifier::builder(policy().build().unwrap(), source, CryptoProvider::default())
+        .token_cache(None)
+        .clock(clock.clone())
+        .build();
+    let fresh_token = |at: i64| {
+        let mut c = claims();
+        c["iat"] = json!(at);
+        c["nbf"] = json!(at);
+        c["exp"] = json!(at + 36_000);
+        sign(Algorithm::RS256, &c)
+    };
+    verifier.verify(&fresh_token(start)).await.unwrap();
+    verifier.verify(&fresh_token(start)).await.unwrap();
+    assert_eq!(server.hits("/jwks"), 1, "fresh for max-age");
+
+    clock.advance(Duration::from_secs(601));
+    verifier.verify(&fresh_token(start)).await.unwrap();
+    // The refetch may run in the background: wait for it (real time, bounded).
+    for _ in 0..100 {
+        if server.hits("/jwks") >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.hits("/jwks"), 2, "expired by the clock: refetched");
+
+    // The key server goes down; within the stale window the cached keys still serve...
+    server.route("/jwks", Route::status(500));
+    clock.advance(Duration::from_secs(601 + 100));
+    assert!(
+        verifier.verify(&fresh_token(start)).await.is_ok(),
+        "stale but usable"
+    );
+    // ...and past it, the source fails closed.
+    clock.advance(Duration::from_secs(400));
+    let err = verifier.verify(&fresh_token(start)).await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+}

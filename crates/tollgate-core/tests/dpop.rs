@@ -498,6 +498,42 @@ fn signature_must_verify() {
     );
 }
 
+#[test]
+fn a_remembered_proof_header_never_skips_the_signature() {
+    // The verifier remembers a client's proof header (its key and thumbprint) once a proof
+    // with it verified; every later proof with that header is still verified in full.
+    let clock = Clock::new();
+    let key = client(Algorithm::EdDSA);
+    let jkt = key.jwk_thumbprint().unwrap();
+    let v = verifier(&clock);
+    for _ in 0..3 {
+        let proof = key.sign_dpop_proof(&claims(clock.now())).unwrap();
+        assert!(done(v.check(request(&proof, Some(&jkt)))).is_ok());
+        let forged = support::tamper_signature(&key.sign_dpop_proof(&claims(clock.now())).unwrap());
+        assert_eq!(
+            done(v.check(request(&forged, Some(&jkt)))),
+            Err(DpopError::InvalidSignature)
+        );
+    }
+    // A header first seen on a forged proof is not remembered: the valid proof with it is
+    // judged from scratch and accepted, the forged one still refused.
+    let other = client(Algorithm::ES256);
+    let other_jkt = other.jwk_thumbprint().unwrap();
+    let forged = support::tamper_signature(&other.sign_dpop_proof(&claims(clock.now())).unwrap());
+    assert_eq!(
+        done(v.check(request(&forged, Some(&other_jkt)))),
+        Err(DpopError::InvalidSignature)
+    );
+    let proof = other.sign_dpop_proof(&claims(clock.now())).unwrap();
+    assert!(done(v.check(request(&proof, Some(&other_jkt)))).is_ok());
+    // The same header with a claim wrong is refused for that claim, remembered or not.
+    let stale = other.sign_dpop_proof(&claims(clock.now() - 3600)).unwrap();
+    assert!(matches!(
+        done(v.check(request(&stale, Some(&other_jkt)))),
+        Err(DpopError::Stale { .. })
+    ));
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -15,16 +15,9 @@
 
 use tollgate_test_support as support;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use support::oidc_provider::{OpenIdProvider, install_dependencies};
 use support::tamper_signature;
 use tollgate_core::remote::OidcSource;
 use tollgate_core::{
@@ -36,132 +29,13 @@ const CLIENT_SECRET: &str = "tollgate-test-secret";
 const AUDIENCE: &str = "urn:tollgate:api";
 /// A second resource indicator the provider signs with RS256 (same audience).
 const RS256_RESOURCE: &str = "urn:tollgate:api:rs256";
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn provider_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc_provider")
+/// The provider's own token endpoint, for the tests here.
+trait TokenEndpoint {
+    async fn access_token(&self, resource: &str) -> String;
 }
 
-/// `node` and `npm` must be there: this test is part of what the project promises, so it fails
-/// (it does not skip) without them.
-fn require_tool(tool: &str) {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        found,
-        "`{tool}` is not on PATH: the remote_oidc_provider test runs oidc-provider, which needs \
-         Node.js (v22 LTS or later; v20 works with a warning) and npm; install them and run the \
-         tests again"
-    );
-}
-
-/// Installs oidc-provider from the committed lock file unless already installed.
-fn install_dependencies() {
-    require_tool("node");
-    let dir = provider_dir();
-    if dir
-        .join("node_modules/oidc-provider/package.json")
-        .is_file()
-    {
-        return;
-    }
-    require_tool("npm");
-    let output = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .output()
-        .expect("running npm ci");
-    assert!(
-        output.status.success(),
-        "npm ci in {} failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A running `node provider.mjs`; killed when dropped.
-struct OpenIdProvider {
-    child: Child,
-    port: u16,
-}
-
-impl OpenIdProvider {
-    /// Starts the provider on `port` (0: any free port) with freshly generated keys. Retries for
-    /// a few seconds while the port is still in use (a restart on the same port).
-    fn start(port: u16) -> OpenIdProvider {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            match Self::try_start(port, deadline) {
-                Ok(provider) => return provider,
-                Err(log) if log.contains("EADDRINUSE") && Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(200));
-                }
-                Err(log) => panic!("oidc-provider did not start on port {port}:\n{log}"),
-            }
-        }
-    }
-
-    /// Spawns the process and waits for its `LISTENING <port>` line; on failure, returns what
-    /// it wrote to stderr.
-    fn try_start(port: u16, deadline: Instant) -> Result<OpenIdProvider, String> {
-        let child = Command::new("node")
-            .arg("provider.mjs")
-            .arg(port.to_string())
-            .current_dir(provider_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawning node provider.mjs");
-        // The guard kills the process if it does not come up.
-        let mut provider = OpenIdProvider { child, port };
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = provider.child.stderr.take().unwrap();
-        let log = Arc::clone(&stderr);
-        let stderr_reader = thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                log.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let stdout = provider.child.stdout.take().unwrap();
-        thread::spawn(move || {
-            // Keep reading to the end so the child never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(port) = line.strip_prefix("LISTENING ") {
-                    let _ = tx.send(port.trim().parse::<u16>());
-                }
-            }
-        });
-        let reason = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(Ok(port)) => {
-                provider.port = port;
-                return Ok(provider);
-            }
-            Ok(Err(err)) => format!("bad LISTENING line: {err}"),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                format!("no LISTENING line within {START_TIMEOUT:?}")
-            }
-            // Stdout closed: the process exited (e.g. EADDRINUSE).
-            Err(mpsc::RecvTimeoutError::Disconnected) => "the process exited".to_owned(),
-        };
-        drop(provider);
-        let _ = stderr_reader.join();
-        let log = stderr.lock().unwrap();
-        Err(format!("{reason}; its stderr:\n{log}"))
-    }
-
-    fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
+impl TokenEndpoint for OpenIdProvider {
     /// A client-credentials access token for `resource` with scope `read`.
     async fn access_token(&self, resource: &str) -> String {
         let body = format!(
@@ -185,13 +59,6 @@ impl OpenIdProvider {
             .as_str()
             .unwrap_or_else(|| panic!("no access_token in {text}"))
             .to_owned()
-    }
-}
-
-impl Drop for OpenIdProvider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -224,7 +91,7 @@ fn assert_access_token(verified: &VerifiedToken, issuer: &str, alg: Algorithm) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_tokens_of_a_real_openid_provider_verify_across_key_rotation() {
-    install_dependencies();
+    install_dependencies(&["oidc-provider"]);
     let provider = OpenIdProvider::start(0);
     let port = provider.port;
     let issuer = provider.issuer();

@@ -2,12 +2,22 @@
 //! outcome and reason (cache hits included), cache lookups and evictions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
 use serde_json::json;
 use tollgate_core::telemetry::{TOKEN_CACHE_EVICTIONS, TOKEN_CACHE_LOOKUPS, VERIFICATIONS};
 use tollgate_core::{Algorithm, CryptoProvider, TokenCacheConfig, Verifier};
 use tollgate_test_support::{block_on, claims, claims_with, key_set, now, policy, sign};
+
+/// Everything recorded so far, by key.
+fn recorded(snapshotter: &Snapshotter) -> Vec<(CompositeKey, DebugValue)> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| (key, value))
+        .collect()
+}
 
 /// The counter `name` with exactly these labels, 0 when never recorded.
 fn counter(snapshot: &[(CompositeKey, DebugValue)], name: &str, labels: &[(&str, &str)]) -> u64 {
@@ -70,11 +80,7 @@ fn verifications_cache_lookups_and_evictions_are_counted() {
         }
         verifier.token_cache_stats().unwrap().entries
     });
-    let snapshot = snapshotter.snapshot().into_vec();
-    let snapshot: Vec<(CompositeKey, DebugValue)> = snapshot
-        .into_iter()
-        .map(|(key, _, _, value)| (key, value))
-        .collect();
+    let snapshot = recorded(&snapshotter);
     assert_eq!(
         counter(
             &snapshot,
@@ -144,12 +150,7 @@ fn key_fetches_and_the_refresh_time_are_recorded() {
             verifier.verify(&token).await.unwrap();
         })
     });
-    let snapshot: Vec<(CompositeKey, DebugValue)> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| (key, value))
-        .collect();
+    let snapshot = recorded(&snapshotter);
     assert_eq!(counter(&snapshot, KEY_FETCHES, &[("result", "ok")]), 1);
     let refreshed = snapshot
         .iter()
@@ -160,4 +161,65 @@ fn key_fetches_and_the_refresh_time_are_recorded() {
         })
         .expect("the refresh time is set");
     assert!((refreshed - now() as f64).abs() < 60.0, "{refreshed}");
+}
+
+#[test]
+fn dpop_proofs_are_counted_by_outcome_and_reason() {
+    use tollgate_core::dpop::{DpopVerifier, ProofCheck, ProofRequest};
+    use tollgate_core::telemetry::DPOP_PROOFS;
+    use tollgate_core::testing::SigningKey;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let verifier = DpopVerifier::builder("https://api.example.com")
+            .unwrap()
+            .build();
+        let client = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let jkt = client.jwk_thumbprint().unwrap();
+        let proof = client
+            .dpop_proof("GET", "https://api.example.com/orders", Some("a.b.c"), None)
+            .unwrap();
+        let check = |proof: &str, path: &str| {
+            let request = ProofRequest {
+                proof,
+                method: "GET",
+                path,
+                access_token: "a.b.c",
+                token_jkt: Some(&jkt),
+            };
+            match verifier.check(request) {
+                ProofCheck::Done(outcome) => outcome.is_ok(),
+                ProofCheck::Pending(_) => panic!("the memory store answers at once"),
+            }
+        };
+        assert!(check(&proof, "/orders"));
+        assert!(!check(&proof, "/orders"), "replayed");
+        assert!(!check(&proof, "/other"), "another URI");
+    });
+    let snapshot = recorded(&snapshotter);
+    assert_eq!(
+        counter(
+            &snapshot,
+            DPOP_PROOFS,
+            &[("outcome", "accepted"), ("reason", "none")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &snapshot,
+            DPOP_PROOFS,
+            &[("outcome", "refused"), ("reason", "dpop_replayed")]
+        ),
+        1
+    );
+    assert_eq!(
+        counter(
+            &snapshot,
+            DPOP_PROOFS,
+            &[("outcome", "refused"), ("reason", "dpop_uri_mismatch")]
+        ),
+        1
+    );
 }

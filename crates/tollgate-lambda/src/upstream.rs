@@ -246,9 +246,8 @@ where
             .and_then(|context| upstream_claims(context, &self.config));
         match claims {
             Some(claims) => {
-                let auth =
-                    Authenticated::from_trusted_claims_with(claims, self.config.access.clone())
-                        .with_answering(self.config.answering.clone());
+                let auth = Authenticated::from_trusted_claims(claims, self.config.access.clone())
+                    .with_answering(self.config.answering.clone());
                 tracing::debug!(sub = auth.subject(), "trusted upstream claims");
                 request.extensions_mut().insert(auth);
                 TrustedClaimsFuture::inner(self.inner.call(request))
@@ -258,7 +257,7 @@ where
                 let response = self
                     .config
                     .answering
-                    .respond(&AuthError::MissingCredentials);
+                    .respond_to(&AuthError::MissingCredentials, request.headers());
                 TrustedClaimsFuture::refused(response)
             }
         }

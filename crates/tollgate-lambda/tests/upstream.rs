@@ -317,6 +317,20 @@ async fn missing_or_untrusted_context_is_a_401() {
 }
 
 #[tokio::test]
+async fn a_grpc_call_without_context_gets_a_grpc_answer() {
+    let both = app(TrustedClaimsLayer::new(Upstream::ALL));
+    let mut event = fixture("apigw-http-v2.json");
+    event["headers"]["content-type"] = json!("application/grpc");
+    let answer = call(&both, &event).await;
+    assert_eq!(answer.status, 200, "gRPC answers travel as HTTP 200");
+    assert_eq!(answer.header("grpc-status"), Some("16"), "UNAUTHENTICATED");
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some(r#"Bearer realm="api""#)
+    );
+}
+
+#[tokio::test]
 async fn both_upstreams_together() {
     let app = app(TrustedClaimsLayer::new(Upstream::ALL));
     for (file, sub) in [

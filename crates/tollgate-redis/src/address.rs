@@ -1,12 +1,10 @@
 //! Checking a Redis URL before handing it to the client.
 
+use std::time::Duration;
+
+use tollgate_core::revocation::check_redis_url;
+
 use crate::error::RedisError;
-
-/// Longest URL accepted (checked before anything is parsed).
-const MAX_URL_BYTES: usize = 2048;
-
-/// Highest database number accepted (Redis has 16 by default; configurations go higher).
-const MAX_DB: u32 = 1 << 20;
 
 /// A checked `redis://` URL: the client, and a form safe to log (no password).
 #[derive(Clone)]
@@ -36,77 +34,33 @@ impl Address {
     }
 }
 
-/// Parses `redis://[[user]:password@]host[:port][/db]`.
-///
-/// Stricter than the client's own parser on purpose: a typo (`redis:/host`, `http://`, a query
-/// string the client would silently ignore) is a configuration error found at start, whereas a
-/// server that is down is an outage handled at run time.
-pub(crate) fn parse(url: &str) -> Result<Address, RedisError> {
-    let bad = |why: &str| RedisError::InvalidUrl(why.to_owned());
-    if url.len() > MAX_URL_BYTES {
-        return Err(bad("longer than 2048 bytes"));
-    }
-    if url.starts_with("rediss://") {
-        return Err(bad(
-            "rediss:// (TLS) is not supported by this build; use redis:// on a trusted network or a TLS tunnel",
+/// The `ConnectionManager` settings of the request-path connections (writer, replay store):
+/// each attempt and answer bounded by `timeout`, a few reconnection attempts, at most 1 s apart.
+/// A zero `timeout` is an [`RedisError::InvalidOption`].
+pub(crate) fn manager_config(
+    timeout: Duration,
+) -> Result<redis::aio::ConnectionManagerConfig, RedisError> {
+    if timeout.is_zero() {
+        return Err(RedisError::InvalidOption(
+            "the timeout must not be zero".into(),
         ));
     }
-    let Some(rest) = url.strip_prefix("redis://") else {
-        return Err(bad("expected redis://host[:port][/db]"));
-    };
-    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad(
-            "query strings, fragments, spaces and control characters are not accepted",
-        ));
-    }
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (userinfo, host_port) = match authority.rsplit_once('@') {
-        Some((userinfo, host_port)) => (Some(userinfo), host_port),
-        None => (None, authority),
-    };
-    let (host, port) = split_host_port(host_port).ok_or_else(|| bad("expected host[:port]"))?;
-    if host.is_empty() {
-        return Err(bad("the host is empty"));
-    }
-    let port = match port {
-        None => 6379,
-        Some(port) => port
-            .parse::<u16>()
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
-    };
-    let db = if path.is_empty() {
-        0
-    } else {
-        path.parse::<u32>()
-            .ok()
-            .filter(|&db| db <= MAX_DB && path.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| bad("the path must be a database number (/0, /1, ...)"))?
-    };
-    let client = redis::Client::open(url).map_err(|e| bad(&e.to_string()))?;
-    let credentials = if userinfo.is_some() { "***@" } else { "" };
-    let shown = if host.contains(':') {
-        format!("redis://{credentials}[{host}]:{port}/{db}")
-    } else {
-        format!("redis://{credentials}{host}:{port}/{db}")
-    };
-    Ok(Address { client, shown })
+    Ok(redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(3)
+        .set_max_delay(Duration::from_secs(1)))
 }
 
-/// `host[:port]`, with IPv6 hosts in brackets.
-fn split_host_port(text: &str) -> Option<(&str, Option<&str>)> {
-    if let Some(inner) = text.strip_prefix('[') {
-        let (host, after) = inner.split_once(']')?;
-        return match after {
-            "" => Some((host, None)),
-            _ => Some((host, Some(after.strip_prefix(':')?))),
-        };
-    }
-    match text.split_once(':') {
-        Some((host, port)) => Some((host, Some(port))),
-        None => Some((text, None)),
-    }
+/// Parses `redis://[[user]:password@]host[:port][/db]` with
+/// [`check_redis_url`] (stricter than the client's own parser: see there), then builds the
+/// client.
+pub(crate) fn parse(url: &str) -> Result<Address, RedisError> {
+    let bad = |why: &str| RedisError::InvalidUrl(why.to_owned());
+    // The one parser of the form (shared with `serve`'s `AUTH_REVOCATION_REDIS_URL`).
+    let shown = check_redis_url(url).map_err(bad)?;
+    let client = redis::Client::open(url).map_err(|e| bad(&e.to_string()))?;
+    Ok(Address { client, shown })
 }
 
 #[cfg(test)]
@@ -115,43 +69,20 @@ mod tests {
 
     use super::*;
 
+    // The tables `AuthConfig`'s parser (tollgate-core, `<prefix>REVOCATION_REDIS_URL`) is
+    // tested with too: the two parsers accept and show the same URLs.
+    use tollgate_test_support::redis::{BAD_URLS, GOOD_URLS};
+
     #[test]
     fn accepts_the_documented_forms() {
-        for (url, shown) in [
-            ("redis://127.0.0.1", "redis://127.0.0.1:6379/0"),
-            ("redis://localhost:6380", "redis://localhost:6380/0"),
-            (
-                "redis://cache.internal:6379/3",
-                "redis://cache.internal:6379/3",
-            ),
-            ("redis://[::1]:7000/", "redis://[::1]:7000/0"),
-            ("redis://:secret@h:1/2", "redis://***@h:1/2"),
-        ] {
+        for (url, shown) in GOOD_URLS {
             assert_eq!(parse(url).unwrap().shown, shown, "{url}");
         }
     }
 
     #[test]
     fn refuses_everything_else() {
-        for url in [
-            "",
-            "localhost:6379",
-            "http://localhost",
-            "redis:/localhost",
-            "redis://",
-            "redis://:6379",
-            "redis://h:0",
-            "redis://h:70000",
-            "redis://h:port",
-            "redis://h/db",
-            "redis://h/1/2",
-            "redis://h/+1",
-            "redis://h?db=1",
-            "redis://h#x",
-            "redis://h x",
-            "rediss://h",
-            "unix:///tmp/redis.sock",
-        ] {
+        for url in BAD_URLS.into_iter().chain([""]) {
             assert!(
                 matches!(parse(url), Err(RedisError::InvalidUrl(_))),
                 "{url:?}"

@@ -4,6 +4,8 @@
 //! - [`RedisRevocations`] is a [`RevocationCheck`](tollgate_core::revocation::RevocationCheck)
 //!   answered from a local mirror: no network round trip per request. A background task keeps
 //!   the mirror in sync over pub/sub and reads the whole state again after any disconnect.
+//!   [`RedisRevocations::waiting_up_to`] makes a check that waits (bounded) for a stale mirror,
+//!   for processes paused between requests (AWS Lambda).
 //! - [`RedisReplayStore`] is a DPoP [`ReplayStore`](tollgate_core::dpop::ReplayStore):
 //!   `SET NX PX`, so a proof is accepted once across all instances.
 //!
@@ -89,5 +91,5 @@ pub use model::{
     Change, DEFAULT_PREFIX, MAX_ID_BYTES, MAX_INSTANT, MAX_MESSAGE_BYTES, MAX_PREFIX_BYTES,
 };
 pub use replay::{RedisReplayStore, ReplayOptions};
-pub use revocations::{RedisRevocations, RevocationOptions, Status};
+pub use revocations::{RedisRevocations, RevocationOptions, Status, WaitForFresh};
 pub use writer::{DEFAULT_MAX_RULES, DEFAULT_WRITE_TIMEOUT, RevocationWriter, WriterOptions};

@@ -277,6 +277,80 @@ impl RevocationCheck for RedisRevocations {
     }
 }
 
+impl RedisRevocations {
+    /// This mirror as a check that, when the mirror is not fresh, waits up to `wait` for it to
+    /// be before answering (instead of answering `Err` at once).
+    ///
+    /// For processes that are paused between requests, such as AWS Lambda containers: after a
+    /// freeze the mirror's last contact is old, and the first request would otherwise fail
+    /// (503) although Redis is fine and the next ping is a millisecond away. A fresh mirror
+    /// answers at once, as [`RedisRevocations`] does; a long-running server has no need for it.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tollgate_redis::{RedisRevocations, RevocationOptions};
+    ///
+    /// # fn run() -> Result<(), tollgate_redis::RedisError> {
+    /// let mirror = RedisRevocations::connect("redis://10.0.0.5:6379", RevocationOptions::default())?;
+    /// let check = mirror.waiting_up_to(Duration::from_secs(2)); // to VerifierBuilder::revocation
+    /// # let _ = check;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn waiting_up_to(&self, wait: Duration) -> WaitForFresh {
+        WaitForFresh {
+            mirror: self.clone(),
+            wait,
+        }
+    }
+}
+
+/// A [`RedisRevocations`] that waits (a bounded time) for a stale mirror to be fresh again;
+/// from [`RedisRevocations::waiting_up_to`].
+#[derive(Debug, Clone)]
+pub struct WaitForFresh {
+    mirror: RedisRevocations,
+    wait: Duration,
+}
+
+impl WaitForFresh {
+    /// The mirror itself (for [`RedisRevocations::status`]).
+    pub fn mirror(&self) -> &RedisRevocations {
+        &self.mirror
+    }
+}
+
+impl RevocationCheck for WaitForFresh {
+    fn check(&self, token: &TokenFacts<'_>, now: i64) -> RevocationFuture {
+        if self.mirror.is_fresh() {
+            return self.mirror.check(token, now);
+        }
+        // The facts borrow the token: owned copies for the future.
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        let (jti, sub, client_id, azp) = (
+            owned(token.jti),
+            owned(token.sub),
+            owned(token.client_id),
+            owned(token.azp),
+        );
+        let iat = token.iat;
+        let mirror = self.mirror.clone();
+        let wait = self.wait;
+        // An async block does nothing until polled, as `RevocationFuture::new` requires.
+        RevocationFuture::new(async move {
+            mirror.wait_fresh(wait).await;
+            let facts = TokenFacts {
+                jti: jti.as_deref(),
+                sub: sub.as_deref(),
+                iat,
+                client_id: client_id.as_deref(),
+                azp: azp.as_deref(),
+            };
+            mirror.inner.shared.answer(&facts, now)
+        })
+    }
+}
+
 /// The task: connection after connection, forever (until aborted).
 async fn run(shared: Arc<Shared>, address: Address, keys: Keys, options: RevocationOptions) {
     let first_backoff = Duration::from_millis(50).min(options.max_backoff);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tollgate_core::revocation::Rules;
 
 use crate::address::{self, Address};
@@ -98,16 +98,7 @@ impl RevocationWriter {
         require_runtime()?;
         let address = address::parse(url)?;
         let keys = Keys::new(&options.prefix)?;
-        if options.timeout.is_zero() {
-            return Err(RedisError::InvalidOption(
-                "the timeout must not be zero".into(),
-            ));
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout))
-            .set_number_of_retries(3)
-            .set_max_delay(Duration::from_secs(1));
+        let config = address::manager_config(options.timeout)?;
         let conn = bounded(
             "connect",
             options.timeout,

@@ -471,3 +471,45 @@ fn outside_a_runtime_connect_is_an_error_not_a_panic() {
         Err(RedisError::NoRuntime)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_up_to_waits_for_a_stale_mirror_then_answers() {
+    use tollgate_core::revocation::RevocationCheck;
+    let port = support::free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let revocations = RedisRevocations::connect(&url, RevocationOptions::default()).unwrap();
+    let patient = revocations.waiting_up_to(Duration::from_millis(300));
+    // Redis down: the bounded wait, then the mirror's error.
+    let started = Instant::now();
+    let err = patient.check(&jti("j"), now()).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(err.0.contains("not yet synchronised"), "{err}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+
+    // Redis comes up while a check waits: the check answers once fresh, not with an error.
+    let patient = revocations.waiting_up_to(Duration::from_secs(10));
+    let pending = patient.check(&sub("u", 5), now());
+    assert!(
+        pending.into_ready().is_err(),
+        "a stale mirror makes it wait"
+    );
+    let server = RedisServer::on_port(port, false);
+    let writer = RevocationWriter::connect(&server.url()).await.unwrap();
+    writer.revoke_subject("u", 10).await.unwrap();
+    let started = Instant::now();
+    let answer = patient.check(&sub("u", 5), now()).await;
+    println!(
+        "a waiting check answered {:?} after Redis started",
+        started.elapsed()
+    );
+    assert_eq!(answer, Ok(Some(Revoked::Subject { before: 10 })));
+    // Fresh: at once.
+    assert!(matches!(
+        patient.check(&sub("u", 5), now()).into_ready(),
+        Ok(Ok(Some(_)))
+    ));
+    assert!(patient.mirror().is_fresh());
+}

@@ -21,6 +21,9 @@ pub(crate) struct AuthContext {
     /// role paths of the verifier's [`AccessClaims`]. `None`: the verifier's paths.
     pub(crate) roles: Option<ClaimPath>,
     pub(crate) answering: Option<Answering>,
+    /// [`AuthLayerBuilder::trace_subject`](crate::AuthLayerBuilder::trace_subject): logs may
+    /// quote claim values.
+    pub(crate) trace_claims: bool,
 }
 
 /// A verified token, as the layer leaves it in the request extensions.
@@ -71,28 +74,16 @@ impl Authenticated {
     }
 
     /// Claims that something upstream already verified (e.g. API Gateway's JWT authorizer, for
-    /// `tollgate-lambda`'s trusted-claims layer), so that [`Claims<T>`] and the guards work without
-    /// verifying a token here. Roles are read at `roles_claim`, scopes at `scope` and `scp`
-    /// (the default [`AccessClaims`] with `roles_claim` as its only role path); see
-    /// [`from_trusted_claims_with`](Self::from_trusted_claims_with) for other paths.
+    /// `tollgate-lambda`'s trusted-claims layer; Azure Easy Auth), so that [`Claims<T>`] and the
+    /// guards work without verifying a token here. Roles and scopes are read where `access`
+    /// says: the same [`AccessClaims`] the verifier upstream used (Keycloak's realm and client
+    /// roles, Auth0's `permissions` as scopes), or `AccessClaims::default().roles_at([path])`
+    /// for one role claim.
     ///
     /// **No verification happens**: only call this with claims from a channel the client cannot
     /// write to. No token header was seen, so [`header`](Self::header) is a placeholder
     /// (`alg` RS256, no `kid`, no `typ`) and must not be relied on.
-    pub fn from_trusted_claims(claims: Map<String, Value>, roles_claim: ClaimPath) -> Self {
-        Authenticated::from_trusted_claims_with(
-            claims,
-            AccessClaims::default().roles_at([roles_claim]),
-        )
-    }
-
-    /// Like [`from_trusted_claims`](Self::from_trusted_claims), with roles and scopes read where
-    /// `access` says (e.g. the same [`AccessClaims`] the verifier upstream used: Keycloak's realm
-    /// and client roles, Auth0's `permissions` as scopes).
-    ///
-    /// **No verification happens**: the same warning as for
-    /// [`from_trusted_claims`](Self::from_trusted_claims) applies.
-    pub fn from_trusted_claims_with(claims: Map<String, Value>, access: AccessClaims) -> Self {
+    pub fn from_trusted_claims(claims: Map<String, Value>, access: AccessClaims) -> Self {
         let header = TokenHeader {
             alg: tollgate_core::Algorithm::RS256,
             kid: None,
@@ -209,7 +200,7 @@ impl Authenticated {
 
     /// The claims as `T`, shared: for a token verified here, deserialized once per token and
     /// reused by every later request presenting it.
-    fn shared<T>(&self) -> Result<Arc<T>, tollgate_core::Error>
+    pub(crate) fn shared<T>(&self) -> Result<Arc<T>, tollgate_core::Error>
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
@@ -241,7 +232,7 @@ impl Authenticated {
     /// );
     /// let claims = serde_json::json!({"sub": "user-1"});
     /// let serde_json::Value::Object(claims) = claims else { unreachable!() };
-    /// let auth = Authenticated::from_trusted_claims_with(claims, AccessClaims::default())
+    /// let auth = Authenticated::from_trusted_claims(claims, AccessClaims::default())
     ///     .with_answering(answering);
     /// # let _ = auth;
     /// ```
@@ -276,14 +267,22 @@ pub(crate) fn answering_in(extensions: &http::Extensions) -> Option<&Answering> 
         .or_else(|| extensions.get::<Answering>())
 }
 
+/// The rejection of the request with these parts: answered by the layer in front of it, the
+/// gRPC way for a gRPC call.
+pub(crate) fn rejection(error: AuthError, parts: &Parts) -> AuthRejection {
+    AuthRejection::new(
+        error,
+        answering_in(&parts.extensions).cloned(),
+        crate::grpc::is_grpc_request(&parts.headers),
+    )
+}
+
 /// Reads the layer's verification result and answering config from a request.
 pub(crate) fn authenticated(parts: &Parts) -> Result<&Authenticated, AuthRejection> {
-    parts.extensions.get::<Authenticated>().ok_or_else(|| {
-        AuthRejection::new(
-            AuthError::MissingCredentials,
-            answering_in(&parts.extensions),
-        )
-    })
+    parts
+        .extensions
+        .get::<Authenticated>()
+        .ok_or_else(|| rejection(AuthError::MissingCredentials, parts))
 }
 
 /// The verified claims as the handler's type: any `Deserialize + Clone` struct.
@@ -323,11 +322,16 @@ where
     match auth.shared::<T>() {
         Ok(value) => Ok(Some(T::clone(&value))),
         Err(err) => {
-            tracing::debug!(error = %err, "claims do not fit the extractor's type");
-            Err(AuthRejection::new(
-                AuthError::Token(err),
-                answering_in(&parts.extensions),
-            ))
+            if auth.context.trace_claims {
+                tracing::debug!(reason = err.reason(), detail = %err, "claims do not fit the extractor's type");
+            } else {
+                // The deserializer's message can quote a claim's value.
+                tracing::debug!(
+                    reason = err.reason(),
+                    "claims do not fit the extractor's type"
+                );
+            }
+            Err(rejection(AuthError::Token(err), parts))
         }
     }
 }
@@ -342,10 +346,7 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match typed::<T>(parts)? {
             Some(claims) => Ok(Claims(claims)),
-            None => Err(AuthRejection::new(
-                AuthError::MissingCredentials,
-                answering_in(&parts.extensions),
-            )),
+            None => Err(rejection(AuthError::MissingCredentials, parts)),
         }
     }
 }

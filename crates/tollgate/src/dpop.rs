@@ -12,7 +12,7 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use tollgate_core::dpop::VerifiedProof;
 
-use crate::claims::{answering_in, authenticated};
+use crate::claims::{authenticated, rejection};
 use crate::response::{AuthError, AuthRejection};
 use crate::token::AuthScheme;
 
@@ -81,9 +81,9 @@ where
         let auth = authenticated(parts)?;
         match auth.shared_proof() {
             Some(proof) => Ok(DpopProof(proof.clone())),
-            None => Err(AuthRejection::new(
+            None => Err(rejection(
                 AuthError::SchemeNotAccepted(AuthScheme::Bearer),
-                answering_in(&parts.extensions),
+                parts,
             )),
         }
     }

@@ -58,7 +58,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::claims::{Authenticated, answering_in, authenticated};
+use crate::claims::{Authenticated, answering_in, authenticated, rejection};
 use crate::response::{AuthError, AuthRejection};
 
 /// A role name at the type level; declare one with [`role!`](crate::role).
@@ -190,8 +190,7 @@ fn guard_parts(
     names: &[&str],
 ) -> Result<Authenticated, AuthRejection> {
     let auth = authenticated(parts)?;
-    check(auth, kind, quantifier, names)
-        .map_err(|e| AuthRejection::new(e, answering_in(&parts.extensions)))?;
+    check(auth, kind, quantifier, names).map_err(|e| rejection(e, parts))?;
     Ok(auth.clone())
 }
 
@@ -437,7 +436,7 @@ where
             Ok(()) => GuardFuture::inner(self.inner.call(request)),
             Err(error) => {
                 tracing::debug!(reason = %error, "guard refused request");
-                GuardFuture::refused(answering.respond(&error))
+                GuardFuture::refused(answering.respond_to(&error, request.headers()))
             }
         }
     }

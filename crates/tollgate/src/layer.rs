@@ -42,8 +42,9 @@ use tracing::Instrument as _;
 
 use crate::claims::{AuthContext, Authenticated};
 use crate::guard::GuardFuture;
+use crate::https::HttpsPolicy;
 use crate::response::{Answering, AuthError, Challenge, ErrorResponder, Rfc6750Responder};
-use crate::token::{AuthScheme, TokenSources, find_proof, find_token};
+use crate::token::{AuthScheme, InvalidRequest, TokenSources, find_proof, find_token};
 
 /// The `DPoP-Nonce` response header (RFC 9449 8.1, 9).
 const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
@@ -74,6 +75,10 @@ struct Config {
     /// The proof checker; `None` when DPoP is off.
     dpop: Option<DpopVerifier>,
     dpop_mode: DpopMode,
+    /// [`AuthLayerBuilder::require_https`]; `None`: any transport.
+    https: Option<HttpsPolicy>,
+    /// [`AuthLayerBuilder::trace_subject`].
+    trace_subject: bool,
 }
 
 /// A tower [`Layer`] that verifies the bearer token of every request and puts the result
@@ -96,6 +101,8 @@ impl fmt::Debug for AuthLayer {
             .field("roles_override", &self.config.bearer.roles)
             .field("dpop_mode", &self.config.dpop_mode)
             .field("dpop", &self.config.dpop)
+            .field("https", &self.config.https)
+            .field("trace_subject", &self.config.trace_subject)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +124,8 @@ impl AuthLayer {
             responder: None,
             roles: None,
             dpop: None,
+            https: None,
+            trace_subject: false,
         }
     }
 }
@@ -132,6 +141,8 @@ pub struct AuthLayerBuilder {
     responder: Option<Arc<dyn ErrorResponder>>,
     roles: Option<ClaimPath>,
     dpop: Option<(DpopVerifier, DpopMode)>,
+    https: Option<HttpsPolicy>,
+    trace_subject: bool,
 }
 
 impl fmt::Debug for AuthLayerBuilder {
@@ -143,6 +154,8 @@ impl fmt::Debug for AuthLayerBuilder {
             .field("custom_responder", &self.responder.is_some())
             .field("roles", &self.roles)
             .field("dpop", &self.dpop)
+            .field("https", &self.https)
+            .field("trace_subject", &self.trace_subject)
             .finish_non_exhaustive()
     }
 }
@@ -221,7 +234,9 @@ impl AuthLayerBuilder {
 
     /// Replaces the answer to failures (a closure `Fn(&AuthError, &Challenge) -> Response<Body>`
     /// or an [`ErrorResponder`]): the layer's own 400, 401 and 503, and the rejections of the
-    /// extractors and guards behind it ([`Answering`]).
+    /// extractors and guards behind it ([`Answering`]). It answers gRPC calls too, with a
+    /// [`Challenge`] that says [`is_grpc`](Challenge::is_grpc): the default responder then answers
+    /// the gRPC way, a custom one may call [`grpc_response`](crate::grpc::grpc_response).
     pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
         self.responder = Some(Arc::new(responder));
         self
@@ -276,6 +291,49 @@ impl AuthLayerBuilder {
         self
     }
 
+    /// Refuses a token that arrived over plain HTTP (RFC 6750 5.3) with 400 `invalid_request`,
+    /// "the token must be sent over HTTPS" ([`InvalidRequest::InsecureTransport`]), before any
+    /// cryptography. `policy` says how a request's scheme is judged: its URI's scheme, or the
+    /// forwarded headers of the [trusted proxies](HttpsPolicy::trust_proxy) only, and whether
+    /// loopback clients are exempt. Requests without a token are not affected (a missing token
+    /// is still a 401, or anonymous behind an [`optional`](Self::optional) layer). Off by
+    /// default.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use tollgate::{AuthLayer, HttpsPolicy};
+    /// use tollgate::core::{Algorithm, CryptoProvider, KeySet, Validation, Verifier};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let keys = KeySet::new();
+    /// let policy = Validation::builder([Algorithm::RS256]).audience("my-api").build()?;
+    /// let verifier = Verifier::new(policy, keys, CryptoProvider::default());
+    /// // TLS ends at the load balancer 10.0.0.7, which sets X-Forwarded-Proto.
+    /// let https = HttpsPolicy::new().trust_proxy(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)));
+    /// let layer = AuthLayer::builder(verifier).require_https(https).build();
+    /// // Serve with `app.into_make_service_with_connect_info::<SocketAddr>()` so that the layer
+    /// // knows the TCP peer.
+    /// # let _ = layer;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`InvalidRequest::InsecureTransport`]: crate::InvalidRequest::InsecureTransport
+    pub fn require_https(mut self, policy: HttpsPolicy) -> Self {
+        self.https = Some(policy);
+        self
+    }
+
+    /// Whether the layer's `tollgate.auth` span records the token's `sub`, and its refusal events
+    /// the detailed error (which can quote claim values, e.g. an audience or a claim that does not
+    /// fit the handler's type). Default `false`: the span holds the outcome, `iss`, `kid`,
+    /// `scheme`, `token_source`, the DPoP key's `jkt` and, on refusal, `reason`
+    /// ([`AuthError::reason`]), never the token or another claim's value.
+    pub fn trace_subject(mut self, on: bool) -> Self {
+        self.trace_subject = on;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> AuthLayer {
         let (dpop, dpop_mode) = match self.dpop {
@@ -292,6 +350,7 @@ impl AuthLayerBuilder {
         let context = |scheme| {
             Arc::new(AuthContext {
                 roles: self.roles.clone(),
+                trace_claims: self.trace_subject,
                 answering: Some(Answering::shared(
                     responder.clone(),
                     challenge.clone().presented(scheme),
@@ -311,6 +370,8 @@ impl AuthLayerBuilder {
                 dpop_context,
                 dpop,
                 dpop_mode,
+                https: self.https,
+                trace_subject: self.trace_subject,
             }),
         }
     }
@@ -489,6 +550,8 @@ struct Seen<'r> {
     query: Option<&'r str>,
     method: &'r str,
     path: &'r str,
+    scheme: Option<&'r http::uri::Scheme>,
+    extensions: &'r http::Extensions,
 }
 
 impl<'r> Seen<'r> {
@@ -498,24 +561,41 @@ impl<'r> Seen<'r> {
             query: request.uri().query(),
             method: request.method().as_str(),
             path: request.uri().path(),
+            scheme: request.uri().scheme(),
+            extensions: request.extensions(),
         }
     }
 }
 
 impl Config {
-    /// Answers a refused request in the challenge of the scheme it presented, and says why in
-    /// the log. A `use_dpop_nonce` answer gets a fresh `DPoP-Nonce` (unless the responder set
-    /// one).
-    fn refuse(&self, error: AuthError, presented: Option<AuthScheme>) -> Response<Body> {
+    /// Answers a refused request (with these headers) in the challenge of the scheme it
+    /// presented, the gRPC way for a gRPC call, and says why in the log. A `use_dpop_nonce`
+    /// answer gets a fresh `DPoP-Nonce` (unless the responder set one).
+    fn refuse(
+        &self,
+        error: AuthError,
+        presented: Option<AuthScheme>,
+        headers: &http::HeaderMap,
+    ) -> Response<Body> {
         let span = tracing::Span::current();
         span.record("outcome", "rejected");
-        tracing::debug!(status = error.status().as_u16(), reason = %error, "request refused");
+        span.record("reason", error.reason());
+        let status = error.status().as_u16();
+        if self.trace_subject {
+            tracing::debug!(status, reason = error.reason(), detail = %error, "request refused");
+        } else {
+            // The detailed error can quote claims (an audience, a claim that does not parse).
+            tracing::debug!(status, reason = error.reason(), "request refused");
+        }
         let answering = match presented {
             None => Some(&self.answering),
             Some(AuthScheme::Bearer) => self.bearer.answering.as_ref(),
             Some(AuthScheme::Dpop) => self.dpop_context.answering.as_ref(),
         };
-        let mut response = answering.unwrap_or(&self.answering).respond(&error);
+        let grpc = crate::grpc::is_grpc_request(headers);
+        let mut response = answering
+            .unwrap_or(&self.answering)
+            .respond_as(&error, grpc);
         if error.needs_dpop_nonce()
             && !response.headers().contains_key(DPOP_NONCE)
             && let Some(nonce) = self.next_nonce()
@@ -546,6 +626,14 @@ impl Config {
         span.record("token_source", found.location.as_str());
         span.record("scheme", found.scheme.as_str());
         let scheme = found.scheme;
+        if let Some(https) = &self.https
+            && !https.allows(seen.scheme, seen.headers, seen.extensions)
+        {
+            return Step::refused(
+                AuthError::InvalidRequest(InvalidRequest::InsecureTransport),
+                Some(scheme),
+            );
+        }
         // The scheme and the proof header are checked before any cryptography.
         // (With DPoP off, `find_token` never reports the DPoP scheme.)
         let proof = match (scheme, self.dpop_mode) {
@@ -630,7 +718,9 @@ impl Config {
         let span = tracing::Span::current();
         if !span.is_disabled() {
             span.record("outcome", "verified");
-            if let Some(sub) = verified.subject() {
+            if self.trace_subject
+                && let Some(sub) = verified.subject()
+            {
                 span.record("sub", sub);
             }
             if let Some(iss) = verified.issuer() {
@@ -688,6 +778,7 @@ where
             token_source = tracing::field::Empty,
             scheme = tracing::field::Empty,
             jkt = tracing::field::Empty,
+            reason = tracing::field::Empty,
         );
         let entered = span.enter();
         let config = &*self.config;
@@ -699,7 +790,7 @@ where
                 return self.pass(request, nonce, span);
             }
             Step::Bound(Bound::Done(Err(Refused(error, presented)))) => {
-                return answered(config.refuse(error, presented));
+                return answered(config.refuse(error, presented, request.headers()));
             }
             Step::Anonymous => {
                 span.record("outcome", "anonymous");
@@ -736,7 +827,9 @@ where
             };
             let nonce = match bound.settle().await {
                 Ok(accepted) => config.accept(&mut request, accepted),
-                Err(Refused(error, presented)) => return Ok(config.refuse(error, presented)),
+                Err(Refused(error, presented)) => {
+                    return Ok(config.refuse(error, presented, request.headers()));
+                }
             };
             let response = inner.call(request).await?;
             Ok(with_nonce(response.map(Body::new), nonce))

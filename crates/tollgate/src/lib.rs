@@ -12,6 +12,11 @@
 //!   403 `insufficient_scope` when a role or scope is missing;
 //! - every failure answer (the layer's, the extractors', the guards') goes through one
 //!   [`ErrorResponder`] ([`Answering`]), RFC 6750 by default;
+//! - gRPC calls (`content-type: application/grpc*`) are refused the gRPC way (trailers-only,
+//!   `grpc-status` 16/7/14) and, with the `tonic` feature, tonic handlers read the claims
+//!   ([`grpc`]);
+//! - [`AuthLayerBuilder::require_https`] refuses tokens sent over plain HTTP (RFC 6750 5.3),
+//!   believing forwarded headers from trusted proxies only ([`HttpsPolicy`]);
 //! - [`ForwardClaimsLayer`] passes claims to an upstream as headers;
 //! - [`metadata`] serves RFC 9728 protected-resource metadata.
 //!
@@ -48,7 +53,9 @@
 mod claims;
 mod dpop;
 mod forward;
+pub mod grpc;
 mod guard;
+mod https;
 mod layer;
 pub mod metadata;
 mod response;
@@ -67,6 +74,7 @@ pub use guard::{
     RequireAnyScope, RequireRole, RequireScope, Role, Roles, Scope, Scopes, require_all_roles,
     require_all_scopes, require_any_role, require_any_scope, require_role, require_scope,
 };
+pub use https::{HttpsPolicy, PeerAddr};
 pub use layer::{AuthLayer, AuthLayerBuilder, AuthService, ResponseFuture, TokenVerifier};
 pub use response::{
     Answering, AuthError, AuthRejection, Challenge, ErrorResponder, Rfc6750Responder,

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use axum_core::body::Body;
 use axum_core::response::IntoResponse;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use tollgate_core::ErrorCode;
 use tollgate_core::dpop::{DpopError, DpopMode};
 
+use crate::grpc::wire::{GRPC_MESSAGE, GRPC_STATUS, is_grpc_request, percent_encode_message};
 use crate::token::{AuthScheme, InvalidRequest};
 
 /// Why a request was not let through. Every answer of Tollgate's layers, extractors and guards
@@ -137,6 +138,52 @@ impl AuthError {
         }
     }
 
+    /// A stable, snake_case name of the kind of failure, for logs and metrics (few values, never
+    /// a claim, a key id or a token): [`tollgate_core::Error::reason`] for a token failure,
+    /// [`InvalidRequest::reason`] for a malformed request, a `dpop_`-prefixed name for a DPoP
+    /// failure, `missing_credentials` and `scheme_not_accepted` for the others. The layer records
+    /// it as the `reason` field of its `tollgate.auth` span.
+    ///
+    /// ```
+    /// use tollgate::AuthError;
+    /// use tollgate::core::dpop::DpopError;
+    ///
+    /// assert_eq!(AuthError::MissingCredentials.reason(), "missing_credentials");
+    /// assert_eq!(AuthError::Dpop(DpopError::Replayed).reason(), "dpop_replayed");
+    /// assert_eq!(AuthError::from(tollgate::core::Error::InvalidSignature).reason(), "invalid_signature");
+    /// ```
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::MissingCredentials => "missing_credentials",
+            AuthError::InvalidRequest(why) => why.reason(),
+            AuthError::Token(err) => err.reason(),
+            AuthError::Dpop(err) => err.reason(),
+            AuthError::SchemeNotAccepted(_) => "scheme_not_accepted",
+        }
+    }
+
+    /// The gRPC status code of the answer to a gRPC call ([`grpc_response`](crate::grpc::grpc_response)):
+    /// 16 `UNAUTHENTICATED` for a 401 and for a 400 `invalid_request` (the gRPC authentication
+    /// conventions answer every credential problem with `UNAUTHENTICATED`;
+    /// `INVALID_ARGUMENT` is about the request message, which was never read), 7
+    /// `PERMISSION_DENIED` for a 403, 14 `UNAVAILABLE` for a 503, 13 `INTERNAL` otherwise.
+    ///
+    /// ```
+    /// use tollgate::AuthError;
+    ///
+    /// assert_eq!(AuthError::MissingCredentials.grpc_status(), 16);
+    /// let forbidden = AuthError::from(tollgate::core::Error::InsufficientScope { required: "admin".into() });
+    /// assert_eq!(forbidden.grpc_status(), 7);
+    /// ```
+    pub fn grpc_status(&self) -> u8 {
+        match self.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST => 16,
+            StatusCode::FORBIDDEN => 7,
+            StatusCode::SERVICE_UNAVAILABLE => 14,
+            _ => 13,
+        }
+    }
+
     /// What a guard required and the token lacks, space-separated (the challenge's `scope`);
     /// `None` for other failures.
     pub fn required_scope(&self) -> Option<&str> {
@@ -221,6 +268,8 @@ pub struct Challenge {
     dpop: DpopMode,
     algs: Option<Arc<str>>,
     presented: Option<AuthScheme>,
+    /// The request is a gRPC call (`content-type: application/grpc*`): answer the gRPC way.
+    grpc: bool,
 }
 
 impl Default for Challenge {
@@ -231,6 +280,7 @@ impl Default for Challenge {
             dpop: DpopMode::Off,
             algs: None,
             presented: None,
+            grpc: false,
         }
     }
 }
@@ -315,6 +365,21 @@ impl Challenge {
     /// The DPoP mode the challenges follow ([`dpop`](Self::dpop)).
     pub fn dpop_mode(&self) -> DpopMode {
         self.dpop
+    }
+
+    /// Marks the challenge as one for a gRPC call (a request whose `content-type` starts with
+    /// `application/grpc`): [`Answering`] gives its responder such a challenge for gRPC requests,
+    /// and [`Rfc6750Responder`] then answers with [`grpc_response`](crate::grpc::grpc_response).
+    pub fn grpc(mut self, grpc: bool) -> Self {
+        self.grpc = grpc;
+        self
+    }
+
+    /// Whether the request being answered is a gRPC call ([`grpc`](Self::grpc)): a custom
+    /// [`ErrorResponder`] that keeps gRPC answers usable by gRPC clients branches on this, e.g. to
+    /// [`grpc_response`](crate::grpc::grpc_response).
+    pub fn is_grpc(&self) -> bool {
+        self.grpc
     }
 
     fn accepts(&self, scheme: AuthScheme) -> bool {
@@ -442,6 +507,14 @@ impl Challenge {
 /// Turns a failure into the HTTP answer. Closures `Fn(&AuthError, &Challenge) -> Response<Body>`
 /// implement it.
 ///
+/// A responder answers gRPC calls too: for a request whose `content-type` starts with
+/// `application/grpc`, the [`Challenge`] it is given says [`is_grpc`](Challenge::is_grpc).
+/// [`Rfc6750Responder`] then answers the gRPC way ([`grpc_response`](crate::grpc::grpc_response));
+/// a custom responder decides for itself, and usually does the same:
+/// `if challenge.is_grpc() { return tollgate::grpc::grpc_response(error, challenge); }`.
+/// (A gRPC client that gets a plain HTTP 401 or 403 instead still sees `UNAUTHENTICATED` or
+/// `PERMISSION_DENIED`, from the gRPC HTTP-status mapping, but without the message.)
+///
 /// ```
 /// use axum_core::body::Body;
 /// use http::{Response, StatusCode};
@@ -476,12 +549,16 @@ where
 }
 
 /// The default answer: RFC 6750 challenge and a small JSON body
-/// `{"error": "...", "error_description": "..."}`.
+/// `{"error": "...", "error_description": "..."}`; for a gRPC call
+/// ([`Challenge::is_grpc`]), [`grpc_response`](crate::grpc::grpc_response).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rfc6750Responder;
 
 impl ErrorResponder for Rfc6750Responder {
     fn respond(&self, error: &AuthError, challenge: &Challenge) -> Response<Body> {
+        if challenge.is_grpc() {
+            return grpc_response(error, challenge);
+        }
         let code = error.challenge_error().unwrap_or("unauthorized");
         let body = ErrorBody {
             error: code,
@@ -548,6 +625,8 @@ pub struct Answering {
 
 struct AnsweringParts {
     challenge: Challenge,
+    /// The same challenge for gRPC calls ([`Challenge::is_grpc`]), made once per layer.
+    grpc_challenge: Challenge,
     responder: Arc<dyn ErrorResponder>,
 }
 
@@ -573,9 +652,12 @@ impl Answering {
 
     /// Like [`new`](Self::new), with a responder already shared.
     pub(crate) fn shared(responder: Arc<dyn ErrorResponder>, challenge: Challenge) -> Self {
+        let grpc_challenge = challenge.clone().grpc(true);
+        let challenge = challenge.grpc(false);
         Answering {
             inner: Arc::new(AnsweringParts {
                 challenge,
+                grpc_challenge,
                 responder,
             }),
         }
@@ -586,9 +668,37 @@ impl Answering {
         &self.inner.challenge
     }
 
-    /// The answer to `error`.
+    /// The answer to `error`, for a plain HTTP request (the challenge is not marked gRPC).
     pub fn respond(&self, error: &AuthError) -> Response<Body> {
-        self.inner.responder.respond(error, &self.inner.challenge)
+        self.respond_as(error, false)
+    }
+
+    /// The answer to `error` for the request with these headers: a gRPC call
+    /// ([`is_grpc_request`](crate::grpc::is_grpc_request)) is given the challenge marked
+    /// [`is_grpc`](Challenge::is_grpc), so that the default responder answers it the gRPC way.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, StatusCode};
+    /// use tollgate::{Answering, AuthError};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("content-type", HeaderValue::from_static("application/grpc+proto"));
+    /// let answer = Answering::default().respond_to(&AuthError::MissingCredentials, &headers);
+    /// assert_eq!(answer.status(), StatusCode::OK);
+    /// assert_eq!(answer.headers()["grpc-status"], "16");
+    /// ```
+    pub fn respond_to(&self, error: &AuthError, headers: &HeaderMap) -> Response<Body> {
+        self.respond_as(error, is_grpc_request(headers))
+    }
+
+    /// The answer to `error`, for a gRPC call or not.
+    pub(crate) fn respond_as(&self, error: &AuthError, grpc: bool) -> Response<Body> {
+        let challenge = if grpc {
+            &self.inner.grpc_challenge
+        } else {
+            &self.inner.challenge
+        };
+        self.inner.responder.respond(error, challenge)
     }
 }
 
@@ -597,13 +707,18 @@ impl Answering {
 pub struct AuthRejection {
     error: AuthError,
     answering: Option<Answering>,
+    /// The rejected request is a gRPC call.
+    grpc: bool,
 }
 
 impl AuthRejection {
-    pub(crate) fn new(error: AuthError, answering: Option<&Answering>) -> Self {
+    /// The rejection of a request: answered by `answering` (the layer in front of it, if
+    /// any), the gRPC way for a gRPC call (`claims::rejection` reads both from the request).
+    pub(crate) fn new(error: AuthError, answering: Option<Answering>, grpc: bool) -> Self {
         AuthRejection {
             error,
-            answering: answering.cloned(),
+            answering,
+            grpc,
         }
     }
 
@@ -615,7 +730,9 @@ impl AuthRejection {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> axum_core::response::Response {
-        self.answering.unwrap_or_default().respond(&self.error)
+        self.answering
+            .unwrap_or_default()
+            .respond_as(&self.error, self.grpc)
     }
 }
 
@@ -626,6 +743,52 @@ impl fmt::Display for AuthRejection {
 }
 
 impl std::error::Error for AuthRejection {}
+
+/// The gRPC answer to `error`: a trailers-only response (HTTP 200, empty body) with
+/// `content-type: application/grpc`, `grpc-status` ([`AuthError::grpc_status`]),
+/// `grpc-message` ([`AuthError::description`], percent-encoded) and every `WWW-Authenticate`
+/// challenge of [`Challenge::www_authenticate_all`], which gRPC clients see as metadata of the
+/// status (e.g. `tonic::Status::metadata`).
+///
+/// [`Rfc6750Responder`](crate::Rfc6750Responder) answers gRPC calls with this; a custom
+/// [`ErrorResponder`](crate::ErrorResponder) can too:
+///
+/// ```
+/// use axum_core::body::Body;
+/// use http::{Response, StatusCode};
+/// use tollgate::{AuthError, Challenge};
+///
+/// fn respond(error: &AuthError, challenge: &Challenge) -> Response<Body> {
+///     if challenge.is_grpc() {
+///         return tollgate::grpc::grpc_response(error, challenge);
+///     }
+///     let mut response = Response::new(Body::from("sign in first"));
+///     *response.status_mut() = error.status();
+///     response
+/// }
+/// let answer = respond(&AuthError::MissingCredentials, &Challenge::default().grpc(true));
+/// assert_eq!(answer.status(), StatusCode::OK);
+/// assert_eq!(answer.headers()["grpc-status"], "16");
+/// assert_eq!(answer.headers()["grpc-message"], "a bearer token is required");
+/// assert_eq!(answer.headers()["www-authenticate"], r#"Bearer realm="api""#);
+/// ```
+pub fn grpc_response(error: &AuthError, challenge: &Challenge) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(
+        GRPC_STATUS,
+        HeaderValue::from(u16::from(error.grpc_status())),
+    );
+    // Percent-encoded text is visible ASCII and spaces: always a valid header value.
+    if let Ok(message) = HeaderValue::from_str(&percent_encode_message(error.description())) {
+        headers.insert(GRPC_MESSAGE, message);
+    }
+    for value in challenge.www_authenticate_all(error) {
+        headers.append(WWW_AUTHENTICATE, value);
+    }
+    response
+}
 
 #[cfg(test)]
 mod tests {

@@ -61,6 +61,9 @@ pub enum InvalidRequest {
     MalformedDpopAuthorization,
     /// The configured cookie or query parameter does not hold a token in the `b64token` syntax.
     MalformedToken,
+    /// The token arrived over plain HTTP where the layer requires HTTPS (RFC 6750 5.3,
+    /// [`AuthLayerBuilder::require_https`](crate::AuthLayerBuilder::require_https)).
+    InsecureTransport,
 }
 
 impl InvalidRequest {
@@ -74,6 +77,24 @@ impl InvalidRequest {
                 "the Authorization header must be `DPoP` followed by exactly one token"
             }
             InvalidRequest::MalformedToken => "the access token has invalid characters",
+            InvalidRequest::InsecureTransport => "the token must be sent over HTTPS",
+        }
+    }
+
+    /// A stable, snake_case name of the problem, for logs and metrics
+    /// ([`AuthError::reason`](crate::AuthError::reason)).
+    ///
+    /// ```
+    /// assert_eq!(tollgate::InvalidRequest::InsecureTransport.reason(), "insecure_transport");
+    /// ```
+    pub fn reason(self) -> &'static str {
+        match self {
+            InvalidRequest::MultipleAuthorizationHeaders => "multiple_authorization_headers",
+            InvalidRequest::MultipleTokens => "multiple_tokens",
+            InvalidRequest::MalformedAuthorization => "malformed_authorization",
+            InvalidRequest::MalformedDpopAuthorization => "malformed_dpop_authorization",
+            InvalidRequest::MalformedToken => "malformed_token",
+            InvalidRequest::InsecureTransport => "insecure_transport",
         }
     }
 }

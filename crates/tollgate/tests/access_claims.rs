@@ -350,13 +350,13 @@ async fn forwarded_roles_and_scopes_are_what_the_guards_see() {
 fn trusted_claims_read_with_the_given_access_claims() {
     let claims = |value: Value| -> Map<String, Value> { value.as_object().unwrap().clone() };
 
-    // The old constructor: roles at the given path, scopes at `scope` and `scp`.
+    // One role path, scopes at `scope` and `scp`.
     for roles in [json!("admin"), json!(["admin"])] {
         let auth = Authenticated::from_trusted_claims(
             claims(
                 json!({"sub": "u", "cognito:groups": roles, "roles": ["user"], "scp": ["read"]}),
             ),
-            path("cognito:groups"),
+            AccessClaims::default().roles_at([path("cognito:groups")]),
         );
         assert_eq!(auth.roles(), ["admin"]);
         assert!(auth.has_role("admin") && !auth.has_role("user"));
@@ -374,7 +374,7 @@ fn trusted_claims_read_with_the_given_access_claims() {
             path("https://example.com/roles"),
         ])
         .also_scopes_at(path("permissions"));
-    let auth = Authenticated::from_trusted_claims_with(
+    let auth = Authenticated::from_trusted_claims(
         claims(json!({
             "realm_access": {"roles": "user"},
             "https://example.com/roles": ["admin"],

@@ -67,6 +67,25 @@ fn app(mode: DpopMode) -> Router {
     routes().layer(layer(mode))
 }
 
+/// The routes behind a layer verifying tokens with `verifier` and proofs with `dpop` in `mode`.
+fn app_with(verifier: Verifier, dpop: DpopVerifier, mode: DpopMode) -> Router {
+    routes().layer(AuthLayer::builder(verifier).dpop(dpop, mode).build())
+}
+
+/// A new client key of `alg` and a token bound to it, whose fresh proof for `GET /jkt` is let
+/// through with the key's thumbprint: the key, the token and that (now used) proof.
+async fn jkt_accepted(app: &Router, alg: Algorithm) -> (SigningKey, String, String) {
+    let key = client(alg);
+    let token = bound_token(&key);
+    let once = proof(&key, "GET", "/jkt", &token);
+    let answer = get_dpop(app, "/jkt", &token, &once).await;
+    assert_eq!(
+        (answer.status, answer.body),
+        (200, key.jwk_thumbprint().unwrap())
+    );
+    (key, token, once)
+}
+
 /// A client's DPoP key.
 fn client(alg: Algorithm) -> SigningKey {
     SigningKey::generate(alg).unwrap()
@@ -627,11 +646,7 @@ async fn server_nonces_are_required_issued_and_renewed() {
         .unwrap()
         .nonces(Some(secret))
         .build();
-    let app = routes().layer(
-        AuthLayer::builder(default_verifier())
-            .dpop(verifier, DpopMode::Allowed)
-            .build(),
-    );
+    let app = app_with(default_verifier(), verifier, DpopMode::Allowed);
     let key = client(Algorithm::ES256);
     let token = bound_token(&key);
     let first = get_dpop(&app, "/me", &token, &proof(&key, "GET", "/me", &token)).await;
@@ -673,11 +688,7 @@ async fn server_nonces_are_required_issued_and_renewed() {
 #[tokio::test]
 async fn a_cached_access_token_still_needs_a_fresh_proof() {
     let verifier = default_verifier_with_cache(Some(TokenCacheConfig::default()));
-    let app = routes().layer(
-        AuthLayer::builder(verifier.clone())
-            .dpop(dpop_verifier(), DpopMode::Allowed)
-            .build(),
-    );
+    let app = app_with(verifier.clone(), dpop_verifier(), DpopMode::Allowed);
     let key = client(Algorithm::ES256);
     let token = bound_token(&key);
     let mut last = String::new();
@@ -753,19 +764,8 @@ async fn a_replay_store_that_waits_is_awaited() {
         .unwrap()
         .replay_store(LaterStore::default())
         .build();
-    let app = routes().layer(
-        AuthLayer::builder(default_verifier())
-            .dpop(verifier, DpopMode::Required)
-            .build(),
-    );
-    let key = client(Algorithm::ES256);
-    let token = bound_token(&key);
-    let once = proof(&key, "GET", "/jkt", &token);
-    let answer = get_dpop(&app, "/jkt", &token, &once).await;
-    assert_eq!(
-        (answer.status, answer.body),
-        (200, key.jwk_thumbprint().unwrap())
-    );
+    let app = app_with(default_verifier(), verifier, DpopMode::Required);
+    let (_, token, once) = jkt_accepted(&app, Algorithm::ES256).await;
     let again = get_dpop(&app, "/jkt", &token, &once).await;
     assert_dpop_refusal(
         &again,
@@ -781,11 +781,7 @@ async fn a_replay_store_that_is_down_is_a_503() {
         .unwrap()
         .replay_store(DownStore)
         .build();
-    let app = routes().layer(
-        AuthLayer::builder(default_verifier())
-            .dpop(verifier, DpopMode::Allowed)
-            .build(),
-    );
+    let app = app_with(default_verifier(), verifier, DpopMode::Allowed);
     let key = client(Algorithm::ES256);
     let token = bound_token(&key);
     let answer = get_dpop(&app, "/me", &token, &proof(&key, "GET", "/me", &token)).await;
@@ -805,19 +801,8 @@ async fn keys_that_must_be_fetched_then_the_proof() {
         WaitingKeys::default(),
         CryptoProvider::default(),
     );
-    let app = routes().layer(
-        AuthLayer::builder(verifier)
-            .dpop(dpop_verifier(), DpopMode::Allowed)
-            .build(),
-    );
-    let key = client(Algorithm::EdDSA);
-    let token = bound_token(&key);
-    let once = proof(&key, "GET", "/jkt", &token);
-    let answer = get_dpop(&app, "/jkt", &token, &once).await;
-    assert_eq!(
-        (answer.status, answer.body),
-        (200, key.jwk_thumbprint().unwrap())
-    );
+    let app = app_with(verifier, dpop_verifier(), DpopMode::Allowed);
+    let (key, token, once) = jkt_accepted(&app, Algorithm::EdDSA).await;
     let again = get_dpop(&app, "/jkt", &token, &once).await;
     assert_eq!(again.status, 401);
     let wrong = get_dpop(&app, "/jkt", &token, &proof(&key, "GET", "/me", &token)).await;

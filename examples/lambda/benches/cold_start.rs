@@ -1,6 +1,8 @@
 //! Cold-start cost of the `lambda_router` app: time and heap allocations from process start
 //! to the first verified response, with keys fetched lazily over loopback and with a preloaded
-//! JWK Set (`TOLLGATE_JWKS`), plus a baseline whose first request needs no token.
+//! JWK Set (`TOLLGATE_JWKS`), with revocation on (`TOLLGATE_REVOCATION_REDIS_URL`, a local
+//! `redis-server`: the first request waits for the mirror's first full read), plus a baseline
+//! whose first request needs no token.
 //!
 //! Run: `cargo bench -p example-lambda --bench cold_start` (20 samples per variant; pass a
 //! number after `--` to change it). Under `cargo test --benches` it runs one sample per variant.
@@ -42,17 +44,26 @@ enum Variant {
     Lazy,
     /// `/me` with a token; keys preloaded from `TOLLGATE_JWKS` at start-up.
     Preloaded,
+    /// As `Preloaded`, with revocation on: the first request waits for the mirror's first
+    /// synchronisation with a local `redis-server`.
+    Revocation,
     /// `/health`, no token: what the first response costs without any verification.
     Baseline,
 }
 
 impl Variant {
-    const ALL: [Variant; 3] = [Variant::Lazy, Variant::Preloaded, Variant::Baseline];
+    const ALL: [Variant; 4] = [
+        Variant::Lazy,
+        Variant::Preloaded,
+        Variant::Revocation,
+        Variant::Baseline,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Variant::Lazy => "lazy",
             Variant::Preloaded => "preloaded",
+            Variant::Revocation => "revocation",
             Variant::Baseline => "baseline",
         }
     }
@@ -61,6 +72,9 @@ impl Variant {
         match self {
             Variant::Lazy => "lazy JWKS fetch (loopback)",
             Variant::Preloaded => "preloaded JWKS (`TOLLGATE_JWKS`)",
+            Variant::Revocation => {
+                "preloaded JWKS + revocation (`TOLLGATE_REVOCATION_REDIS_URL`, local redis-server)"
+            }
             Variant::Baseline => "baseline: first request without a token (`/health`)",
         }
     }
@@ -142,7 +156,7 @@ fn child(variant: &str) {
     );
 }
 
-fn run_child(variant: Variant, issuer: &DevIssuer, token: &str, jwks: &str) -> Sample {
+fn run_child(variant: Variant, issuer: &DevIssuer, token: &str, jwks: &str, redis: &str) -> Sample {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .env(VARIANT, variant.name())
@@ -152,10 +166,14 @@ fn run_child(variant: Variant, issuer: &DevIssuer, token: &str, jwks: &str) -> S
         .env("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true")
         .env(TOKEN, token)
         .env_remove("TOLLGATE_JWKS")
+        .env_remove("TOLLGATE_REVOCATION_REDIS_URL")
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
-    if variant == Variant::Preloaded {
+    if matches!(variant, Variant::Preloaded | Variant::Revocation) {
         command.env("TOLLGATE_JWKS", jwks);
+    }
+    if variant == Variant::Revocation {
+        command.env("TOLLGATE_REVOCATION_REDIS_URL", redis);
     }
     let spawned = Instant::now();
     let output = command.output().unwrap();
@@ -205,17 +223,19 @@ fn parent(samples: usize) {
         .sign()
         .unwrap();
     let jwks = issuer.jwks().to_string();
+    let redis_server = tollgate_test_support::redis::RedisServer::start();
+    let redis = redis_server.url();
 
     // One unmeasured run per variant: the binary and its libraries in the page cache.
     for variant in Variant::ALL {
-        run_child(variant, &issuer, &token, &jwks);
+        run_child(variant, &issuer, &token, &jwks, &redis);
     }
     let mut results: Vec<Vec<Sample>> = Variant::ALL.iter().map(|_| Vec::new()).collect();
     for _ in 0..samples {
         // Interleaved, so that drifting machine load spreads over every variant.
         for (i, variant) in Variant::ALL.into_iter().enumerate() {
             let fetches = issuer.jwks_requests();
-            results[i].push(run_child(variant, &issuer, &token, &jwks));
+            results[i].push(run_child(variant, &issuer, &token, &jwks, &redis));
             let fetched = issuer.jwks_requests() - fetches;
             let expected = u64::from(variant == Variant::Lazy);
             assert_eq!(fetched, expected, "{}: JWKS fetches", variant.name());

@@ -18,15 +18,31 @@
 //! the cold start fetches nothing; unknown `kid`s still go to the remote source (any mode with
 //! remote keys, presets included). `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true` for REST APIs,
 //! whose paths otherwise start with the stage (`/prod/me`).
+//!
+//! Revocation: `TOLLGATE_REVOCATION_REDIS_URL=redis://host[:port][/db]` (an ElastiCache endpoint
+//! in the function's VPC; see the README) turns on the revocations written by `tollgate
+//! revoke`, and with `TOLLGATE_DPOP` on moves the proof replay store to the same Redis;
+//! `TOLLGATE_REVOCATION_FAIL_OPEN=1` accepts tokens while Redis is unreachable. The connection
+//! and the local mirror are made once per container, at init, and kept across warm invocations.
+//! A frozen container's mirror is stale when it thaws: a request then waits (at most
+//! [`REVOCATION_WAIT`]) for the mirror's next contact with Redis, instead of failing at once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use tollgate::{AuthLayer, Claims, RequireRole};
 use tollgate_core::config::AuthConfig;
-use tollgate_core::{KeySource, StandardClaims};
+use tollgate_core::dpop::DpopMode;
+use tollgate_core::{KeySource, StandardClaims, VerifierBuilder};
 use tollgate_lambda::{PreloadedKeys, preload_jwks_from_env};
+use tollgate_redis::{RedisReplayStore, RedisRevocations, ReplayOptions, RevocationOptions};
+
+/// Longest a request waits for a stale revocation mirror (a container just thawed, or Redis
+/// just reconnected) before the failure mode decides: a ping to a healthy Redis in the VPC
+/// takes a millisecond, a reconnect and full read a few.
+pub const REVOCATION_WAIT: Duration = Duration::from_secs(2);
 
 tollgate::role!(Admin = "admin");
 
@@ -43,15 +59,42 @@ async fn admin(_: RequireRole<Admin>) -> &'static str {
 pub fn app() -> Result<Router, lambda_http::Error> {
     // A bad configuration fails the init with one line naming the variable.
     let config = AuthConfig::from_env("TOLLGATE_")?;
+    // Redis (TOLLGATE_REVOCATION_REDIS_URL): connected in the background on this runtime, so an
+    // unreachable Redis does not fail the init (requests get 503, or pass with fail-open).
+    let (revocation, replay) = match config.revocation() {
+        Some(settings) => {
+            let mirror =
+                RedisRevocations::connect(settings.redis_url(), RevocationOptions::default())?;
+            let replay = match config.dpop().mode() {
+                DpopMode::Off => None,
+                _ => Some(RedisReplayStore::connect(
+                    settings.redis_url(),
+                    ReplayOptions::default(),
+                )?),
+            };
+            let check = mirror.waiting_up_to(REVOCATION_WAIT);
+            (Some((check, settings.failure_mode())), replay)
+        }
+        None => (None, None),
+    };
+    let finish = |builder: VerifierBuilder| match &revocation {
+        Some((check, mode)) => builder.revocation(check.clone(), *mode),
+        None => builder,
+    };
     let verifier = match preload_jwks_from_env("TOLLGATE_JWKS")? {
-        Some(keys) => config.build_with_keys(|lazy| -> Arc<dyn KeySource> {
-            Arc::new(PreloadedKeys::new(keys, lazy))
-        })?,
-        None => config.build()?,
+        Some(keys) => config.build_with(
+            |lazy| -> Arc<dyn KeySource> { Arc::new(PreloadedKeys::new(keys, lazy)) },
+            finish,
+        )?,
+        None => config.build_parts_with(finish)?.verifier,
     };
     // DPoP (TOLLGATE_DPOP, TOLLGATE_PUBLIC_URL: the API's custom domain or stage URL, since
     // `htu` is never taken from the Host header).
-    let layer = match config.build_dpop()? {
+    let dpop = config.build_dpop_with(|builder| match replay {
+        Some(store) => builder.replay_store(store),
+        None => builder,
+    })?;
+    let layer = match dpop {
         Some(dpop) => AuthLayer::builder(verifier)
             .dpop(dpop, config.dpop().mode())
             .build(),

@@ -11,9 +11,15 @@ use std::time::{Duration, Instant};
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 
+/// The binary under test: `BIN`, or `TOLLGATE_TEST_BIN` when set (another build of it, e.g.
+/// the release one for the ignored throughput measurement in `revocation.rs`).
+pub(crate) fn bin() -> std::ffi::OsString {
+    std::env::var_os("TOLLGATE_TEST_BIN").unwrap_or_else(|| BIN.into())
+}
+
 /// A command with a clean `serve` environment (no `BIND`, no `AUTH_*` variable) plus `envs`.
 pub(crate) fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command.args(args);
     command.env_remove("BIND");
     for (name, _) in std::env::vars_os() {
@@ -53,6 +59,14 @@ pub(crate) fn stdout(output: &Output) -> String {
 
 pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Unix seconds now.
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64
 }
 
 /// A free loopback port (bound then released).
@@ -227,5 +241,129 @@ pub(crate) async fn get(client: &reqwest::Client, url: &str, token: Option<&str>
         status,
         challenge,
         body,
+    }
+}
+
+/// A started `tollgate serve` (killed on drop), its base URL and a client.
+pub(crate) struct Serve {
+    pub process: Running,
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Serve {
+    /// `tollgate serve` with `envs` (`BIND` defaults to `127.0.0.1:0`), once `/healthz` answers.
+    pub(crate) async fn start(envs: &[(&str, &str)]) -> Serve {
+        let mut all: Vec<(&str, &str)> = vec![("BIND", "127.0.0.1:0")];
+        all.extend_from_slice(envs);
+        let process = start(&["serve"], &all, "tollgate serve: listening on");
+        let base = base_url(&process.ready);
+        let http = client();
+        wait_healthy(&http, &base).await;
+        Serve {
+            process,
+            base,
+            http,
+        }
+    }
+
+    /// On a free port, with `AUTH_PUBLIC_URL` naming it (unless `envs` sets one): what DPoP
+    /// proofs' `htu` must name.
+    pub(crate) async fn start_at_own_origin(envs: &[(&str, &str)]) -> Serve {
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let public = format!("http://127.0.0.1:{port}");
+        let mut all: Vec<(&str, &str)> = vec![("BIND", &bind)];
+        if !envs.iter().any(|(name, _)| *name == "AUTH_PUBLIC_URL") {
+            all.push(("AUTH_PUBLIC_URL", &public));
+        }
+        all.extend_from_slice(envs);
+        let serve = Serve::start(&all).await;
+        assert_eq!(serve.base, public);
+        serve
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET path` with a Bearer token when given.
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        get(&self.http, &self.url(path), token).await
+    }
+
+    pub(crate) async fn status(&self, path: &str, token: &str) -> u16 {
+        self.get(path, Some(token)).await.status
+    }
+
+    /// `GET path` with `Authorization: <scheme> <token>` and a `DPoP` header when given.
+    pub(crate) async fn get_dpop(
+        &self,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        proof: Option<&str>,
+    ) -> Reply {
+        let mut request = self.http.get(self.url(path));
+        if let Some((scheme, token)) = auth {
+            request = request.header("authorization", format!("{scheme} {token}"));
+        }
+        if let Some(proof) = proof {
+            request = request.header("dpop", proof);
+        }
+        Reply::of(request).await
+    }
+}
+
+/// An answer with every challenge and the `DPoP-Nonce`, for the DPoP suites.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub challenges: Vec<String>,
+    pub nonce: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    /// Sends `request` and collects the answer.
+    pub(crate) async fn of(request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let challenges = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        Reply {
+            status,
+            challenges,
+            nonce,
+            body,
+        }
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+
+    /// The one challenge, which must use `scheme`.
+    pub(crate) fn challenge(&self, scheme: &str) -> &str {
+        assert_eq!(self.challenges.len(), 1, "{self:?}");
+        let challenge = &self.challenges[0];
+        assert!(
+            challenge.starts_with(&format!("{scheme} ")) || challenge == scheme,
+            "{self:?}"
+        );
+        challenge
+    }
+
+    /// The body's `error`.
+    pub(crate) fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
     }
 }

@@ -120,6 +120,38 @@ impl DpopError {
         }
     }
 
+    /// A stable, snake_case name of the failure, `dpop_`-prefixed: the `reason` label of
+    /// `tollgate_dpop_proofs_total` ([`telemetry`](crate::telemetry)) and of the layer's span.
+    ///
+    /// ```
+    /// assert_eq!(tollgate_core::dpop::DpopError::Replayed.reason(), "dpop_replayed");
+    /// ```
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DpopError::MissingProof => "dpop_missing_proof",
+            DpopError::MultipleProofs => "dpop_multiple_proofs",
+            DpopError::Malformed(_) => "dpop_malformed",
+            DpopError::WrongType => "dpop_wrong_type",
+            DpopError::AlgorithmNotAllowed(_) => "dpop_algorithm_not_allowed",
+            DpopError::PrivateKeyInProof => "dpop_private_key",
+            DpopError::InvalidKey(_) => "dpop_invalid_key",
+            DpopError::InvalidSignature => "dpop_invalid_signature",
+            DpopError::MissingClaim(_) => "dpop_missing_claim",
+            DpopError::MethodMismatch { .. } => "dpop_method_mismatch",
+            DpopError::UriMismatch { .. } => "dpop_uri_mismatch",
+            DpopError::Stale { .. } => "dpop_stale",
+            DpopError::FromTheFuture { .. } => "dpop_from_the_future",
+            DpopError::Replayed => "dpop_replayed",
+            DpopError::AccessTokenHashMismatch => "dpop_ath_mismatch",
+            DpopError::KeyMismatch => "dpop_key_mismatch",
+            DpopError::UnboundToken => "dpop_unbound_token",
+            DpopError::BoundTokenAsBearer => "dpop_bound_token_as_bearer",
+            DpopError::NonceRequired => "dpop_nonce_required",
+            DpopError::NonceInvalid => "dpop_nonce_invalid",
+            DpopError::ReplayStoreUnavailable(_) => "dpop_replay_store_unavailable",
+        }
+    }
+
     /// The HTTP status to answer with: 400 for [`MultipleProofs`](Self::MultipleProofs), 503
     /// when [`is_transient`](Self::is_transient), else 401.
     pub fn http_status(&self) -> u16 {

@@ -63,7 +63,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 pub use error::DpopError;
 pub use proof::{MAX_JTI_BYTES, MAX_PROOF_BYTES};
@@ -72,11 +72,13 @@ pub use replay::{
 };
 
 use crate::algorithm::Algorithm;
+use crate::clock::{Clock, TimeSource};
 use crate::crypto::CryptoProvider;
 use crate::error::{ConfigError, KeyError};
+use crate::header_memo::SegmentMemo;
 use crate::jwk::{JwkOutcome, parse_jwk};
-use crate::registered;
 use crate::scan::{self, Loose, MemberSink, Unwanted};
+use crate::telemetry::DpopCounters;
 use crate::verified_token::VerifiedToken;
 use htu::PublicUrl;
 use nonce::Nonces;
@@ -109,8 +111,6 @@ pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(60);
 /// Default nonce window: a nonce is accepted during its window and the next.
 pub const DEFAULT_NONCE_WINDOW: Duration = Duration::from_secs(60);
 
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
 /// What every check of one verifier shares.
 pub(crate) struct Config {
     pub(crate) public_url: PublicUrl,
@@ -121,15 +121,23 @@ pub(crate) struct Config {
     pub(crate) nonces: Option<Nonces>,
     pub(crate) crypto: CryptoProvider,
     store: Arc<dyn ReplayStore>,
-    clock: Option<Clock>,
+    clock: TimeSource,
+    /// The keys of proof headers whose signatures verified: a client signs every proof with
+    /// the same header, so the JWK parse, the key preparation and the thumbprint run once per
+    /// client (bounded; see [`proof::ProofKey`]).
+    pub(crate) keys: SegmentMemo<Arc<proof::ProofKey>>,
+    counters: DpopCounters,
 }
+
+/// Proof headers remembered: one per active client key.
+const MAX_PROOF_KEYS: usize = 1024;
+
+/// Longest proof header segment remembered (an RSA-4096 `jwk` header is about 1,100 bytes).
+const MAX_PROOF_HEADER: usize = 2048;
 
 impl Config {
     fn now(&self) -> i64 {
-        match &self.clock {
-            Some(clock) => clock(),
-            None => registered::unix_seconds(SystemTime::now()),
-        }
+        self.clock.now()
     }
 
     /// How long the replay store must remember a proof: as long as it could be accepted
@@ -179,7 +187,7 @@ pub struct DpopVerifierBuilder {
     nonces: Option<Option<[u8; 32]>>,
     nonce_window: Duration,
     crypto: CryptoProvider,
-    clock: Option<Clock>,
+    clock: TimeSource,
 }
 
 impl fmt::Debug for DpopVerifierBuilder {
@@ -270,10 +278,10 @@ impl DpopVerifierBuilder {
         self
     }
 
-    /// The clock, in Unix seconds (default the system clock); for tests and replaying old
-    /// proofs.
-    pub fn clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(now));
+    /// The clock (default the system clock): a [`ManualClock`](crate::clock::ManualClock) or a
+    /// closure returning Unix seconds; for tests and replaying old proofs.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = TimeSource::new(clock);
         self
     }
 
@@ -301,6 +309,8 @@ impl DpopVerifierBuilder {
                     .store
                     .unwrap_or_else(|| Arc::new(MemoryReplayStore::default())),
                 clock: self.clock,
+                keys: SegmentMemo::new(MAX_PROOF_KEYS, MAX_PROOF_HEADER),
+                counters: DpopCounters::default(),
             }),
         }
     }
@@ -432,7 +442,7 @@ impl DpopVerifier {
             nonces: None,
             nonce_window: DEFAULT_NONCE_WINDOW,
             crypto: CryptoProvider::default(),
-            clock: None,
+            clock: TimeSource::default(),
         })
     }
 
@@ -473,7 +483,7 @@ impl DpopVerifier {
         let config = &*self.inner;
         let checked = match proof::check(config, &request, config.now()) {
             Ok(checked) => checked,
-            Err(err) => return ProofCheck::Done(Err(err)),
+            Err(err) => return ProofCheck::Done(self.counted(Err(err))),
         };
         let proof = VerifiedProof {
             jkt: checked.jkt,
@@ -486,11 +496,27 @@ impl DpopVerifier {
             .insert_if_absent(checked.replay_key, config.replay_ttl())
             .into_ready()
         {
-            Ok(answer) => ProofCheck::Done(replay_outcome(answer, proof)),
-            Err(pending) => ProofCheck::Pending(PendingProof(Box::pin(async move {
-                replay_outcome(pending.await, proof)
-            }))),
+            Ok(answer) => ProofCheck::Done(self.counted(replay_outcome(answer, proof))),
+            Err(pending) => {
+                let verifier = self.clone();
+                ProofCheck::Pending(PendingProof(Box::pin(async move {
+                    verifier.counted(replay_outcome(pending.await, proof))
+                })))
+            }
         }
+    }
+
+    /// `outcome`, counted in `tollgate_dpop_proofs_total` ([`telemetry`](crate::telemetry)).
+    fn counted(
+        &self,
+        outcome: Result<VerifiedProof, DpopError>,
+    ) -> Result<VerifiedProof, DpopError> {
+        let refusal = outcome
+            .as_ref()
+            .err()
+            .map(|err| (err.reason(), err.is_transient()));
+        self.inner.counters.count(refusal);
+        outcome
     }
 }
 

@@ -1,6 +1,7 @@
 //! One proof's checks (RFC 9449 4.3), in order, up to but not including the replay store.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
@@ -186,23 +187,19 @@ fn proof_key(
     Ok((key, thumbprint::thumbprint(&config.crypto, &canonical)))
 }
 
-/// Checks 1 to 10 of the module's list for `request` at `now`.
-pub(crate) fn check(
-    config: &Config,
-    request: &ProofRequest<'_>,
-    now: i64,
-) -> Result<Checked, DpopError> {
-    // 1. Size, then the compact serialization.
-    let parts = jws::split(request.proof, MAX_PROOF_BYTES).map_err(|err| match err {
-        Error::TokenTooLarge { size, max } => {
-            DpopError::Malformed(format!("the proof is {size} bytes, more than {max}"))
-        }
-        _ => malformed("the proof is not a compact JWS of three segments"),
-    })?;
+/// What a proof header establishes: its algorithm, the public key of its `jwk` and that key's
+/// thumbprint. Depends on nothing but the header segment and the verifier's algorithm
+/// allow-list, so it is remembered per exact segment once a proof with it verified.
+pub(crate) struct ProofKey {
+    alg: Algorithm,
+    key: VerificationKey,
+    jkt: String,
+}
 
-    // 2. The header: typ, alg, jwk.
+/// Check 2 of the module's list: the header segment's `typ`, `alg` and `jwk`.
+fn open_header(config: &Config, segment: &str) -> Result<ProofKey, DpopError> {
     let header_json =
-        b64::decode(parts.header).ok_or_else(|| malformed("the header is not base64url"))?;
+        b64::decode(segment).ok_or_else(|| malformed("the header is not base64url"))?;
     let mut header = HeaderSink::default();
     scan::scan_object(&header_json, &mut header, Unwanted::Skip).map_err(|err| {
         if err.starts_with(scan::DUPLICATE) {
@@ -237,6 +234,31 @@ pub(crate) fn check(
         None => return Err(malformed("the header has no `jwk`")),
     };
     let (key, jkt) = proof_key(config, members, alg)?;
+    Ok(ProofKey { alg, key, jkt })
+}
+
+/// Checks 1 to 10 of the module's list for `request` at `now`.
+pub(crate) fn check(
+    config: &Config,
+    request: &ProofRequest<'_>,
+    now: i64,
+) -> Result<Checked, DpopError> {
+    // 1. Size, then the compact serialization.
+    let parts = jws::split(request.proof, MAX_PROOF_BYTES).map_err(|err| match err {
+        Error::TokenTooLarge { size, max } => {
+            DpopError::Malformed(format!("the proof is {size} bytes, more than {max}"))
+        }
+        _ => malformed("the proof is not a compact JWS of three segments"),
+    })?;
+
+    // 2. The header: typ, alg, jwk (remembered for a header whose proof verified before).
+    let remembered = config.keys.get(parts.header);
+    let proof_key = match &remembered {
+        Some(known) => Arc::clone(known),
+        None => Arc::new(open_header(config, parts.header)?),
+    };
+    let ProofKey { alg, key, jkt } = &*proof_key;
+    let (alg, jkt) = (*alg, jkt.clone());
 
     // 3. The signature, with that key. A wrong length (a DER-encoded ECDSA signature) is refused
     //    before decoding.
@@ -247,9 +269,12 @@ pub(crate) fn check(
     signature.truncate(written);
     if !config
         .crypto
-        .verify(alg, &key, parts.signing_input.as_bytes(), &signature)
+        .verify(alg, key, parts.signing_input.as_bytes(), &signature)
     {
         return Err(DpopError::InvalidSignature);
+    }
+    if remembered.is_none() {
+        config.keys.remember(parts.header, Arc::clone(&proof_key));
     }
 
     // 4. The claims.

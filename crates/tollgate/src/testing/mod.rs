@@ -36,7 +36,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let issuer = DevIssuer::start().await?;
 //! let clock = ManualClock::now_frozen();
-//! let verifier = issuer.verifier_builder()?.clock(clock.clone()).build();
+//! let verifier = issuer.verifier_builder_with_clock(&clock)?.build();
 //! let token = issuer.token().subject("alice").sign()?;
 //! assert!(verifier.verify(&token).await.is_ok());
 //! clock.advance(Duration::from_secs(24 * 3600)); // long past the token's exp
@@ -319,14 +319,46 @@ impl DevIssuer {
     /// # }
     /// ```
     pub fn verifier_builder(&self) -> Result<VerifierBuilder, tollgate_core::remote::RemoteError> {
+        Ok(self.builder_from(
+            JwksSource::builder(self.jwks_url())
+                .ttl_bounds(Duration::from_secs(1), Duration::from_secs(300))
+                .build()?,
+        ))
+    }
+
+    /// The [`verifier_builder`](Self::verifier_builder) with `clock` deciding every time rule:
+    /// the tokens' `exp`/`nbf`, the token cache and the age of the fetched key set, so a test
+    /// moves time with [`ManualClock::advance`] instead of sleeping.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::testing::{DevIssuer, ManualClock};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let issuer = DevIssuer::start().await?;
+    /// let clock = ManualClock::now_frozen();
+    /// let verifier = issuer.verifier_builder_with_clock(&clock)?.build();
+    /// let token = issuer.token().subject("alice").sign()?;
+    /// assert!(verifier.verify(&token).await.is_ok());
+    /// clock.advance(Duration::from_secs(2 * 3600));
+    /// assert!(verifier.verify(&token).await.is_err(), "expired by the clock");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn verifier_builder_with_clock(
+        &self,
+        clock: &ManualClock,
+    ) -> Result<VerifierBuilder, tollgate_core::remote::RemoteError> {
         let keys = JwksSource::builder(self.jwks_url())
             .ttl_bounds(Duration::from_secs(1), Duration::from_secs(300))
+            .clock(clock.clone())
             .build()?;
-        Ok(Verifier::builder(
-            self.validation(),
-            keys,
-            CryptoProvider::default(),
-        ))
+        Ok(self.builder_from(keys).clock(clock.clone()))
+    }
+
+    fn builder_from(&self, keys: JwksSource) -> VerifierBuilder {
+        Verifier::builder(self.validation(), keys, CryptoProvider::default())
     }
 }
 

@@ -8,6 +8,7 @@ use super::config::{
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_STALE_IF_ERROR,
     DEFAULT_TIMEOUT, DEFAULT_UNKNOWN_KID_COOLDOWN, KeyFormat, MAX_BACKOFF, MIN_BACKOFF,
 };
+use crate::clock::{Clock, Instants};
 use crate::remote::error::RemoteError;
 use crate::remote::fetch;
 use crate::remote::metrics::JwksMetrics;
@@ -47,6 +48,7 @@ impl JwksSourceBuilder {
                 max_backoff: MAX_BACKOFF,
                 format: KeyFormat::Jwks,
                 issuer: None,
+                instants: Instants::default(),
             },
         }
     }
@@ -148,6 +150,15 @@ impl JwksSourceBuilder {
     /// The document format (default [`KeyFormat::Jwks`]).
     pub fn format(mut self, format: KeyFormat) -> Self {
         self.config.format = format;
+        self
+    }
+
+    /// The clock the cached key set ages by (default the monotonic clock): a
+    /// [`ManualClock`](crate::clock::ManualClock) advanced past the set's lifetime makes the
+    /// next lookup refetch, and past the stale window fail closed, without sleeping. Only the
+    /// freshness decisions follow it; timeouts and the background refresh timer stay real.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.config.instants = Instants::following(clock);
         self
     }
 

@@ -1,6 +1,7 @@
 //! A key-set source's options: the defaults, their bounds, the document format, and what a built
 //! source keeps of its builder.
 
+use crate::clock::Instants;
 use std::time::{Duration, Instant};
 
 use crate::algorithm::Algorithm;
@@ -78,6 +79,10 @@ pub(crate) struct Config {
     pub(super) max_backoff: Duration,
     pub(super) format: KeyFormat,
     pub(super) issuer: Option<String>,
+    /// Where freshness decisions take the time from ([`JwksSourceBuilder::clock`]).
+    ///
+    /// [`JwksSourceBuilder::clock`]: super::JwksSourceBuilder::clock
+    pub(super) instants: Instants,
 }
 
 impl Config {

@@ -10,7 +10,6 @@ mod refresh;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 pub use builder::JwksSourceBuilder;
 pub use config::{
@@ -159,7 +158,7 @@ impl JwksSource {
         Ok(runtime.spawn(async move {
             loop {
                 let delay = match weak.upgrade() {
-                    Some(shared) => shared.background_delay(Instant::now()),
+                    Some(shared) => shared.background_delay(shared.config.instants.now()),
                     None => return,
                 };
                 if let Ok(_closed) = tokio::time::timeout(delay, shutdown.changed()).await {
@@ -167,7 +166,10 @@ impl JwksSource {
                     return;
                 }
                 let Some(shared) = weak.upgrade() else { return };
-                if shared.background_delay(Instant::now()).is_zero() {
+                if shared
+                    .background_delay(shared.config.instants.now())
+                    .is_zero()
+                {
                     shared.refresh_now().await;
                 }
             }
@@ -188,7 +190,7 @@ impl KeySource for JwksSource {
             .cache
             .load()
             .as_ref()
-            .is_some_and(|cached| shared.usable(cached, Instant::now()))
+            .is_some_and(|cached| shared.usable(cached, shared.config.instants.now()))
     }
 
     /// Takes `keys` as a set fetched just now, fresh for the fallback TTL, then refreshed like
@@ -198,7 +200,7 @@ impl KeySource for JwksSource {
         if keys.is_empty() || shared.cache.load().is_some() {
             return Err(keys);
         }
-        let now = Instant::now();
+        let now = shared.config.instants.now();
         let cached = Cached {
             keys,
             expires_at: later(now, shared.config.fallback_ttl),
@@ -224,7 +226,7 @@ impl KeySource for JwksSource {
         // `decide` counts only answers given now (cache hits, refused unknown `kid`s); a
         // refresh is an `async` block, so nothing is fetched or counted until it is polled (the
         // `KeySource` contract: a verifier may drop it unpolled and ask again).
-        match shared.decide(request.kid, request.alg, Instant::now()) {
+        match shared.decide(request.kid, request.alg, shared.config.instants.now()) {
             Decision::Answer(result) => KeyFuture::ready(result),
             Decision::Refresh { wanted_kid } => KeyFuture::new(async move {
                 shared.refresh(observed, wanted_kid).await;

@@ -224,7 +224,12 @@ impl Shared {
 
     /// After a refresh: use whatever the cache holds now, stale within the window included.
     pub(super) fn find_after_refresh(&self, kid: Option<&str>, alg: Algorithm) -> KeyResult {
-        self.find_usable(self.cache.load().as_deref(), Instant::now(), kid, alg)
+        self.find_usable(
+            self.cache.load().as_deref(),
+            self.config.instants.now(),
+            kid,
+            alg,
+        )
     }
 
     /// Fetches now, unless a fetch is in flight: then waits for it instead.
@@ -258,7 +263,7 @@ impl Shared {
             self.config.timeout,
         )
         .await;
-        let now = Instant::now();
+        let now = self.config.instants.now();
         let not_modified = matches!(result, Ok(Fetched::NotModified { .. }));
         match result.and_then(|fetched| self.to_cached(fetched, current.as_deref(), now)) {
             Ok(cached) => {
