@@ -16,11 +16,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, StatusCode, header};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tollgate::testing::SigningKey;
 use tollgate::{AuthLayer, Claims};
 use tollgate_bench::api::{self, Cache};
-use tollgate_bench::{AUDIENCE, ISSUER, ISSUER2, MeClaims};
+use tollgate_bench::{ISSUER, ISSUER2, MeClaims};
 use tollgate_core::remote::MultiIssuer;
 use tollgate_core::{Algorithm, KeySet, TokenCacheStats, Validation, Verifier};
 use tower::ServiceExt;
@@ -34,21 +34,11 @@ fn token_expiring(key: &SigningKey, n: u64, exp: u64) -> String {
 }
 
 fn token_of(key: &SigningKey, iss: &str, n: u64, exp: u64) -> String {
-    let mut claims = Map::new();
-    claims.insert("iss".into(), json!(iss));
-    claims.insert("aud".into(), json!(AUDIENCE));
-    claims.insert("sub".into(), json!(format!("user-{n}")));
-    claims.insert("jti".into(), json!(n.to_string()));
-    claims.insert("exp".into(), json!(exp));
-    key.sign(&claims, "JWT").unwrap()
+    tollgate_bench::in_memory_token(key, iss, n, exp)
 }
 
 fn policy(issuer: &str) -> Validation {
-    Validation::builder([Algorithm::RS256])
-        .issuer(issuer)
-        .audience(AUDIENCE)
-        .build()
-        .unwrap()
+    tollgate_bench::rs256_policy(issuer)
 }
 
 async fn me(Claims(claims): Claims<MeClaims>) -> Json<Value> {

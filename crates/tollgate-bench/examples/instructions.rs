@@ -63,21 +63,11 @@ fn drive(runtime: &tokio::runtime::Runtime, app: &Router, tokens: &[String], req
 }
 
 fn token(key: &SigningKey, iss: &str, n: usize) -> String {
-    let mut claims = Map::new();
-    claims.insert("iss".into(), json!(iss));
-    claims.insert("aud".into(), json!(AUDIENCE));
-    claims.insert("sub".into(), json!(format!("user-{n}")));
-    claims.insert("jti".into(), json!(n.to_string()));
-    claims.insert("exp".into(), json!(4_102_444_800u64));
-    key.sign(&claims, "JWT").unwrap()
+    tollgate_bench::in_memory_token(key, iss, n as u64, 4_102_444_800)
 }
 
 fn policy(issuer: &str) -> Validation {
-    Validation::builder([Algorithm::RS256])
-        .issuer(issuer)
-        .audience(AUDIENCE)
-        .build()
-        .unwrap()
+    tollgate_bench::rs256_policy(issuer)
 }
 
 fn jwks(key: &SigningKey) -> KeySet {

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tollgate::testing::SigningKey;
-use tollgate_core::Algorithm;
+use tollgate_core::{Algorithm, Validation};
 
 /// `iss` of every token of the first issuer (all single-issuer scenarios); checked by every
 /// server mode.
@@ -460,6 +460,28 @@ impl ZipfWorkload {
             })
             .collect()
     }
+}
+
+/// The in-memory benchmarks' token (`benches/layer.rs`, `examples/instructions.rs`): RS256 or
+/// whatever `key` signs, issuer `iss`, [`AUDIENCE`], `sub` `user-<n>`, `jti` `<n>`, expiring at
+/// `exp`.
+pub fn in_memory_token(key: &SigningKey, iss: &str, n: u64, exp: u64) -> String {
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(iss));
+    claims.insert("aud".into(), json!(AUDIENCE));
+    claims.insert("sub".into(), json!(format!("user-{n}")));
+    claims.insert("jti".into(), json!(n.to_string()));
+    claims.insert("exp".into(), json!(exp));
+    key.sign(&claims, "JWT").expect("sign a benchmark token")
+}
+
+/// The in-memory benchmarks' policy: RS256, issuer `issuer`, [`AUDIENCE`].
+pub fn rs256_policy(issuer: &str) -> Validation {
+    Validation::builder([Algorithm::RS256])
+        .issuer(issuer)
+        .audience(AUDIENCE)
+        .build()
+        .expect("benchmark policy")
 }
 
 /// The physical floor: `GET /me` behind a middleware that does nothing but the RS256 signature

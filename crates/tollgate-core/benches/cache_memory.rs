@@ -13,16 +13,6 @@ use serde_json::json;
 use support::*;
 use tollgate_core::{Algorithm, TokenCacheConfig};
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// What a handler typically extracts.
 #[derive(Deserialize)]
 #[allow(dead_code)]
@@ -54,7 +44,7 @@ fn main() {
         })
         .collect();
     let avg_len = tokens.iter().map(String::len).sum::<usize>() / N;
-    let before = rss_bytes();
+    let before = tollgate_test_support::resident_bytes();
     for token in &tokens {
         // Admitted on the second sighting.
         for _ in 0..2 {
@@ -62,14 +52,14 @@ fn main() {
             verified.claims::<AppClaims>().unwrap();
         }
     }
-    let cached = rss_bytes();
+    let cached = tollgate_test_support::resident_bytes();
     for token in &tokens {
         // Shards fill unevenly, so a few tokens were evicted again; those have no view to build.
         if let Some(Ok(verified)) = tollgate_core::testing::cached(&verifier, token) {
             assert!(!verified.claims_json().is_empty());
         }
     }
-    let with_json = rss_bytes();
+    let with_json = tollgate_test_support::resident_bytes();
     let stats = verifier.token_cache_stats().unwrap();
     let entries = stats.entries.max(1) as u64;
     println!(

@@ -64,20 +64,10 @@ fn checks(c: &mut Criterion) {
     group.finish();
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
 /// Resident memory of a full in-memory replay store, per entry.
 fn replay_store_memory() {
     const N: usize = 1_000_000;
-    let before = rss_bytes();
+    let before = tollgate_test_support::resident_bytes();
     // Room to spare: shards fill unevenly, and a full one refuses.
     let store = MemoryReplayStore::new(N * 2);
     for i in 0..N as u64 {
@@ -88,7 +78,7 @@ fn replay_store_memory() {
         let answer = store.insert_if_absent(ReplayKey::from_bytes(bytes), Duration::from_secs(600));
         assert_eq!(tollgate_test_support::block_on(answer), Ok(true));
     }
-    let after = rss_bytes();
+    let after = tollgate_test_support::resident_bytes();
     let held = store.len().max(1) as u64;
     println!(
         "replay_store_memory: {held} entries, RSS +{:.1} MiB, {} bytes per entry",
