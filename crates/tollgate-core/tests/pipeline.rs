@@ -8,8 +8,6 @@
 use tollgate_test_support as support;
 
 use std::sync::Arc;
-#[cfg(feature = "remote")]
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
 #[cfg(feature = "remote")]
@@ -133,23 +131,11 @@ async fn keys_at_hand_decide_synchronously_and_refusals_before_the_key_lookup_to
     assert_eq!(waiting.token_cache_stats().unwrap().misses, 4);
 }
 
-/// A metrics hook that counts fetches.
-#[cfg(feature = "remote")]
-#[derive(Debug, Default)]
-struct Fetches(AtomicUsize);
-
-#[cfg(feature = "remote")]
-impl tollgate_core::remote::JwksMetrics for Fetches {
-    fn fetch(&self, _url: &str) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[cfg(feature = "remote")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_jwks_fetch_is_counted_once_in_stats_metrics_and_on_the_server() {
     let server = Loopback::json("/jwks", &jwks_value()).await;
-    let metrics = Arc::new(Fetches::default());
+    let metrics = Arc::new(tollgate_core::testing::CountingJwksMetrics::default());
     let source = tollgate_core::remote::JwksSource::builder(server.url("/jwks"))
         .metrics(metrics.clone())
         .build()
@@ -166,7 +152,7 @@ async fn a_cold_jwks_fetch_is_counted_once_in_stats_metrics_and_on_the_server() 
     tokio::task::yield_now().await;
     assert_eq!(server.hits("/jwks"), 0);
     assert_eq!(source.stats().fetches, 0);
-    assert_eq!(metrics.0.load(Ordering::SeqCst), 0);
+    assert_eq!(metrics.fetches(), 0);
 
     // Concurrent cold verifications (all started before any is driven): one fetch between them.
     let started: Vec<_> = (0..8).map(|_| verifier.start(&token)).collect();
@@ -180,7 +166,7 @@ async fn a_cold_jwks_fetch_is_counted_once_in_stats_metrics_and_on_the_server() 
     }
     assert_eq!(server.hits("/jwks"), 1, "the key server saw one request");
     assert_eq!(source.stats().fetches, 1, "counted once");
-    assert_eq!(metrics.0.load(Ordering::SeqCst), 1, "reported once");
+    assert_eq!(metrics.fetches(), 1, "reported once");
     let misses = verifier.token_cache_stats().unwrap().misses;
     assert_eq!(misses, 8, "one miss per verification that ran");
 

@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg(feature = "remote")]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,8 +10,7 @@ use serde_json::json;
 use support::server::{Fault, FaultServer, Reply, Route};
 use support::tamper_signature as tamper;
 use tollgate_core::remote::{
-    DiscoveryKind, JwksMetrics, JwksSource, JwksSourceBuilder, KeyFormat, MultiIssuer, OidcSource,
-    RemoteError,
+    DiscoveryKind, JwksSource, JwksSourceBuilder, KeyFormat, MultiIssuer, OidcSource, RemoteError,
 };
 use tollgate_core::testing::SigningKey;
 use tollgate_core::{
@@ -684,37 +682,18 @@ async fn background_refresh_runs_and_stops_with_the_source() {
         .unwrap();
 }
 
-#[derive(Debug, Default)]
-struct CountingMetrics {
-    hits: AtomicUsize,
-    fetches: AtomicUsize,
-    rejected: AtomicUsize,
-}
-
-impl JwksMetrics for CountingMetrics {
-    fn fetch(&self, _url: &str) {
-        self.fetches.fetch_add(1, Ordering::SeqCst);
-    }
-    fn cache_hit(&self) {
-        self.hits.fetch_add(1, Ordering::SeqCst);
-    }
-    fn unknown_kid_rejected(&self, _kid: &str) {
-        self.rejected.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_hook_is_called() {
     let (server, a) = Server::with_key("a").await;
-    let metrics = Arc::new(CountingMetrics::default());
+    let metrics = Arc::new(tollgate_core::testing::CountingJwksMetrics::default());
     let source = fast(&server).metrics(metrics.clone()).build().unwrap();
     let v = verifier(source);
     verify(&v, &a.std_token()).await.unwrap();
     verify(&v, &a.std_token()).await.unwrap();
     let _ = verify(&v, &TestKey::new("x").std_token()).await;
-    assert_eq!(metrics.fetches.load(Ordering::SeqCst), 2);
-    assert_eq!(metrics.hits.load(Ordering::SeqCst), 1);
-    assert_eq!(metrics.rejected.load(Ordering::SeqCst), 1);
+    assert_eq!(metrics.fetches(), 2);
+    assert_eq!(metrics.cache_hits(), 1);
+    assert_eq!(metrics.unknown_kids(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ use tollgate_test_support as support;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -95,18 +94,6 @@ async fn refusals_and_keys_at_hand_are_decided_inside_call() {
     }
 }
 
-/// A metrics hook that counts fetches.
-#[cfg(feature = "remote")]
-#[derive(Debug, Default)]
-struct Fetches(AtomicUsize);
-
-#[cfg(feature = "remote")]
-impl tollgate::core::remote::JwksMetrics for Fetches {
-    fn fetch(&self, _url: &str) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[cfg(feature = "remote")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_jwks_fetch_through_the_layer_is_counted_once() {
@@ -114,7 +101,7 @@ async fn a_cold_jwks_fetch_through_the_layer_is_counted_once() {
     use tollgate::core::remote::JwksSource;
 
     let server = Loopback::json("/jwks", &jwks_value()).await;
-    let metrics = Arc::new(Fetches::default());
+    let metrics = Arc::new(tollgate::core::testing::CountingJwksMetrics::default());
     let source = JwksSource::builder(server.url("/jwks"))
         .metrics(metrics.clone())
         .build()
@@ -145,11 +132,7 @@ async fn a_cold_jwks_fetch_through_the_layer_is_counted_once() {
     }
     assert_eq!(server.hits("/jwks"), 1, "the key server saw one request");
     assert_eq!(source.stats().fetches, 1, "JwksStats counted one fetch");
-    assert_eq!(
-        metrics.0.load(Ordering::SeqCst),
-        1,
-        "the metrics hook saw one"
-    );
+    assert_eq!(metrics.fetches(), 1, "the metrics hook saw one");
     assert_eq!(verifier.token_cache_stats().unwrap().misses, 8);
 
     // Warm now: decided inside `call`, nothing fetched again.

@@ -32,8 +32,13 @@
 //! # }
 //! ```
 
+#[cfg(feature = "remote")]
+mod jwks_metrics;
 mod signer;
 
+#[cfg(feature = "remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
+pub use jwks_metrics::CountingJwksMetrics;
 pub use signer::{SigningKey, SigningKeyError, access_token_hash};
 
 use crate::error::Error;
