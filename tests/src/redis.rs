@@ -10,6 +10,10 @@
 //! server.kill();
 //! server.restart(); // same port
 //! ```
+//!
+//! [`RedisServer::start_tls`] serves TLS (`rediss://`) on [`port`](RedisServer::port) with
+//! certificates from [`TlsFiles`], made at test time; the helper's own commands then go to a
+//! second, plain loopback port.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -23,11 +27,66 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// A `redis-server` child process.
 #[derive(Debug)]
 pub struct RedisServer {
-    /// Its loopback port (kept across [`restart`](Self::restart)).
+    /// Its loopback port (kept across [`restart`](Self::restart)); TLS only after
+    /// [`start_tls`](Self::start_tls).
     pub port: u16,
     dir: PathBuf,
     persistent: bool,
+    /// With TLS: the plain port of [`command`](Self::command), and the certificate files.
+    tls: Option<(u16, TlsFiles)>,
     child: Option<Child>,
+}
+
+/// A CA and a server certificate signed by it, as PEM, and written to files for
+/// `redis-server`'s `--tls-*` options. Made with rcgen at each call.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The CA certificate (what a client passes as its trusted root).
+    pub ca_pem: Vec<u8>,
+    /// The server certificate, signed by the CA.
+    pub cert_pem: String,
+    /// The server's private key.
+    pub key_pem: String,
+}
+
+impl TlsFiles {
+    /// A server certificate for `localhost` and `127.0.0.1`.
+    pub fn generate() -> Self {
+        Self::generate_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// A server certificate for `names` (host names or IP addresses).
+    pub fn generate_for(names: &[&str]) -> Self {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            // A name of its own: two test CAs must not look like the same issuer.
+            .push(
+                rcgen::DnType::CommonName,
+                format!(
+                    "tollgate test CA {}-{}",
+                    std::process::id(),
+                    NEXT.fetch_add(1, Ordering::Relaxed)
+                ),
+            );
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let params = rcgen::CertificateParams::new(names).expect("server params");
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        TlsFiles {
+            ca_pem: ca.pem().into_bytes(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
 }
 
 impl RedisServer {
@@ -41,33 +100,78 @@ impl RedisServer {
         Self::on_port(free_port(), true)
     }
 
+    /// A throwaway server speaking only TLS on [`port`](Self::port), with `files`' server
+    /// certificate (clients are not asked for one).
+    pub fn start_tls(files: &TlsFiles) -> Self {
+        Self::start_with(free_port(), false, Some((free_port(), files.clone())))
+    }
+
     /// A server on `port` (for a port picked before the server starts).
     pub fn on_port(port: u16, persistent: bool) -> Self {
+        Self::start_with(port, persistent, None)
+    }
+
+    fn start_with(port: u16, persistent: bool, tls: Option<(u16, TlsFiles)>) -> Self {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
             "tollgate-redis-test-{}-{n}-{port}",
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
+        if let Some((_, files)) = &tls {
+            std::fs::write(dir.join("ca.pem"), &files.ca_pem).expect("write ca.pem");
+            std::fs::write(dir.join("cert.pem"), &files.cert_pem).expect("write cert.pem");
+            std::fs::write(dir.join("key.pem"), &files.key_pem).expect("write key.pem");
+        }
         let mut server = RedisServer {
             port,
             dir,
             persistent,
+            tls,
             child: None,
         };
         server.spawn();
         server
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>` (`rediss://` after [`start_tls`](Self::start_tls)).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// `redis://127.0.0.1:<plain port>`: [`url`](Self::url) on a plain server, the helper's
+    /// own port on a TLS one (for a test's admin connection).
+    pub fn plain_url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.plain_port())
+    }
+
+    /// The port [`command`](Self::command) talks to: plain even on a TLS server.
+    fn plain_port(&self) -> u16 {
+        self.tls.as_ref().map_or(self.port, |(plain, _)| *plain)
     }
 
     fn spawn(&mut self) {
         let aof = if self.persistent { "yes" } else { "no" };
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
+        let mut server = Command::new("redis-server");
+        match &self.tls {
+            None => server.args(["--port", &self.port.to_string()]),
+            Some((plain, _)) => server
+                .args(["--port", &plain.to_string()])
+                .args(["--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("key.pem"))
+                .arg("--tls-ca-cert-file")
+                .arg(self.dir.join("ca.pem"))
+                .args(["--tls-auth-clients", "no"]),
+        };
+        let child = server
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", aof])
@@ -82,11 +186,11 @@ impl RedisServer {
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(5);
-        while command(self.port, &["PING"]).as_deref() != Some("+PONG") {
+        while command(self.plain_port(), &["PING"]).as_deref() != Some("+PONG") {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not answer on port {} within 5 s",
-                self.port
+                self.plain_port()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -108,8 +212,9 @@ impl RedisServer {
 
     /// Runs one command on a fresh connection; the first line of the reply (`+OK`, `:2`, ...).
     pub fn command(&self, args: &[&str]) -> String {
-        command(self.port, args)
-            .unwrap_or_else(|| panic!("redis on port {} did not answer {args:?}", self.port))
+        let port = self.plain_port();
+        command(port, args)
+            .unwrap_or_else(|| panic!("redis on port {port} did not answer {args:?}"))
     }
 }
 
@@ -159,8 +264,23 @@ pub const GOOD_URLS: [(&str, &str); 7] = [
     ("redis://user:hunter2@h:1/2", "redis://***@h:1/2"),
 ];
 
-/// URLs both parsers refuse (none of them empty: an empty variable counts as unset).
-pub const BAD_URLS: [&str; 19] = [
+/// `rediss://` (TLS) URLs: `tollgate-redis` accepts them (each shown as here); the environment's
+/// `<prefix>REVOCATION_REDIS_URL` (`AuthConfig`, `tollgate serve`) refuses them.
+pub const TLS_URLS: [(&str, &str); 5] = [
+    ("rediss://127.0.0.1", "rediss://127.0.0.1:6379/0"),
+    (
+        "rediss://cache.example.com:6380/1",
+        "rediss://cache.example.com:6380/1",
+    ),
+    ("rediss://[::1]:7000/", "rediss://[::1]:7000/0"),
+    ("rediss://:secret@h:1/2", "rediss://***@h:1/2"),
+    ("rediss://default:hunter2@h:1/2", "rediss://***@h:1/2"),
+];
+
+/// URLs both parsers refuse (none of them empty: an empty variable counts as unset). The
+/// `rediss://` ones are malformed in ways a `redis://` URL would be refused for too (a
+/// `#insecure` fragment would turn the client's certificate checks off).
+pub const BAD_URLS: [&str; 24] = [
     "localhost:6379",
     "http://localhost",
     "redis:/localhost",
@@ -177,7 +297,12 @@ pub const BAD_URLS: [&str; 19] = [
     "redis://h#x",
     "redis://h x",
     "redis://[::1",
-    "rediss://h",
+    "rediss://h?db=1",
+    "rediss://h/#insecure",
+    "rediss://",
+    "rediss://h:0",
+    "rediss:/h",
+    "REDISS://h",
     "unix:///tmp/redis.sock",
     "redis://user:hunter2@h:port",
 ];

@@ -1,11 +1,13 @@
 //! `tollgate revoke` and `tollgate revoked`: write and list the revocations that every `serve`
 //! instance with `AUTH_REVOCATION_REDIS_URL` enforces (through `tollgate-redis`).
 
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 use serde_json::{Value, json};
-use tollgate_redis::{RevocationWriter, WriterOptions};
+use tollgate_redis::{RevocationWriter, TlsOptions, WriterOptions};
 
 use crate::Failure;
 use crate::time;
@@ -23,12 +25,21 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest token `--token` reads (a JWT this large is not a real access token).
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
+/// Largest `--redis-ca` file read (a CA bundle is a few hundred KiB at most).
+const MAX_CA_BYTES: u64 = 1024 * 1024;
+
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("what").required(true).args(["jti", "sub", "client", "token"])))]
 pub(crate) struct RevokeArgs {
-    /// The Redis every `serve` instance reads (AUTH_REVOCATION_REDIS_URL): redis://host[:port][/db].
+    /// The Redis every `serve` instance reads (AUTH_REVOCATION_REDIS_URL):
+    /// redis://host[:port][/db], or rediss:// for TLS (the server's certificate is verified
+    /// against the system trust store, or --redis-ca).
     #[arg(long, value_name = "URL")]
     redis: String,
+    /// With rediss://: trust only the CA certificate(s) in this PEM file (a provider's own CA,
+    /// such as Redis Cloud's) instead of the system trust store.
+    #[arg(long, value_name = "FILE")]
+    redis_ca: Option<PathBuf>,
     /// Revoke one token by its `jti`, until --exp (default: now + 24 h).
     #[arg(long, value_name = "ID")]
     jti: Option<String>,
@@ -54,9 +65,14 @@ pub(crate) struct RevokeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RevokedArgs {
-    /// The Redis every `serve` instance reads (AUTH_REVOCATION_REDIS_URL).
+    /// The Redis every `serve` instance reads (AUTH_REVOCATION_REDIS_URL), redis:// or
+    /// rediss:// (TLS).
     #[arg(long, value_name = "URL")]
     redis: String,
+    /// With rediss://: trust only the CA certificate(s) in this PEM file instead of the system
+    /// trust store.
+    #[arg(long, value_name = "FILE")]
+    redis_ca: Option<PathBuf>,
     /// Print one JSON object (`tokens`, `subjects`, `clients`, each sorted) instead of lines.
     #[arg(long)]
     json: bool,
@@ -144,9 +160,31 @@ fn token_target(arg: &str, now: i64) -> Result<Target, Failure> {
     })
 }
 
-async fn connect(url: &str) -> Result<RevocationWriter, Failure> {
+/// The TLS options of `--redis-ca` (none: the system trust store). An unreadable file is a
+/// usage error; one without a certificate is refused by the writer (also a usage error).
+fn tls_options(ca: Option<&Path>) -> Result<TlsOptions, Failure> {
+    let Some(path) = ca else {
+        return Ok(TlsOptions::default());
+    };
+    let unreadable =
+        |e: std::io::Error| Failure::config(format!("--redis-ca {}: {e}", path.display()));
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_CA_BYTES + 1).read_to_end(&mut pem))
+        .map_err(unreadable)?;
+    if pem.len() as u64 > MAX_CA_BYTES {
+        return Err(Failure::config(format!(
+            "--redis-ca {}: larger than {MAX_CA_BYTES} bytes",
+            path.display()
+        )));
+    }
+    Ok(TlsOptions::default().ca_certificate(pem))
+}
+
+async fn connect(url: &str, ca: Option<&Path>) -> Result<RevocationWriter, Failure> {
     let options = WriterOptions {
         timeout: CALL_TIMEOUT,
+        tls: tls_options(ca)?,
         ..WriterOptions::default()
     };
     RevocationWriter::connect_with(url, options)
@@ -185,7 +223,7 @@ pub(crate) fn run_revoke(args: RevokeArgs) -> Result<(), Failure> {
     let target = args.target(now)?;
     crate::init_logging("warn");
     bounded(async {
-        let writer = connect(&args.redis).await?;
+        let writer = connect(&args.redis, args.redis_ca.as_deref()).await?;
         let stored = match &target {
             Target::Token { jti, exp } => writer.revoke_token(jti, *exp).await,
             Target::Subject { sub, before } => writer.revoke_subject(sub, *before).await,
@@ -222,7 +260,7 @@ fn sorted(map: &std::collections::HashMap<String, i64>) -> Vec<(&str, i64)> {
 pub(crate) fn run_revoked(args: RevokedArgs) -> Result<(), Failure> {
     crate::init_logging("warn");
     let rules = bounded(async {
-        let writer = connect(&args.redis).await?;
+        let writer = connect(&args.redis, args.redis_ca.as_deref()).await?;
         writer
             .list()
             .await

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use support::{Answer, Serve, now, run, run_async, stderr, stdout};
 use tollgate::testing::SigningKey;
-use tollgate_test_support::redis::{RedisServer, free_port};
+use tollgate_test_support::redis::{RedisServer, TlsFiles, free_port};
 
 const SECRET: &str = "revocation-test-secret-0123456789abcdef";
 const REVOKED: &str = "the access token was revoked";
@@ -305,6 +305,112 @@ fn bad_revocation_settings_exit_with_code_2() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(!err.contains("hunter2"), "{err}");
     }
+}
+
+#[test]
+fn serve_refuses_rediss_and_says_where_tls_is() {
+    for url in [
+        "rediss://cache.internal",
+        " rediss://:hunter2@cache.internal:6380/1 ",
+    ] {
+        let envs = [
+            ("AUTH_HS256_SECRET", SECRET),
+            ("BIND", "127.0.0.1:0"),
+            ("AUTH_REVOCATION_REDIS_URL", url),
+        ];
+        let output = run(&["serve"], &envs);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{url}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        for says in [
+            "AUTH_REVOCATION_REDIS_URL",
+            "tollgate serve takes redis://",
+            "tollgate-redis",
+            "tollgate revoke",
+        ] {
+            assert!(err.contains(says), "{url}: {err}");
+        }
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
+/// `tollgate revoke` and `revoked` over TLS (`rediss://` and `--redis-ca`), a `serve` on the
+/// same Redis through its plain port refusing the token: one Redis, two listeners.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_over_tls_with_a_ca_file() {
+    let files = TlsFiles::generate();
+    let redis = RedisServer::start_tls(&files);
+    let url = redis.url();
+    assert!(url.starts_with("rediss://"), "{url}");
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-redis-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &files.ca_pem).unwrap();
+    let ca = ca.to_str().unwrap();
+
+    let api = serve(&redis.plain_url(), &[]).await;
+    let jti = format!("tls-{}", now());
+    let bearer = token(json!({ "sub": "alice", "jti": jti }));
+    accepted(&[&api], &bearer).await;
+    let exited = revoke(&url, &["--redis-ca", ca, "--jti", &jti]).await;
+    refused_within_a_second(&[&api], &bearer, exited, "jti over TLS").await;
+
+    let listed = run_async(
+        &["revoked", "--redis", &url, "--redis-ca", ca, "--json"],
+        &[],
+    )
+    .await;
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let listed: Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert_eq!(listed["tokens"][0]["jti"], jti.as_str(), "{listed}");
+
+    // The system roots do not know the test CA, nor does another CA: refused (exit 1), saying
+    // why, within the command's bound.
+    let other = dir.join("other.pem");
+    std::fs::write(&other, TlsFiles::generate().ca_pem).unwrap();
+    for extra in [vec![], vec!["--redis-ca", other.to_str().unwrap()]] {
+        let mut argv = vec!["revoke", "--redis", &url, "--sub", "bob"];
+        argv.extend(extra.iter().copied());
+        let started = Instant::now();
+        let output = run_async(&argv, &[]).await;
+        assert_eq!(output.status.code(), Some(1), "{argv:?}: {output:?}");
+        assert!(
+            stderr(&output).contains("certificate"),
+            "{}",
+            stderr(&output)
+        );
+        assert!(started.elapsed() < Duration::from_millis(3500), "{argv:?}");
+    }
+    // Usage errors (2): a missing or empty CA file, a CA with a plain redis:// URL.
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = dir.join("missing.pem");
+    let plain = redis.plain_url();
+    for argv in [
+        vec![
+            "revoke",
+            "--redis",
+            &url,
+            "--redis-ca",
+            missing.to_str().unwrap(),
+            "--sub",
+            "c",
+        ],
+        vec![
+            "revoke",
+            "--redis",
+            &url,
+            "--redis-ca",
+            empty.to_str().unwrap(),
+            "--sub",
+            "c",
+        ],
+        vec!["revoked", "--redis", &plain, "--redis-ca", ca],
+    ] {
+        let output = run_async(&argv, &[]).await;
+        assert_eq!(output.status.code(), Some(2), "{argv:?}: {output:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisError {
-    /// The URL is not `redis://[[user]:password@]host[:port][/db]`.
+    /// The URL is not `redis[s]://[[user]:password@]host[:port][/db]`.
     #[error("invalid Redis URL: {0}")]
     InvalidUrl(String),
     /// An option is out of range (an empty prefix, a zero timeout, ...).

@@ -9,7 +9,8 @@
 //! - [`RedisReplayStore`] is a DPoP [`ReplayStore`](tollgate_core::dpop::ReplayStore):
 //!   `SET NX PX`, so a proof is accepted once across all instances.
 //!
-//! Needs Redis 6.2 or later (`ZADD GT`). Plain `redis://` only: no TLS, cluster or sentinel.
+//! Needs Redis 6.2 or later (`ZADD GT`), over `redis://` or `rediss://` (TLS, see [TLS](#tls)).
+//! Cluster and Sentinel are not supported: one primary endpoint.
 //!
 //! # Data model
 //!
@@ -58,6 +59,56 @@
 //! Redis that goes away turns into errors after at most `max_staleness`. Measured here
 //! (`tests/revocations.rs`, loopback): propagation p50 well under 1 ms, p99 a few ms.
 //!
+//! # TLS
+//!
+//! A `rediss://[[user]:password@]host[:port][/db]` URL connects over TLS (rustls). The server's
+//! certificate and host name are always verified; there is no switch to turn that off (redis'
+//! `#insecure` fragment is refused as a malformed URL). By default the certificate must chain
+//! to the system trust store (Upstash, ElastiCache with in-transit encryption);
+//! [`TlsOptions::ca_certificate`] trusts a CA of your own instead (Redis Cloud's, a private one),
+//! and [`TlsOptions::client_certificate`] adds mutual TLS. The options go in the `tls` field of
+//! [`RevocationOptions`], [`WriterOptions`] and [`ReplayOptions`]; with a `redis://` URL they are
+//! an [`RedisError::InvalidOption`].
+//!
+//! A certificate that does not verify is a connection failure like any other: the writer's
+//! `connect` returns [`RedisError::Command`] naming the reason (`UnknownIssuer`, "not valid for
+//! name") within its timeout, the mirror stays unsynchronised (its checks answer `Err`, which the
+//! verifier's failure mode turns into 503 by default) and the replay store's calls fail (the
+//! proof is refused). Nothing panics or waits past the configured timeouts.
+//!
+//! **Crypto provider.** The TLS connections need rustls' process-wide default
+//! [`CryptoProvider`](rustls::crypto::CryptoProvider). If the application installed one
+//! (`CryptoProvider::install_default`) before the first `rediss://` connection is built, it is
+//! used. Otherwise this crate installs the one matching Tollgate's backend, as tollgate-core's
+//! HTTPS key fetches do: AWS-LC when the `aws-lc-rs` feature is on, else ring (`rust-crypto`).
+//! Installing it is what keeps a build with both backends on from panicking: rustls cannot pick
+//! a default there by itself.
+//!
+//! ```no_run
+//! use tollgate_redis::{
+//!     RedisReplayStore, RedisRevocations, ReplayOptions, RevocationOptions, RevocationWriter,
+//!     TlsOptions, WriterOptions,
+//! };
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Upstash, ElastiCache (in-transit encryption): the system trust store verifies the server.
+//! let url = "rediss://default:secret@example.upstash.io:6379";
+//! let revocations = RedisRevocations::connect(url, RevocationOptions::default())?;
+//!
+//! // Redis Cloud, or a private CA: trust that CA (and only it).
+//! let tls = TlsOptions::default().ca_certificate(std::fs::read("redis_ca.pem")?);
+//! let url = "rediss://default:secret@redis-12345.example.cloud.redislabs.com:12345";
+//! let writer = RevocationWriter::connect_with(
+//!     url,
+//!     WriterOptions { tls: tls.clone(), ..WriterOptions::default() },
+//! )
+//! .await?;
+//! let replay = RedisReplayStore::connect(url, ReplayOptions { tls, ..ReplayOptions::default() })?;
+//! # let _ = (revocations, writer, replay);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Example
 //!
 //! ```no_run
@@ -84,6 +135,7 @@ mod error;
 mod model;
 mod replay;
 mod revocations;
+mod tls;
 mod writer;
 
 pub use error::RedisError;
@@ -92,4 +144,5 @@ pub use model::{
 };
 pub use replay::{RedisReplayStore, ReplayOptions};
 pub use revocations::{RedisRevocations, RevocationOptions, Status, WaitForFresh};
+pub use tls::TlsOptions;
 pub use writer::{DEFAULT_MAX_RULES, DEFAULT_WRITE_TIMEOUT, RevocationWriter, WriterOptions};

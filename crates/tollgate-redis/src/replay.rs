@@ -9,6 +9,7 @@ use tollgate_core::dpop::{ReplayError, ReplayFuture, ReplayKey, ReplayStore};
 use crate::address::{self, Address};
 use crate::error::{RedisError, bounded, require_runtime};
 use crate::model::{DEFAULT_PREFIX, Keys};
+use crate::tls::TlsOptions;
 
 /// Options of a [`RedisReplayStore`].
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct ReplayOptions {
     /// Bound on each `SET` (default 500 ms): a slower answer is a [`ReplayError`] (the proof is
     /// refused with 503, never accepted unchecked).
     pub timeout: Duration,
+    /// CA and client certificate of a `rediss://` URL (default: the system trust store).
+    pub tls: TlsOptions,
 }
 
 impl Default for ReplayOptions {
@@ -25,6 +28,7 @@ impl Default for ReplayOptions {
         ReplayOptions {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: Duration::from_millis(500),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -71,7 +75,7 @@ impl RedisReplayStore {
     /// A store on `url` (inside a tokio runtime). Fails only on a malformed URL or option.
     pub fn connect(url: &str, options: ReplayOptions) -> Result<Self, RedisError> {
         require_runtime()?;
-        let address = address::parse(url)?;
+        let address = address::parse(url, &options.tls)?;
         let keys = Keys::new(&options.prefix)?;
         let config = address::manager_config(options.timeout)?;
         let conn = ConnectionManager::new_lazy_with_config(address.resp3_client()?, config)

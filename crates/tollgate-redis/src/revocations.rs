@@ -16,6 +16,7 @@ use tollgate_core::revocation::{
 use crate::address::{self, Address};
 use crate::error::{RedisError, bounded, require_runtime};
 use crate::model::{self, Change, DEFAULT_PREFIX, Keys};
+use crate::tls::TlsOptions;
 use crate::writer::DEFAULT_MAX_RULES;
 
 /// Options of [`RedisRevocations`].
@@ -40,6 +41,8 @@ pub struct RevocationOptions {
     /// Cap on the entries of each key (default 1,000,000): a larger state is refused (the
     /// mirror stays unsynchronised and says why in [`RedisRevocations::status`]).
     pub max_rules: usize,
+    /// CA and client certificate of a `rediss://` URL (default: the system trust store).
+    pub tls: TlsOptions,
 }
 
 impl Default for RevocationOptions {
@@ -53,6 +56,7 @@ impl Default for RevocationOptions {
             max_backoff: Duration::from_secs(1),
             resync_interval: Some(Duration::from_secs(300)),
             max_rules: DEFAULT_MAX_RULES,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -199,7 +203,7 @@ impl RedisRevocations {
     /// or option, never because Redis is down: that is an outage, and the task keeps trying.
     pub fn connect(url: &str, options: RevocationOptions) -> Result<Self, RedisError> {
         let runtime = require_runtime()?;
-        let address = address::parse(url)?;
+        let address = address::parse(url, &options.tls)?;
         let keys = Keys::new(&options.prefix)?;
         options.check()?;
         let shared = Arc::new(Shared {

@@ -8,6 +8,7 @@ use tollgate_core::revocation::Rules;
 use crate::address::{self, Address};
 use crate::error::{RedisError, bounded, require_runtime};
 use crate::model::{self, Change, DEFAULT_PREFIX, Keys};
+use crate::tls::TlsOptions;
 
 /// Default bound on each writer call.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,6 +39,8 @@ pub struct WriterOptions {
     pub timeout: Duration,
     /// Cap on the entries of each key read by [`RevocationWriter::list`] (default 1,000,000).
     pub max_rules: usize,
+    /// CA and client certificate of a `rediss://` URL (default: the system trust store).
+    pub tls: TlsOptions,
 }
 
 impl Default for WriterOptions {
@@ -46,6 +49,7 @@ impl Default for WriterOptions {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_WRITE_TIMEOUT,
             max_rules: DEFAULT_MAX_RULES,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -93,12 +97,30 @@ impl RevocationWriter {
         RevocationWriter::connect_with(url, WriterOptions::default()).await
     }
 
-    /// Connects with `options`.
+    /// Connects with `options`. Over `rediss://` the first connection is tried once, so that a
+    /// certificate that does not verify is reported as such ([`RedisError::Command`]) rather
+    /// than as a timeout.
     pub async fn connect_with(url: &str, options: WriterOptions) -> Result<Self, RedisError> {
         require_runtime()?;
-        let address = address::parse(url)?;
+        let address = address::parse(url, &options.tls)?;
         let keys = Keys::new(&options.prefix)?;
         let config = address::manager_config(options.timeout)?;
+        if address.tls {
+            // The manager retries every failure until the timeout, so a certificate problem
+            // (wrong CA, wrong host name) would surface as "did not answer". It is not
+            // transient: one direct handshake first reports it as the client's error.
+            let probe = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(options.timeout))
+                .set_response_timeout(Some(options.timeout));
+            bounded(
+                "connect",
+                options.timeout,
+                address
+                    .client
+                    .get_multiplexed_async_connection_with_config(&probe),
+            )
+            .await?;
+        }
         let conn = bounded(
             "connect",
             options.timeout,

@@ -3,13 +3,69 @@
 /// Longest Redis URL accepted (checked before anything is parsed).
 pub const MAX_REDIS_URL_BYTES: usize = 2048;
 
-/// Checks a Redis URL, `redis://[[user]:password@]host[:port][/db]`, and returns it as it may
-/// be logged: `redis://[***@]host:port/db`, never the password. The one parser of this form:
-/// `AUTH_REVOCATION_REDIS_URL` ([`config`](crate::config)) and `tollgate-redis` both use it.
+/// A checked Redis URL, `redis://` or `rediss://` (TLS)
+/// `[[user]:password@]host[:port][/db]`: whether TLS was asked, and the form to log.
 ///
-/// Strict on purpose: a typo (`redis:/host`, `http://`, a query string a client would ignore) is
-/// a configuration error found at start, where a Redis that is down is an outage handled at run
-/// time. `rediss://` (TLS) is refused: the Redis client is built without TLS.
+/// The one parser of this form: `AUTH_REVOCATION_REDIS_URL` ([`config`](crate::config), through
+/// [`check_redis_url`]) and `tollgate-redis` both use it. Strict on purpose: a typo
+/// (`redis:/host`, `http://`, a query string a client would ignore, a `#insecure` fragment that
+/// would turn certificate checks off) is a configuration error found at start, where a Redis
+/// that is down is an outage handled at run time.
+///
+/// ```
+/// use tollgate_core::revocation::RedisUrl;
+///
+/// let url = RedisUrl::parse("rediss://user:pw@cache.example.com:6380/1").unwrap();
+/// assert!(url.tls());
+/// assert_eq!(url.shown(), "rediss://***@cache.example.com:6380/1");
+/// assert!(!RedisUrl::parse("redis://cache").unwrap().tls());
+/// assert!(RedisUrl::parse("rediss://cache/#insecure").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisUrl {
+    tls: bool,
+    shown: String,
+}
+
+impl RedisUrl {
+    /// Checks `url`; the error says what is wrong, without echoing the URL (it may hold a
+    /// password).
+    pub fn parse(url: &str) -> Result<RedisUrl, &'static str> {
+        if url.len() > MAX_REDIS_URL_BYTES {
+            return Err("longer than 2048 bytes");
+        }
+        let (tls, rest) = match url.strip_prefix("rediss://") {
+            Some(rest) => (true, rest),
+            None => (
+                false,
+                url.strip_prefix("redis://")
+                    .ok_or("not a redis:// or rediss:// URL")?,
+            ),
+        };
+        let scheme = if tls { "rediss" } else { "redis" };
+        let shown = authority_and_db(rest)?;
+        Ok(RedisUrl {
+            tls,
+            shown: format!("{scheme}://{shown}"),
+        })
+    }
+
+    /// `rediss://`: the connection is TLS, the server's certificate always verified.
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The URL as it may be logged: `redis[s]://[***@]host:port/db`, never the password.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+/// Checks a plain `redis://[[user]:password@]host[:port][/db]` URL (see [`RedisUrl`]) and
+/// returns it as it may be logged: `redis://[***@]host:port/db`, never the password. What
+/// `<prefix>REVOCATION_REDIS_URL` ([`config`](crate::config), `tollgate serve`) takes:
+/// `rediss://` is refused there; TLS is available through `tollgate-redis`'s builders
+/// ([`RedisUrl`]) and `tollgate revoke`.
 ///
 /// ```
 /// use tollgate_core::revocation::check_redis_url;
@@ -18,15 +74,23 @@ pub const MAX_REDIS_URL_BYTES: usize = 2048;
 /// assert_eq!(check_redis_url("redis://[::1]").unwrap(), "redis://[::1]:6379/0");
 /// assert!(check_redis_url("redis://cache?db=1").is_err());
 /// assert!(check_redis_url("http://cache").is_err());
+/// assert!(check_redis_url("rediss://cache").is_err());
 /// ```
 pub fn check_redis_url(url: &str) -> Result<String, &'static str> {
-    if url.len() > MAX_REDIS_URL_BYTES {
-        return Err("longer than 2048 bytes");
-    }
     if url.starts_with("rediss://") {
-        return Err("rediss:// (TLS) is not supported; use redis:// on a trusted network");
+        return Err(
+            "rediss:// (TLS) is not accepted here, only redis://; TLS is available \
+                    through the tollgate-redis builders and `tollgate revoke --redis rediss://...`",
+        );
     }
-    let rest = url.strip_prefix("redis://").ok_or("not a redis:// URL")?;
+    if !url.starts_with("redis://") {
+        return Err("not a redis:// URL");
+    }
+    RedisUrl::parse(url).map(|url| url.shown)
+}
+
+/// `[[user]:password@]host[:port][/db]` to `[***@]host:port/db`.
+fn authority_and_db(rest: &str) -> Result<String, &'static str> {
     if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("query strings, fragments, spaces and control characters are not accepted");
     }
@@ -71,8 +135,41 @@ pub fn check_redis_url(url: &str) -> Result<String, &'static str> {
         _ => return Err("the path must be a database number (/0, /1, ...)"),
     };
     Ok(if host.contains(':') {
-        format!("redis://{credentials}[{host}]:{port}/{db}")
+        format!("{credentials}[{host}]:{port}/{db}")
     } else {
-        format!("redis://{credentials}{host}:{port}/{db}")
+        format!("{credentials}{host}:{port}/{db}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use tollgate_test_support::redis::{BAD_URLS, GOOD_URLS, TLS_URLS};
+
+    #[test]
+    fn plain_and_tls_forms() {
+        for (url, shown) in GOOD_URLS {
+            let parsed = RedisUrl::parse(url).unwrap();
+            assert!(!parsed.tls(), "{url}");
+            assert_eq!(parsed.shown(), shown, "{url}");
+            assert_eq!(check_redis_url(url).unwrap(), shown, "{url}");
+        }
+        for (url, shown) in TLS_URLS {
+            let parsed = RedisUrl::parse(url).unwrap();
+            assert!(parsed.tls(), "{url}");
+            assert_eq!(parsed.shown(), shown, "{url}");
+            assert!(!format!("{parsed:?}").contains("hunter2"));
+            // The environment's form (`serve`) stays plain.
+            let refused = check_redis_url(url).unwrap_err();
+            assert!(refused.contains("rediss://"), "{refused}");
+        }
+        for url in BAD_URLS {
+            assert!(RedisUrl::parse(url).is_err(), "{url}");
+            assert!(check_redis_url(url).is_err(), "{url}");
+        }
+        let long = format!("rediss://{}", "h".repeat(3000));
+        assert_eq!(RedisUrl::parse(&long), Err("longer than 2048 bytes"));
+    }
 }

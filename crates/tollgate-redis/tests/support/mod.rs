@@ -1,16 +1,17 @@
 //! Redis test helpers: the server is the workspace's (`tollgate_test_support::redis`, a real
 //! `redis-server` per test), plus a client connection and the mirror's answers.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::time::{Duration, Instant};
 
 use tollgate_core::revocation::{RevocationCheck, RevocationResult, TokenFacts};
 use tollgate_redis::RedisRevocations;
-pub use tollgate_test_support::redis::{RedisServer, free_port};
+pub use tollgate_test_support::redis::{RedisServer, TlsFiles, free_port};
 
-/// A plain connection for the test's own commands (CLIENT KILL, PUBLISH, ...).
+/// A plain connection for the test's own commands (CLIENT KILL, PUBLISH, ...); on a TLS
+/// server, to its plain helper port.
 pub async fn admin(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(server.url())
+    redis::Client::open(server.plain_url())
         .expect("client")
         .get_multiplexed_async_connection()
         .await
