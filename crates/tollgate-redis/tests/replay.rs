@@ -114,14 +114,7 @@ async fn redis_down_or_silent_is_an_error_within_the_timeout() {
     );
 
     // A server that accepts and never answers: the 500 ms bound.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let (port, hold) = support::silent_server().await;
     let hung = store(&format!("redis://127.0.0.1:{port}"));
     let start = Instant::now();
     let err = hung.insert_if_absent(key(6), MINUTE).await.unwrap_err();

@@ -221,14 +221,7 @@ async fn tls_to_a_plain_port_or_a_silent_server_ends_within_the_timeout() {
     );
 
     // Accepts TCP, never answers the ClientHello: the connect bound (1 s here).
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = silent.local_addr().unwrap().port();
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let (port, hold) = support::silent_server().await;
     let start = Instant::now();
     let err = writer(
         &format!("rediss://127.0.0.1:{port}"),

@@ -72,3 +72,19 @@ pub fn client(id: &str, iat: i64) -> TokenFacts<'_> {
         ..TokenFacts::default()
     }
 }
+
+/// A loopback port that accepts connections and never answers (neither RESP nor a TLS
+/// ServerHello): what bounds the connect and command timeouts. Abort the task to close it.
+pub async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let port = listener.local_addr().expect("its address").port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, task)
+}
