@@ -264,8 +264,8 @@ pub const GOOD_URLS: [(&str, &str); 7] = [
     ("redis://user:hunter2@h:1/2", "redis://***@h:1/2"),
 ];
 
-/// `rediss://` (TLS) URLs: `tollgate-redis` accepts them (each shown as here); the environment's
-/// `<prefix>REVOCATION_REDIS_URL` (`AuthConfig`, `tollgate serve`) refuses them.
+/// `rediss://` (TLS) URLs: `tollgate-redis` and `AuthConfig`'s `<prefix>REVOCATION_REDIS_URL`
+/// accept them (each shown as here); `tollgate serve` refuses them (its contract is redis://).
 pub const TLS_URLS: [(&str, &str); 5] = [
     ("rediss://127.0.0.1", "rediss://127.0.0.1:6379/0"),
     (

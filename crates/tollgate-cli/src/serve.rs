@@ -137,7 +137,8 @@ impl ApiConfig {
             .filter(|v| !v.is_empty())
             .unwrap_or(DEFAULT_BIND);
         let bind = parse_bind(bind, "BIND")?;
-        // AuthConfig refuses it too; this says where TLS is available instead.
+        // The library's configuration takes TLS URLs; serve's contract is redis:// only, and this
+        // says where TLS is available instead.
         let redis = format!("{PREFIX}REVOCATION_REDIS_URL");
         if vars
             .get(&redis)

@@ -48,7 +48,7 @@
 //! | `AUTH_PUBLIC_URL` | the external origin clients call, `scheme://host[:port]` (http or https, no path): a proof's `htu` must be it plus the request path | required unless `AUTH_DPOP=off` |
 //! | `AUTH_DPOP_NONCE` | `1` (or `true`): server nonces, a proof without a current one gets `use_dpop_nonce` and a fresh `DPoP-Nonce` | `0` |
 //! | **revocation** (any mode; [`RevocationSettings`]) | | |
-//! | `AUTH_REVOCATION_REDIS_URL` | `redis://[[user]:password@]host[:port][/db]`: revocations shared through this Redis (written by `tollgate revoke`); with DPoP on, the proof replay store moves there too | off |
+//! | `AUTH_REVOCATION_REDIS_URL` | `redis://[[user]:password@]host[:port][/db]`, or `rediss://` (TLS, the system trust store; `tollgate serve` takes `redis://` only): revocations shared through this Redis (written by `tollgate revoke`); with DPoP on, the proof replay store moves there too | off |
 //! | `AUTH_REVOCATION_FAIL_OPEN` | `1` (or `true`): accept tokens while the revocation state is unavailable (a warning is logged); `0`: refuse them, 503 | `0` |
 //!
 //! DPoP proofs are accepted signed with ES256, RS256, PS256 or EdDSA ([`DPOP_PROOF_ALGORITHMS`],
@@ -67,8 +67,8 @@
 //! loopback, symmetric algorithms without a secret, an HS256 secret shorter than 32 bytes, an
 //! `AUTH_DPOP` other than `off`/`allowed`/`required`, DPoP on without `AUTH_PUBLIC_URL` (or with
 //! one that has a path, or is not http(s)), `AUTH_DPOP_NONCE` with DPoP off, an
-//! `AUTH_REVOCATION_REDIS_URL` that is not `redis://host[:port][/db]` (`rediss://`, a query
-//! string, a port out of range...), `AUTH_REVOCATION_FAIL_OPEN` without the URL.
+//! `AUTH_REVOCATION_REDIS_URL` that is not `redis[s]://host[:port][/db]` (a query string, a
+//! fragment, a port out of range...), `AUTH_REVOCATION_FAIL_OPEN` without the URL.
 //!
 //! This module builds no Redis connection (core does not depend on a Redis client): the
 //! application connects with the [`RevocationSettings`] (`tollgate-redis`) and hands the check to
@@ -120,7 +120,7 @@ use crate::providers::keycloak::Keycloak;
 use crate::providers::okta::{OKTA_DEFAULT_AUDIENCE, Okta};
 use crate::remote::{JwksSource, JwksSourceBuilder, OidcSource, RemoteError, check_url};
 use crate::revocation::FailureMode;
-use crate::revocation::check_redis_url;
+use crate::revocation::RedisUrl;
 use crate::source::KeySource;
 use crate::validation::{DEFAULT_LEEWAY, MAX_LEEWAY, Validation};
 use crate::verifier::{Verifier, VerifierBuilder};
@@ -1537,7 +1537,7 @@ impl RevocationSettings {
         &self.redis_url
     }
 
-    /// The URL to log: `redis://[***@]host:port/db`, never the password.
+    /// The URL to log: `redis[s]://[***@]host:port/db`, never the password.
     pub fn shown_url(&self) -> &str {
         &self.shown_url
     }
@@ -1573,17 +1573,19 @@ fn revocation_settings(r: &Reader<'_>) -> Result<Option<RevocationSettings>, Con
         }
         return Ok(None);
     };
-    let shown_url = check_redis_url(url).map_err(|why| {
-        // The value is not echoed: it may hold a password.
-        r.error(
-            REVOCATION_REDIS_URL,
-            ConfigVarErrorKind::Invalid,
-            format!(
-                "{}: {why} (expected redis://[[user]:password@]host[:port][/db])",
-                r.name(REVOCATION_REDIS_URL)
-            ),
-        )
-    })?;
+    let shown_url = RedisUrl::parse(url)
+        .map(|url| url.shown().to_owned())
+        .map_err(|why| {
+            // The value is not echoed: it may hold a password.
+            r.error(
+                REVOCATION_REDIS_URL,
+                ConfigVarErrorKind::Invalid,
+                format!(
+                    "{}: {why} (expected redis[s]://[[user]:password@]host[:port][/db])",
+                    r.name(REVOCATION_REDIS_URL)
+                ),
+            )
+        })?;
     Ok(Some(RevocationSettings {
         redis_url: url.to_owned(),
         shown_url,
@@ -2831,14 +2833,16 @@ mod tests {
         let off = config(&[secret]).unwrap();
         assert!(off.revocation().is_none());
         assert!(!off.summary().contains("revocation"));
-        use tollgate_test_support::redis::{BAD_URLS, GOOD_URLS};
+        use tollgate_test_support::redis::{BAD_URLS, GOOD_URLS, TLS_URLS};
         // The table tollgate-redis's parser is tested with too; plus surrounding spaces, which
         // an environment variable may carry.
         let spaced = [(
             " redis://cache.internal:6380/3 ",
             "redis://cache.internal:6380/3",
         )];
-        for (url, shown) in GOOD_URLS.into_iter().chain(spaced) {
+        // TLS URLs too: the library connects over rediss:// (only `tollgate serve` narrows its
+        // contract to redis://).
+        for (url, shown) in GOOD_URLS.into_iter().chain(TLS_URLS).chain(spaced) {
             let parsed = config(&[secret, ("REVOCATION_REDIS_URL", url)]).unwrap();
             let settings = parsed.revocation().unwrap();
             assert_eq!(settings.redis_url(), url.trim());

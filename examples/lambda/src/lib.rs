@@ -19,8 +19,8 @@
 //! remote keys, presets included). `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true` for REST APIs,
 //! whose paths otherwise start with the stage (`/prod/me`).
 //!
-//! Revocation: `TOLLGATE_REVOCATION_REDIS_URL=redis://host[:port][/db]` (an ElastiCache endpoint
-//! in the function's VPC; see the README) turns on the revocations written by `tollgate
+//! Revocation: `TOLLGATE_REVOCATION_REDIS_URL=redis[s]://host[:port][/db]` (an ElastiCache
+//! endpoint in the function's VPC, `rediss://` with in-transit encryption; see the README) turns on the revocations written by `tollgate
 //! revoke`, and with `TOLLGATE_DPOP` on moves the proof replay store to the same Redis;
 //! `TOLLGATE_REVOCATION_FAIL_OPEN=1` accepts tokens while Redis is unreachable. The connection
 //! and the local mirror are made once per container, at init, and kept across warm invocations.

@@ -6,8 +6,8 @@ pub const MAX_REDIS_URL_BYTES: usize = 2048;
 /// A checked Redis URL, `redis://` or `rediss://` (TLS)
 /// `[[user]:password@]host[:port][/db]`: whether TLS was asked, and the form to log.
 ///
-/// The one parser of this form: `AUTH_REVOCATION_REDIS_URL` ([`config`](crate::config), through
-/// [`check_redis_url`]) and `tollgate-redis` both use it. Strict on purpose: a typo
+/// The one parser of this form: `AUTH_REVOCATION_REDIS_URL` ([`config`](crate::config)),
+/// [`check_redis_url`] and `tollgate-redis` all use it. Strict on purpose: a typo
 /// (`redis:/host`, `http://`, a query string a client would ignore, a `#insecure` fragment that
 /// would turn certificate checks off) is a configuration error found at start, where a Redis
 /// that is down is an outage handled at run time.
@@ -62,10 +62,10 @@ impl RedisUrl {
 }
 
 /// Checks a plain `redis://[[user]:password@]host[:port][/db]` URL (see [`RedisUrl`]) and
-/// returns it as it may be logged: `redis://[***@]host:port/db`, never the password. What
-/// `<prefix>REVOCATION_REDIS_URL` ([`config`](crate::config), `tollgate serve`) takes:
-/// `rediss://` is refused there; TLS is available through `tollgate-redis`'s builders
-/// ([`RedisUrl`]) and `tollgate revoke`.
+/// returns it as it may be logged: `redis://[***@]host:port/db`, never the password. For a
+/// place that takes plain Redis only (`tollgate serve`'s contract): `rediss://` is refused
+/// here, while [`RedisUrl`] (the [`config`](crate::config) variables, `tollgate-redis`'s
+/// builders, `tollgate revoke`) takes both.
 ///
 /// ```
 /// use tollgate_core::revocation::check_redis_url;
