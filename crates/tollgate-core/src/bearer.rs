@@ -171,13 +171,11 @@ pub fn is_b64token(token: &[u8]) -> bool {
 #[inline(always)]
 fn outside_b64token(c: u8) -> u8 {
     let alpha = ((c | 0x20).wrapping_sub(b'a') < 26) as u8;
-    let digit = (c.wrapping_sub(b'0') < 10) as u8;
-    // '-' '.' '/' are 0x2d..=0x2f
-    let punct = (c.wrapping_sub(b'-') < 3) as u8
-        | (c == b'+') as u8
-        | (c == b'_') as u8
-        | (c == b'~') as u8;
-    1 ^ (alpha | digit | punct)
+    // '-' '.' '/' (0x2d..=0x2f) and the digits (0x30..=0x39) are one range: one comparison
+    // fewer per byte on every request.
+    let digit_or_dash_dot_slash = (c.wrapping_sub(b'-') < 13) as u8;
+    let punct = (c == b'+') as u8 | (c == b'_') as u8 | (c == b'~') as u8;
+    1 ^ (alpha | digit_or_dash_dot_slash | punct)
 }
 
 #[cfg(test)]

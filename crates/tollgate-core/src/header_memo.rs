@@ -11,12 +11,14 @@
 //! - the memo belongs to one `Verifier`, so a remembered header was accepted by that verifier's
 //!   policy (algorithm allow-list, `typ`, `crit`, `b64`, `cty`, `kid` length): the checks of
 //!   `parse_header` depend on nothing but the segment and the policy;
-//! - lookups compare the whole segment string.
+//! - lookups compare the whole segment string; the map's hash is keyed per memo (random), so
+//!   segments cannot be chosen to collide.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::jws::TokenHeader;
+use crate::keyed_hash::KeyedHash;
 
 /// Most distinct headers remembered: an issuer has a handful of keys in its set at a time.
 const MAX_HEADERS: usize = 32;
@@ -28,7 +30,7 @@ const MAX_SEGMENT: usize = 512;
 /// and the DPoP proof keys (one per client, so many more entries). Full, it starts again rather
 /// than track ages: entries are cheap to establish again, and only verified segments get in.
 pub(crate) struct SegmentMemo<V> {
-    entries: RwLock<HashMap<Box<str>, V>>,
+    entries: RwLock<HashMap<Box<str>, V, KeyedHash>>,
     max_entries: usize,
     max_segment: usize,
 }
@@ -36,7 +38,7 @@ pub(crate) struct SegmentMemo<V> {
 impl<V: Clone> SegmentMemo<V> {
     pub(crate) fn new(max_entries: usize, max_segment: usize) -> Self {
         SegmentMemo {
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(HashMap::with_hasher(KeyedHash::random())),
             max_entries,
             max_segment,
         }

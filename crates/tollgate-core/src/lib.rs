@@ -69,6 +69,7 @@ mod jwk;
 mod jws;
 mod key;
 mod key_set;
+mod keyed_hash;
 mod multi_issuer;
 mod pem;
 #[cfg(feature = "aws-lc-rs")]

@@ -195,10 +195,28 @@ impl Loose<'_> {
 }
 
 /// Tracks member names to refuse duplicates; linear for the usual handful, hashed beyond.
+///
+/// The linear list keeps each name's length and first eight bytes beside it, so most
+/// comparisons are two integer compares instead of a call to `memcmp` (a token's registered
+/// names are all three bytes long); equal keys still compare the whole names.
 #[derive(Default)]
 struct SeenNames<'a> {
-    small: Vec<Cow<'a, str>>,
+    small: Vec<(NameKey, Cow<'a, str>)>,
     large: Option<HashSet<Cow<'a, str>>>,
+}
+
+/// A name's length and its first eight bytes (zero-padded): different keys, different names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct NameKey(usize, u64);
+
+impl NameKey {
+    fn of(name: &str) -> Self {
+        let bytes = name.as_bytes();
+        let mut prefix = [0u8; 8];
+        let head = &bytes[..bytes.len().min(8)];
+        prefix[..head.len()].copy_from_slice(head);
+        NameKey(bytes.len(), u64::from_le_bytes(prefix))
+    }
 }
 
 impl<'a> SeenNames<'a> {
@@ -207,12 +225,19 @@ impl<'a> SeenNames<'a> {
         if let Some(set) = &mut self.large {
             return set.insert(name);
         }
-        if self.small.contains(&name) {
+        let key = NameKey::of(&name);
+        // Names of up to eight bytes are wholly in the key; longer ones are compared in full.
+        let whole = name.len() <= 8;
+        if self
+            .small
+            .iter()
+            .any(|(k, seen)| *k == key && (whole || *seen == name))
+        {
             return false;
         }
-        self.small.push(name);
+        self.small.push((key, name));
         if self.small.len() > 24 {
-            self.large = Some(self.small.drain(..).collect());
+            self.large = Some(self.small.drain(..).map(|(_, name)| name).collect());
         }
         true
     }
@@ -319,4 +344,74 @@ pub(crate) fn scan_segment<'de, S: MemberSink<'de>>(
             invalid.into()
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_names_refuse_exactly_the_repeats() {
+        let names = [
+            "",
+            "a",
+            "a\0",
+            "\0",
+            "iss",
+            "aud",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghj",
+            "abcdefgh\0",
+        ];
+        let mut seen = SeenNames::default();
+        for name in names {
+            assert!(seen.insert(Cow::Borrowed(name)), "{name:?} is new");
+        }
+        for name in names {
+            assert!(!seen.insert(Cow::Owned(name.to_owned())), "{name:?} again");
+        }
+        // Past the linear list's size, the hashed set answers the same.
+        for i in 0..40 {
+            assert!(seen.insert(Cow::Owned(format!("claim-{i}"))), "claim-{i}");
+        }
+        assert!(seen.large.is_some());
+        for name in names {
+            assert!(
+                !seen.insert(Cow::Borrowed(name)),
+                "{name:?} after the switch"
+            );
+        }
+        assert!(!seen.insert(Cow::Borrowed("claim-3")));
+        assert!(seen.insert(Cow::Borrowed("claim-40")));
+    }
+
+    #[test]
+    fn a_scan_refuses_a_repeated_long_or_short_name() {
+        struct Nothing;
+        impl<'de> MemberSink<'de> for Nothing {
+            fn wants(&self, _: &str) -> bool {
+                false
+            }
+            fn member(&mut self, _: &str, _: Option<Loose<'de>>) -> Result<(), String> {
+                Ok(())
+            }
+        }
+        for json in [
+            &br#"{"a":1,"b":2,"a":3}"#[..],
+            br#"{"abcdefghij":1,"abcdefghik":2,"abcdefghij":3}"#,
+            br#"{"x":1,"\u0078":2}"#,
+        ] {
+            let err = scan_object(json, &mut Nothing, Unwanted::Validate).unwrap_err();
+            assert!(is_duplicate(&err), "{err}");
+        }
+        assert!(
+            scan_object(
+                br#"{"abcdefghij":1,"abcdefghik":2,"a":3,"a\u0000":4}"#,
+                &mut Nothing,
+                Unwanted::Validate
+            )
+            .is_ok()
+        );
+    }
 }
