@@ -137,22 +137,18 @@ impl ApiConfig {
             .filter(|v| !v.is_empty())
             .unwrap_or(DEFAULT_BIND);
         let bind = parse_bind(bind, "BIND")?;
-        // The library's configuration takes TLS URLs; serve's contract is redis:// only, and this
-        // says where TLS is available instead.
-        let redis = format!("{PREFIX}REVOCATION_REDIS_URL");
-        if vars
-            .get(&redis)
-            .is_some_and(|url| url.trim().starts_with("rediss://"))
-        {
-            return Err(format!(
-                "{redis}: tollgate serve takes redis:// only, not rediss:// (TLS); TLS to Redis \
-                 is available through the tollgate-redis library and `tollgate revoke --redis \
-                 rediss://... [--redis-ca FILE]`"
-            ));
-        }
         let auth = AuthConfig::from_vars(PREFIX, vars)
             .map_err(|e| e.to_string())?
             .configure_keys(|keys| keys.retry_backoff(RETRY_MIN, RETRY_MAX));
+        // The library's configuration takes TLS URLs; serve's contract is redis:// only. The
+        // message says where TLS is available instead.
+        if auth.revocation().is_some_and(|settings| settings.tls()) {
+            return Err(format!(
+                "{PREFIX}REVOCATION_REDIS_URL: tollgate serve takes redis:// only, not rediss:// \
+                 (TLS); TLS to Redis is available through the tollgate-redis library and \
+                 `tollgate revoke --redis rediss://... [--redis-ca FILE]`"
+            ));
+        }
         // Surface every remaining problem (a malformed pool id, the secret's length) now rather
         // than at run time. Nothing is fetched.
         auth.build().map_err(|e| e.to_string())?;

@@ -1447,7 +1447,7 @@ impl AuthConfig {
             None => String::new(),
             Some(settings) => format!(
                 "; revocation: {} ({})",
-                settings.shown_url,
+                settings.shown_url(),
                 match settings.failure_mode() {
                     FailureMode::FailClosed => "fail closed",
                     FailureMode::FailOpen => "fail open",
@@ -1518,14 +1518,14 @@ fn flag(r: &Reader<'_>, var: &str, meaning: &str) -> Result<bool, ConfigVarError
 #[derive(Clone, PartialEq, Eq)]
 pub struct RevocationSettings {
     redis_url: String,
-    shown_url: String,
+    parsed: RedisUrl,
     fail_open: bool,
 }
 
 impl fmt::Debug for RevocationSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RevocationSettings")
-            .field("redis_url", &self.shown_url)
+            .field("redis_url", &self.parsed.shown())
             .field("failure_mode", &self.failure_mode())
             .finish()
     }
@@ -1539,7 +1539,12 @@ impl RevocationSettings {
 
     /// The URL to log: `redis[s]://[***@]host:port/db`, never the password.
     pub fn shown_url(&self) -> &str {
-        &self.shown_url
+        self.parsed.shown()
+    }
+
+    /// `rediss://`: the connection is TLS, the server's certificate always verified.
+    pub fn tls(&self) -> bool {
+        self.parsed.tls()
     }
 
     /// Refuse (the default) or accept while the revocation state is unavailable.
@@ -1573,22 +1578,20 @@ fn revocation_settings(r: &Reader<'_>) -> Result<Option<RevocationSettings>, Con
         }
         return Ok(None);
     };
-    let shown_url = RedisUrl::parse(url)
-        .map(|url| url.shown().to_owned())
-        .map_err(|why| {
-            // The value is not echoed: it may hold a password.
-            r.error(
-                REVOCATION_REDIS_URL,
-                ConfigVarErrorKind::Invalid,
-                format!(
-                    "{}: {why} (expected redis[s]://[[user]:password@]host[:port][/db])",
-                    r.name(REVOCATION_REDIS_URL)
-                ),
-            )
-        })?;
+    let parsed = RedisUrl::parse(url).map_err(|why| {
+        // The value is not echoed: it may hold a password.
+        r.error(
+            REVOCATION_REDIS_URL,
+            ConfigVarErrorKind::Invalid,
+            format!(
+                "{}: {why} (expected redis[s]://[[user]:password@]host[:port][/db])",
+                r.name(REVOCATION_REDIS_URL)
+            ),
+        )
+    })?;
     Ok(Some(RevocationSettings {
         redis_url: url.to_owned(),
-        shown_url,
+        parsed,
         fail_open,
     }))
 }
@@ -2847,6 +2850,7 @@ mod tests {
             let settings = parsed.revocation().unwrap();
             assert_eq!(settings.redis_url(), url.trim());
             assert_eq!(settings.shown_url(), shown, "{url}");
+            assert_eq!(settings.tls(), url.trim().starts_with("rediss://"), "{url}");
             assert_eq!(settings.failure_mode(), FailureMode::FailClosed);
             assert!(
                 parsed

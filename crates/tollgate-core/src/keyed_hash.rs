@@ -16,8 +16,8 @@ fn fold(a: u64, b: u64) -> u64 {
     (product as u64) ^ ((product >> 64) as u64)
 }
 
-/// Up to 8 bytes as a little-endian word, zero-padded (also the token cache's constant-time
-/// comparison's unit).
+/// Up to 8 bytes as a little-endian word, zero-padded. Also the unit of the token cache's
+/// constant-time comparison and of the JSON scan's member-name keys.
 pub(crate) fn word(bytes: &[u8]) -> u64 {
     let mut buf = [0u8; 8];
     buf[..bytes.len()].copy_from_slice(bytes);

@@ -10,6 +10,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::{Error, Malformed};
+use crate::keyed_hash::word;
 
 /// A string that borrows from the input when it has no escapes.
 pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
@@ -212,10 +213,7 @@ struct NameKey(usize, u64);
 impl NameKey {
     fn of(name: &str) -> Self {
         let bytes = name.as_bytes();
-        let mut prefix = [0u8; 8];
-        let head = &bytes[..bytes.len().min(8)];
-        prefix[..head.len()].copy_from_slice(head);
-        NameKey(bytes.len(), u64::from_le_bytes(prefix))
+        NameKey(bytes.len(), word(&bytes[..bytes.len().min(8)]))
     }
 }
 

@@ -60,7 +60,7 @@ pub(crate) fn manager_config(
 /// CA and client certificate of `tls`.
 pub(crate) fn parse(url: &str, tls: &TlsOptions) -> Result<Address, RedisError> {
     let bad = |why: &str| RedisError::InvalidUrl(why.to_owned());
-    // The one parser of the form (shared with `serve`'s `AUTH_REVOCATION_REDIS_URL`).
+    // The one parser of the form (shared with `AuthConfig`'s `<prefix>REVOCATION_REDIS_URL`).
     let parsed = RedisUrl::parse(url).map_err(bad)?;
     let client = if parsed.tls() {
         let certificates = tls.certificates()?;

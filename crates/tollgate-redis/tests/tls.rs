@@ -8,28 +8,16 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{RedisServer, TlsFiles, admin, check, jti, now, sub, wait_until};
+use support::{
+    RedisServer, TlsFiles, admin, check, jti, now, sub, tls_writer, trusting, wait_until,
+};
 use tollgate_core::dpop::{ReplayKey, ReplayStore};
 use tollgate_core::revocation::Revoked;
 use tollgate_redis::{
-    RedisError, RedisReplayStore, RedisRevocations, ReplayOptions, RevocationOptions,
-    RevocationWriter, TlsOptions, WriterOptions,
+    RedisError, RedisReplayStore, RedisRevocations, ReplayOptions, RevocationOptions, TlsOptions,
 };
 
 const FAR: i64 = 4_102_444_800; // 2100-01-01
-
-fn trusting(ca_pem: &[u8]) -> TlsOptions {
-    TlsOptions::default().ca_certificate(ca_pem.to_vec())
-}
-
-async fn writer(url: &str, tls: TlsOptions) -> Result<RevocationWriter, RedisError> {
-    let options = WriterOptions {
-        tls,
-        timeout: Duration::from_secs(1),
-        ..WriterOptions::default()
-    };
-    RevocationWriter::connect_with(url, options).await
-}
 
 fn mirror(url: &str, tls: TlsOptions) -> RedisRevocations {
     let options = RevocationOptions {
@@ -43,7 +31,7 @@ fn mirror(url: &str, tls: TlsOptions) -> RedisRevocations {
 /// error says why (`what` is in the message).
 async fn assert_refused(url: &str, tls: TlsOptions, what: &str) {
     let start = Instant::now();
-    let err = writer(url, tls).await.unwrap_err();
+    let err = tls_writer(url, tls).await.unwrap_err();
     let took = start.elapsed();
     println!("refused ({what}) after {took:?}");
     assert!(took < Duration::from_millis(1_500), "{took:?} {err}");
@@ -78,7 +66,7 @@ async fn revoke_over_tls_reaches_a_tls_mirror() {
         "{}",
         a.address()
     );
-    let writer = writer(&url, trusting(&files.ca_pem)).await.unwrap();
+    let writer = tls_writer(&url, trusting(&files.ca_pem)).await.unwrap();
     let t = now();
     writer.revoke_token("tls-1", FAR).await.unwrap();
     writer.revoke_subject("alice", t).await.unwrap();
@@ -194,7 +182,9 @@ async fn a_certificate_for_another_host_is_refused() {
     // The same CA and a matching name connects: the refusal above is the name's.
     let good = TlsFiles::generate();
     let server = RedisServer::start_tls(&good);
-    writer(&server.url(), trusting(&good.ca_pem)).await.unwrap();
+    tls_writer(&server.url(), trusting(&good.ca_pem))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +200,7 @@ async fn tls_to_a_plain_port_or_a_silent_server_ends_within_the_timeout() {
     let url = plain.url().replacen("redis://", "rediss://", 1);
     let start = Instant::now();
     assert!(
-        writer(&url, trusting(&TlsFiles::generate().ca_pem))
+        tls_writer(&url, trusting(&TlsFiles::generate().ca_pem))
             .await
             .is_err()
     );
@@ -223,7 +213,7 @@ async fn tls_to_a_plain_port_or_a_silent_server_ends_within_the_timeout() {
     // Accepts TCP, never answers the ClientHello: the connect bound (1 s here).
     let (port, hold) = support::silent_server().await;
     let start = Instant::now();
-    let err = writer(
+    let err = tls_writer(
         &format!("rediss://127.0.0.1:{port}"),
         trusting(&TlsFiles::generate().ca_pem),
     )
@@ -239,7 +229,9 @@ async fn tls_options_need_a_tls_url() {
     let ca = TlsFiles::generate().ca_pem;
     let refused = |r: Result<(), RedisError>| matches!(r, Err(RedisError::InvalidOption(_)));
     assert!(refused(
-        writer("redis://127.0.0.1:1", trusting(&ca)).await.map(drop)
+        tls_writer("redis://127.0.0.1:1", trusting(&ca))
+            .await
+            .map(drop)
     ));
     assert!(refused(
         RedisRevocations::connect(
@@ -267,7 +259,7 @@ async fn tls_options_need_a_tls_url() {
         "rediss://127.0.0.1?insecure=1",
     ] {
         assert!(matches!(
-            writer(url, trusting(&ca)).await,
+            tls_writer(url, trusting(&ca)).await,
             Err(RedisError::InvalidUrl(_))
         ));
     }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use support::{RedisServer, TlsFiles};
-use tollgate_redis::{RevocationWriter, TlsOptions, WriterOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_installed_default_provider_wins() {
@@ -22,11 +21,7 @@ async fn an_installed_default_provider_wins() {
 
     let files = TlsFiles::generate();
     let server = RedisServer::start_tls(&files);
-    let options = WriterOptions {
-        tls: TlsOptions::default().ca_certificate(files.ca_pem.clone()),
-        ..WriterOptions::default()
-    };
-    let writer = RevocationWriter::connect_with(&server.url(), options)
+    let writer = support::tls_writer(&server.url(), support::trusting(&files.ca_pem))
         .await
         .unwrap();
     writer

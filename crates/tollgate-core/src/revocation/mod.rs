@@ -51,7 +51,7 @@ use rules::whole_seconds;
 
 // Kept as long as the most lenient policy still accepts an expired token.
 const _: () = assert!(KEPT_AFTER_EXP.as_secs() == crate::validation::MAX_LEEWAY.as_secs());
-pub use redis_url::{MAX_REDIS_URL_BYTES, RedisUrl, check_redis_url};
+pub use redis_url::{MAX_REDIS_URL_BYTES, RedisUrl};
 pub use rules::{KEPT_AFTER_EXP, Revoked, Rules, TokenFacts};
 
 impl<'a> TokenFacts<'a> {

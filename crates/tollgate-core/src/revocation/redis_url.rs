@@ -6,8 +6,9 @@ pub const MAX_REDIS_URL_BYTES: usize = 2048;
 /// A checked Redis URL, `redis://` or `rediss://` (TLS)
 /// `[[user]:password@]host[:port][/db]`: whether TLS was asked, and the form to log.
 ///
-/// The one parser of this form: `AUTH_REVOCATION_REDIS_URL` ([`config`](crate::config)),
-/// [`check_redis_url`] and `tollgate-redis` all use it. Strict on purpose: a typo
+/// The one parser of this form: `AUTH_REVOCATION_REDIS_URL` ([`config`](crate::config); `tollgate
+/// serve` then refuses the TLS form, its contract being `redis://`) and `tollgate-redis` both
+/// use it. Strict on purpose: a typo
 /// (`redis:/host`, `http://`, a query string a client would ignore, a `#insecure` fragment that
 /// would turn certificate checks off) is a configuration error found at start, where a Redis
 /// that is down is an outage handled at run time.
@@ -18,8 +19,13 @@ pub const MAX_REDIS_URL_BYTES: usize = 2048;
 /// let url = RedisUrl::parse("rediss://user:pw@cache.example.com:6380/1").unwrap();
 /// assert!(url.tls());
 /// assert_eq!(url.shown(), "rediss://***@cache.example.com:6380/1");
-/// assert!(!RedisUrl::parse("redis://cache").unwrap().tls());
+/// let plain = RedisUrl::parse("redis://:pw@cache:6380/2").unwrap();
+/// assert!(!plain.tls());
+/// assert_eq!(plain.shown(), "redis://***@cache:6380/2");
+/// assert_eq!(RedisUrl::parse("redis://[::1]").unwrap().shown(), "redis://[::1]:6379/0");
 /// assert!(RedisUrl::parse("rediss://cache/#insecure").is_err());
+/// assert!(RedisUrl::parse("redis://cache?db=1").is_err());
+/// assert!(RedisUrl::parse("http://cache").is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisUrl {
@@ -59,34 +65,6 @@ impl RedisUrl {
     pub fn shown(&self) -> &str {
         &self.shown
     }
-}
-
-/// Checks a plain `redis://[[user]:password@]host[:port][/db]` URL (see [`RedisUrl`]) and
-/// returns it as it may be logged: `redis://[***@]host:port/db`, never the password. For a
-/// place that takes plain Redis only (`tollgate serve`'s contract): `rediss://` is refused
-/// here, while [`RedisUrl`] (the [`config`](crate::config) variables, `tollgate-redis`'s
-/// builders, `tollgate revoke`) takes both.
-///
-/// ```
-/// use tollgate_core::revocation::check_redis_url;
-///
-/// assert_eq!(check_redis_url("redis://:pw@cache:6380/2").unwrap(), "redis://***@cache:6380/2");
-/// assert_eq!(check_redis_url("redis://[::1]").unwrap(), "redis://[::1]:6379/0");
-/// assert!(check_redis_url("redis://cache?db=1").is_err());
-/// assert!(check_redis_url("http://cache").is_err());
-/// assert!(check_redis_url("rediss://cache").is_err());
-/// ```
-pub fn check_redis_url(url: &str) -> Result<String, &'static str> {
-    if url.starts_with("rediss://") {
-        return Err(
-            "rediss:// (TLS) is not accepted here, only redis://; TLS is available \
-                    through the tollgate-redis builders and `tollgate revoke --redis rediss://...`",
-        );
-    }
-    if !url.starts_with("redis://") {
-        return Err("not a redis:// URL");
-    }
-    RedisUrl::parse(url).map(|url| url.shown)
 }
 
 /// `[[user]:password@]host[:port][/db]` to `[***@]host:port/db`.
@@ -154,20 +132,15 @@ mod tests {
             let parsed = RedisUrl::parse(url).unwrap();
             assert!(!parsed.tls(), "{url}");
             assert_eq!(parsed.shown(), shown, "{url}");
-            assert_eq!(check_redis_url(url).unwrap(), shown, "{url}");
         }
         for (url, shown) in TLS_URLS {
             let parsed = RedisUrl::parse(url).unwrap();
             assert!(parsed.tls(), "{url}");
             assert_eq!(parsed.shown(), shown, "{url}");
             assert!(!format!("{parsed:?}").contains("hunter2"));
-            // The environment's form (`serve`) stays plain.
-            let refused = check_redis_url(url).unwrap_err();
-            assert!(refused.contains("rediss://"), "{refused}");
         }
         for url in BAD_URLS {
             assert!(RedisUrl::parse(url).is_err(), "{url}");
-            assert!(check_redis_url(url).is_err(), "{url}");
         }
         let long = format!("rediss://{}", "h".repeat(3000));
         assert_eq!(RedisUrl::parse(&long), Err("longer than 2048 bytes"));

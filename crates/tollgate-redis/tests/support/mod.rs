@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use tollgate_core::revocation::{RevocationCheck, RevocationResult, TokenFacts};
-use tollgate_redis::RedisRevocations;
+use tollgate_redis::{RedisError, RedisRevocations, RevocationWriter, TlsOptions, WriterOptions};
 pub use tollgate_test_support::redis::{RedisServer, TlsFiles, free_port};
 
 /// A plain connection for the test's own commands (CLIENT KILL, PUBLISH, ...); on a TLS
@@ -87,4 +87,19 @@ pub async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
         }
     });
     (port, task)
+}
+
+/// TLS options trusting only `ca_pem` (the test's own CA).
+pub fn trusting(ca_pem: &[u8]) -> TlsOptions {
+    TlsOptions::default().ca_certificate(ca_pem.to_vec())
+}
+
+/// A writer on `url` with `tls` and a 1 s bound on each call.
+pub async fn tls_writer(url: &str, tls: TlsOptions) -> Result<RevocationWriter, RedisError> {
+    let options = WriterOptions {
+        tls,
+        timeout: Duration::from_secs(1),
+        ..WriterOptions::default()
+    };
+    RevocationWriter::connect_with(url, options).await
 }
