@@ -121,6 +121,13 @@ for payload in [
     " \t\n{" + VALID + "}\n ",
     "[" + VALID + "]",
     "{" + VALID + "} trailing",
+    # every construct of the verifier's JSON reader: literals, floats, escapes, nesting, `cnf`
+    "{" + VALID + ',"email_verified":true,"admin":false,"x":null,"f":-0.5E+3,"g":[1.5,-0,{"a":[]}]}',
+    "{" + VALID + ',"s":"\\"\\\\\\/\\b\\f\\n\\r\\t","u":"caf\u00e9 \\u0041\\uD83D\\uDE00"}',
+    "{" + VALID + ',"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I","x5t#S256":"a"}}',
+    "{" + VALID + ',"cnf":{"jkt":"a","jkt":"b"}}',
+    "{" + VALID + ',"https://example.com/claims/roles":["a","b"],"https://example.com/claims/roles2":{}}',
+    "{ " + VALID.replace(",", " ,\n ").replace(":", " : ") + " }",
 ]:
     seed("claims_payload", payload)
 

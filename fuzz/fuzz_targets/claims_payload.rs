@@ -12,6 +12,10 @@
 //! - a second `verify` of the same token, decoded afresh from its payload, sees the same claims;
 //! - under the strict policy the typed claims carry the configured issuer and audience.
 //!
+//! And for every refused token: a payload `serde_json` reads as an object, with no member name
+//! repeated (at the top or in `cnf`), is never refused as malformed or unreadable (the
+//! verifier's hand-written JSON reader accepts exactly what `serde_json` does).
+//!
 //! Known to break on payloads the JSON view cannot hold, e.g. `{"sub":"a","x":"\ud800"}` (a lone
 //! surrogate): see fuzz/regressions/claims_payload/.
 #![no_main]
@@ -19,9 +23,10 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use tollgate_core::{
-    Algorithm, CryptoProvider, Error, KeySet, StandardClaims, Validation, Verifier,
+    Algorithm, CryptoProvider, Error, KeySet, Malformed, StandardClaims, Validation, Verifier,
 };
 use tollgate_fuzz::{
     AUDIENCE, ISSUER, MAX_INPUT, block_on, has_members, hmac_key, hs256_verifier, sign_hs256,
@@ -50,6 +55,17 @@ fn check(verifier: &Verifier, strict: bool, token: &str, payload: &[u8]) {
                 !err.is_transient(),
                 "static keys reported unavailable: {err:?}"
             );
+            if matches!(
+                err,
+                Error::Malformed(
+                    Malformed::Payload | Malformed::UnreadableClaims | Malformed::DuplicateMember
+                )
+            ) {
+                assert!(
+                    !readable_without_repeats(payload),
+                    "refused a payload serde_json reads, with no repeated member name: {err:?}"
+                );
+            }
             return;
         }
     };
@@ -149,6 +165,68 @@ fn check(verifier: &Verifier, strict: bool, token: &str, payload: &[u8]) {
         assert_eq!(eager, *typed, "fresh decoding vs claims::<StandardClaims>");
         assert_eq!(again.expires_at(), verified.expires_at());
     }
+}
+
+/// Whether `serde_json` reads `payload` as an object whose member names, and those of its `cnf`
+/// object if it has one, are all distinct.
+fn readable_without_repeats(payload: &[u8]) -> bool {
+    /// Any value; for an object, whether its member names are distinct (and, at the top, those
+    /// of its `cnf`). Values are read as `serde_json::Value`.
+    struct Distinct {
+        top: bool,
+    }
+    impl<'de> DeserializeSeed<'de> for Distinct {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Distinct {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+            while seq.next_element::<Value>()?.is_some() {}
+            Ok(true)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut names = std::collections::HashSet::new();
+            let mut distinct = true;
+            while let Some(name) = map.next_key::<String>()? {
+                if self.top && name == "cnf" {
+                    distinct &= map.next_value_seed(Distinct { top: false })?;
+                } else {
+                    map.next_value::<Value>()?;
+                }
+                distinct &= names.insert(name);
+            }
+            Ok(distinct)
+        }
+    }
+    if serde_json::from_slice::<serde_json::Map<String, Value>>(payload).is_err() {
+        return false;
+    }
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    de.deserialize_map(Distinct { top: true }).unwrap_or(false) && de.end().is_ok()
 }
 
 fuzz_target!(|data: &[u8]| {

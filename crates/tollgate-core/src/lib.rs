@@ -65,6 +65,7 @@ mod der;
 pub mod dpop;
 mod error;
 mod header_memo;
+mod json;
 mod jwk;
 mod jws;
 mod key;

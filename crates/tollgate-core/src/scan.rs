@@ -1,87 +1,16 @@
-//! One-pass JSON scans of the header and the claims: typed where it matters, duplicate member
-//! names refused (RFC 7515 4 / RFC 7519 4 permit refusing; it closes parser-differential attacks),
-//! everything else read as strictly as `serde_json::Value` reads it ([`Valid`]) without
-//! allocating, so a scanned payload is one every JSON view of the claims can hold.
+//! One-pass scans of the JSON objects of a token (header, claims), a DPoP proof and a JWK, on
+//! the strict reader of [`crate::json`]: the members a sink wants are read as [`Loose`] values,
+//! duplicate member names refused (RFC 7515 4 / RFC 7519 4 permit refusing; it closes
+//! parser-differential attacks), everything else read as strictly as `serde_json::Value` reads
+//! it, or for syntax only ([`Unwanted`]), without allocating.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
 use crate::error::{Error, Malformed};
+use crate::json::{JsonError, Literal, Reader};
 use crate::keyed_hash::word;
-
-/// A string that borrows from the input when it has no escapes.
-pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
-
-impl<'de> de::Deserialize<'de> for Str<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Str(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// Any JSON value, read and dropped, accepting exactly what `serde_json::Value` accepts: every
-/// value goes through the same deserializer's `deserialize_any` (strings with their escapes
-/// decoded, so a lone surrogate fails; numbers converted, so `1e400` fails; the same recursion
-/// limit), only nothing is kept. `IgnoredAny` would be cheaper but lets all three through, and
-/// the JSON view built later from the payload would then fail on a token already accepted.
-pub(crate) struct Valid;
-
-impl<'de> de::Deserialize<'de> for Valid {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Valid;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Valid, E> {
-                Ok(Valid)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Valid, A::Error> {
-                while map.next_entry::<Valid, Valid>()?.is_some() {}
-                Ok(Valid)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Valid, A::Error> {
-                while seq.next_element::<Valid>()?.is_some() {}
-                Ok(Valid)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 /// Any JSON value, classified; never fails on a type, so a wrong type becomes a precise error
 /// instead of a generic parse failure.
@@ -97,91 +26,6 @@ pub(crate) enum Loose<'a> {
     Other(&'static str),
 }
 
-impl<'de> de::Deserialize<'de> for Loose<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseVisitor { members: false })
-    }
-}
-
-/// A [`Loose`] value whose object, if it is one, is kept one level deep as
-/// [`Loose::Object`] (duplicate member names refused): what a sink asks for with
-/// [`MemberSink::wants_members`] (`cnf`, a DPoP proof's `jwk`).
-pub(crate) struct Members<'a>(pub(crate) Loose<'a>);
-
-impl<'de> de::Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseVisitor { members: true })
-            .map(Members)
-    }
-}
-
-/// Reads any value as [`Loose`]; `members` keeps an object's members (one level).
-struct LooseVisitor {
-    members: bool,
-}
-
-impl<'de> Visitor<'de> for LooseVisitor {
-    type Value = Loose<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Loose::Number(v as f64))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Loose::Number(v as f64))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Loose::Number(v))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Loose::Bool(v))
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Loose::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Loose::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Loose::Other("null"))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Loose::Other("null"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        if !self.members {
-            while map.next_entry::<Valid, Valid>()?.is_some() {}
-            return Ok(Loose::Other("an object"));
-        }
-        let mut members = Vec::new();
-        let mut seen = SeenNames::default();
-        while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
-            let value = map.next_value::<Loose<'de>>()?;
-            if !seen.insert(name.clone()) {
-                return Err(de::Error::custom(DUPLICATE));
-            }
-            members.push((name, value));
-        }
-        Ok(Loose::Object(members))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut strings = Vec::new();
-        let mut all_strings = true;
-        while let Some(item) = seq.next_element::<Loose<'de>>()? {
-            match item {
-                Loose::Str(s) if all_strings => strings.push(s),
-                _ => all_strings = false,
-            }
-        }
-        Ok(if all_strings {
-            Loose::Strings(strings)
-        } else {
-            Loose::Other("an array with non-string items")
-        })
-    }
-}
-
 impl Loose<'_> {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -195,56 +39,86 @@ impl Loose<'_> {
     }
 }
 
-/// Tracks member names to refuse duplicates; linear for the usual handful, hashed beyond.
+/// Tracks member names to refuse duplicates without allocating for a typical token.
 ///
-/// The linear list keeps each name's length and first eight bytes beside it, so most
-/// comparisons are two integer compares instead of a call to `memcmp` (a token's registered
-/// names are all three bytes long); equal keys still compare the whole names.
-#[derive(Default)]
+/// A name of at most 16 bytes is held whole by its [`NameKey`] (its length and its first and
+/// last eight bytes), so it is compared as three integers instead of by `memcmp`, and the first
+/// [`INLINE_NAMES`] keys live in an array on the stack: no heap allocation per scan. Longer names
+/// are compared in full. Past a few of either, a hashed set takes over, so a hostile object with
+/// thousands of members costs linear time.
 struct SeenNames<'a> {
-    small: Vec<(NameKey, Cow<'a, str>)>,
-    large: Option<HashSet<Cow<'a, str>>>,
+    short: [NameKey; INLINE_NAMES],
+    short_len: usize,
+    short_rest: Option<HashSet<NameKey>>,
+    long: Vec<Cow<'a, str>>,
+    long_rest: Option<HashSet<Cow<'a, str>>>,
 }
 
-/// A name's length and its first eight bytes (zero-padded): different keys, different names.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct NameKey(usize, u64);
+/// Short names kept inline, and long names compared linearly, before a hashed set takes over.
+const INLINE_NAMES: usize = 16;
+
+/// A name of at most 16 bytes: its length and its first and last eight bytes (zero-padded),
+/// which together are all of its bytes. Equal keys, equal names.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+struct NameKey(u64, u64, u64);
 
 impl NameKey {
-    fn of(name: &str) -> Self {
+    /// `None` for a name too long for a key to hold whole.
+    fn of(name: &str) -> Option<Self> {
         let bytes = name.as_bytes();
-        NameKey(bytes.len(), word(&bytes[..bytes.len().min(8)]))
+        let len = bytes.len();
+        if len > 16 {
+            return None;
+        }
+        let first = word(&bytes[..len.min(8)]);
+        // At most eight bytes are left after the first eight.
+        let last = word(&bytes[len.min(8)..]);
+        Some(NameKey(len as u64, first, last))
+    }
+}
+
+impl Default for SeenNames<'_> {
+    fn default() -> Self {
+        SeenNames {
+            short: [NameKey::default(); INLINE_NAMES],
+            short_len: 0,
+            short_rest: None,
+            long: Vec::new(),
+            long_rest: None,
+        }
     }
 }
 
 impl<'a> SeenNames<'a> {
     /// Returns false if the name was seen before.
     fn insert(&mut self, name: Cow<'a, str>) -> bool {
-        if let Some(set) = &mut self.large {
-            return set.insert(name);
+        if let Some(key) = NameKey::of(&name) {
+            let seen = &self.short[..self.short_len];
+            if seen.contains(&key) {
+                return false;
+            }
+            if let Some(slot) = self.short.get_mut(self.short_len) {
+                *slot = key;
+                self.short_len += 1;
+                return true;
+            }
+            return self.short_rest.get_or_insert_with(HashSet::new).insert(key);
         }
-        let key = NameKey::of(&name);
-        // Names of up to eight bytes are wholly in the key; longer ones are compared in full.
-        let whole = name.len() <= 8;
-        if self
-            .small
-            .iter()
-            .any(|(k, seen)| *k == key && (whole || *seen == name))
-        {
+        if self.long.contains(&name) {
             return false;
         }
-        self.small.push((key, name));
-        if self.small.len() > 24 {
-            self.large = Some(self.small.drain(..).map(|(_, name)| name).collect());
+        if self.long.len() < INLINE_NAMES {
+            self.long.push(name);
+            return true;
         }
-        true
+        self.long_rest.get_or_insert_with(HashSet::new).insert(name)
     }
 }
 
 /// Receives the members of a scanned object.
 pub(crate) trait MemberSink<'de> {
-    /// Whether the value of this member is needed (otherwise it is only validated, see
-    /// [`Valid`]).
+    /// Whether the value of this member is needed (otherwise it is only read as the scan's
+    /// [`Unwanted`] says).
     fn wants(&self, name: &str) -> bool;
     /// Whether a wanted member's object value should be kept one level deep
     /// ([`Loose::Object`]) instead of classified as `Other("an object")`.
@@ -255,75 +129,128 @@ pub(crate) trait MemberSink<'de> {
     fn member(&mut self, name: &str, value: Option<Loose<'de>>) -> Result<(), String>;
 }
 
-/// Error message of a duplicate member name.
-pub(crate) const DUPLICATE: &str = "duplicate member name";
+/// Why a scan refused an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ScanError {
+    /// Not JSON, or (in a strict read) JSON no `serde_json::Value` can hold.
+    Json(JsonError),
+    /// A member name repeated in the scanned object (or in a member a sink keeps one level
+    /// deep, see [`MemberSink::wants_members`]).
+    Duplicate,
+    /// The sink refused a member.
+    Sink(String),
+}
+
+impl ScanError {
+    /// Whether the scan refused a repeated member name.
+    pub(crate) fn is_duplicate(&self) -> bool {
+        matches!(self, ScanError::Duplicate)
+    }
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScanError::Json(err) => err.fmt(f),
+            ScanError::Duplicate => f.write_str("duplicate member name"),
+            ScanError::Sink(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<JsonError> for ScanError {
+    fn from(err: JsonError) -> Self {
+        ScanError::Json(err)
+    }
+}
+
+/// Reads any value strictly as [`Loose`]; `members` keeps an object's members (one level).
+fn loose<'a>(reader: &mut Reader<'a>, members: bool) -> Result<Loose<'a>, ScanError> {
+    Ok(match reader.peek_token() {
+        Some(b'"') => Loose::Str(reader.string()?),
+        Some(b'-' | b'0'..=b'9') => Loose::Number(reader.number()?),
+        Some(b'[') => {
+            reader.begin_array()?;
+            let mut strings = Vec::new();
+            let mut all_strings = true;
+            let mut first = true;
+            while reader.next_item(&mut first)? {
+                match loose(reader, false)? {
+                    Loose::Str(s) if all_strings => strings.push(s),
+                    _ => all_strings = false,
+                }
+            }
+            if all_strings {
+                Loose::Strings(strings)
+            } else {
+                Loose::Other("an array with non-string items")
+            }
+        }
+        Some(b'{') if members => {
+            reader.begin_object()?;
+            let mut members = Vec::new();
+            let mut seen = SeenNames::default();
+            let mut first = true;
+            while let Some(name) = reader.next_member(&mut first)? {
+                let value = loose(reader, false)?;
+                if !seen.insert(name.clone()) {
+                    return Err(ScanError::Duplicate);
+                }
+                members.push((name, value));
+            }
+            Loose::Object(members)
+        }
+        Some(b'{') => {
+            reader.validate()?;
+            Loose::Other("an object")
+        }
+        _ => match reader.literal()? {
+            Literal::True => Loose::Bool(true),
+            Literal::False => Loose::Bool(false),
+            Literal::Null => Loose::Other("null"),
+        },
+    })
+}
 
 /// How a scan reads the members its sink does not want.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Unwanted {
-    /// Read as strictly as `serde_json::Value` reads them ([`Valid`]): a verified payload, whose
-    /// JSON view is built from it later.
+    /// Read as strictly as `serde_json::Value` reads them: a verified payload, whose JSON view
+    /// is built from it later.
     Validate,
-    /// Checked for syntax only (`IgnoredAny`): headers, and the unverified payload a
-    /// `MultiIssuer` routes by (its verifier reads it strictly afterwards).
+    /// Checked for syntax only (what `serde_json` accepts for `IgnoredAny`): headers, and the
+    /// unverified payload a `MultiIssuer` routes by (its verifier reads it strictly afterwards).
     Skip,
 }
 
-struct ObjectScan<'s, S>(&'s mut S, Unwanted);
-
-impl<'de, S: MemberSink<'de>> Visitor<'de> for ObjectScan<'_, S> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Room for a typical token's members without growing.
-        let mut seen = SeenNames {
-            small: Vec::with_capacity(16),
-            large: None,
-        };
-        while let Some(Str(name)) = map.next_key::<Str<'de>>()? {
-            let value = if self.0.wants(&name) {
-                Some(if self.0.wants_members(&name) {
-                    map.next_value::<Members<'de>>()?.0
-                } else {
-                    map.next_value::<Loose<'de>>()?
-                })
-            } else {
-                match self.1 {
-                    Unwanted::Validate => map.next_value::<Valid>().map(|_| ())?,
-                    Unwanted::Skip => map.next_value::<IgnoredAny>().map(|_| ())?,
-                }
-                None
-            };
-            self.0.member(&name, value).map_err(de::Error::custom)?;
-            if !seen.insert(name) {
-                return Err(de::Error::custom(DUPLICATE));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Scans a JSON object into `sink`. Fails on non-objects, invalid JSON, trailing data,
-/// duplicate names (message starting with [`DUPLICATE`]) and sink errors.
+/// duplicate names and sink errors. Member names and wanted values are always read strictly.
 pub(crate) fn scan_object<'de, S: MemberSink<'de>>(
     json: &'de [u8],
     sink: &mut S,
     unwanted: Unwanted,
-) -> Result<(), String> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    (&mut de)
-        .deserialize_map(ObjectScan(sink, unwanted))
-        .map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())
-}
-
-/// Whether a scan error was a duplicate member.
-fn is_duplicate(err: &str) -> bool {
-    err.starts_with(DUPLICATE)
+) -> Result<(), ScanError> {
+    let mut reader = Reader::new(json);
+    reader.begin_object()?;
+    let mut seen = SeenNames::default();
+    let mut first = true;
+    while let Some(name) = reader.next_member(&mut first)? {
+        let value = if sink.wants(&name) {
+            Some(loose(&mut reader, sink.wants_members(&name))?)
+        } else {
+            match unwanted {
+                Unwanted::Validate => reader.validate()?,
+                Unwanted::Skip => reader.skip()?,
+            }
+            None
+        };
+        sink.member(&name, value).map_err(ScanError::Sink)?;
+        if !seen.insert(name) {
+            return Err(ScanError::Duplicate);
+        }
+    }
+    reader.end()?;
+    Ok(())
 }
 
 /// Scans a decoded header or payload into `sink`, with the verifier's error vocabulary: a
@@ -336,7 +263,7 @@ pub(crate) fn scan_segment<'de, S: MemberSink<'de>>(
     unwanted: Unwanted,
 ) -> Result<(), Error> {
     scan_object(json, sink, unwanted).map_err(|err| {
-        if is_duplicate(&err) {
+        if err.is_duplicate() {
             Malformed::DuplicateMember.into()
         } else {
             invalid.into()
@@ -361,6 +288,12 @@ mod tests {
             "abcdefghi",
             "abcdefghj",
             "abcdefgh\0",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "bbcdefghijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnopr",
+            "https://example.com/roles",
         ];
         let mut seen = SeenNames::default();
         for name in names {
@@ -369,19 +302,25 @@ mod tests {
         for name in names {
             assert!(!seen.insert(Cow::Owned(name.to_owned())), "{name:?} again");
         }
-        // Past the linear list's size, the hashed set answers the same.
+        // Past the inline keys and the linear list, the hashed sets answer the same.
         for i in 0..40 {
-            assert!(seen.insert(Cow::Owned(format!("claim-{i}"))), "claim-{i}");
+            assert!(seen.insert(Cow::Owned(format!("c-{i}"))), "c-{i}");
+            let long = format!("https://example.com/claims/{i}");
+            assert!(seen.insert(Cow::Owned(long.clone())), "{long}");
         }
-        assert!(seen.large.is_some());
+        assert!(seen.short_rest.is_some() && seen.long_rest.is_some());
         for name in names {
             assert!(
                 !seen.insert(Cow::Borrowed(name)),
                 "{name:?} after the switch"
             );
         }
-        assert!(!seen.insert(Cow::Borrowed("claim-3")));
-        assert!(seen.insert(Cow::Borrowed("claim-40")));
+        for i in [0, 3, 39] {
+            assert!(!seen.insert(Cow::Owned(format!("c-{i}"))));
+            assert!(!seen.insert(Cow::Owned(format!("https://example.com/claims/{i}"))));
+        }
+        assert!(seen.insert(Cow::Borrowed("c-40")));
+        assert!(seen.insert(Cow::Borrowed("https://example.com/claims/40")));
     }
 
     #[test]
@@ -401,7 +340,7 @@ mod tests {
             br#"{"x":1,"\u0078":2}"#,
         ] {
             let err = scan_object(json, &mut Nothing, Unwanted::Validate).unwrap_err();
-            assert!(is_duplicate(&err), "{err}");
+            assert!(err.is_duplicate(), "{err}");
         }
         assert!(
             scan_object(

@@ -122,12 +122,13 @@ impl Entry {
 
     /// The claims as JSON, parsed from the payload the first time anyone asks.
     ///
-    /// Cannot fail: the verifier accepted the payload only after reading every member of it with
-    /// the same deserializer, value by value, as this parse does ([`scan::Valid`]), and the fuzz
-    /// target `claims_payload` checks that the two agree. Were they ever to disagree, an empty map
-    /// would show no claims, so roles, scopes and checks find nothing and refuse.
+    /// Cannot fail: the verifier accepted the payload only after reading every member of it as
+    /// strictly as this parse does ([`json::Reader::validate`]), which the reader's differential
+    /// tests and the fuzz target `claims_payload` hold to `serde_json`. Were they ever to
+    /// disagree, an empty map would show no claims, so roles, scopes and checks find nothing and
+    /// refuse.
     ///
-    /// [`scan::Valid`]: crate::scan
+    /// [`json::Reader::validate`]: crate::json::Reader::validate
     pub(crate) fn json(&self) -> &Map<String, Value> {
         self.json.get_or_init(|| {
             serde_json::from_slice(&self.payload).unwrap_or_else(|err| {

@@ -202,7 +202,7 @@ fn open_header(config: &Config, segment: &str) -> Result<ProofKey, DpopError> {
         b64::decode(segment).ok_or_else(|| malformed("the header is not base64url"))?;
     let mut header = HeaderSink::default();
     scan::scan_object(&header_json, &mut header, Unwanted::Skip).map_err(|err| {
-        if err.starts_with(scan::DUPLICATE) {
+        if err.is_duplicate() {
             malformed("the header repeats a member name")
         } else {
             malformed("the header is not a JSON object")
@@ -282,7 +282,7 @@ pub(crate) fn check(
         b64::decode(parts.payload).ok_or_else(|| malformed("the payload is not base64url"))?;
     let mut claims = ClaimsSink::default();
     scan::scan_object(&payload, &mut claims, Unwanted::Skip).map_err(|err| {
-        if err.starts_with(scan::DUPLICATE) {
+        if err.is_duplicate() {
             malformed("the claims repeat a member name")
         } else {
             malformed("the claims are not a JSON object")
