@@ -9,7 +9,9 @@
 //! - `claims::<StandardClaims>()`, when it deserializes, has the same `sub`, `iss`, `jti` as
 //!   `claims_json()` and as `subject()` / `issuer()`, the same `exp` as `expires_at()`, and every
 //!   other member equal to the JSON view's;
-//! - a second `verify` of the same token, decoded afresh from its payload, sees the same claims;
+//! - a second `verify` of the same token, decoded afresh from its payload by `serde_json`, sees
+//!   the same typed claims as `claims()` (which reads them with the verifier's own deserializer,
+//!   `json_de`, falling back to `serde_json` only for rare shapes);
 //! - under the strict policy the typed claims carry the configured issuer and audience.
 //!
 //! And for every refused token: a payload `serde_json` reads as an object, with no member name

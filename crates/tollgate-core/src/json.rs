@@ -363,7 +363,7 @@ impl<'a> Reader<'a> {
     /// A number, read strictly: its value, which must be finite as `f64`.
     pub(crate) fn number(&mut self) -> Result<f64, JsonError> {
         let start = self.at;
-        let shape = self.number_syntax()?;
+        let shape = self.number_shape()?;
         if let NumberShape::Integer {
             negative,
             significand: Some(significand),
@@ -385,7 +385,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the number grammar (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`), and
     /// what a strict read needs to value it quickly.
-    fn number_syntax(&mut self) -> Result<NumberShape, JsonError> {
+    pub(crate) fn number_shape(&mut self) -> Result<NumberShape, JsonError> {
         let negative = self.peek() == Some(b'-');
         if negative {
             self.at += 1;
@@ -430,6 +430,37 @@ impl<'a> Reader<'a> {
         } else {
             NumberShape::Other
         })
+    }
+
+    /// A number, syntax only.
+    fn skip_number(&mut self) -> Result<(), JsonError> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.at += 1;
+                if matches!(self.peek(), Some(b'0'..=b'9')) {
+                    return Err(self.error("a number with a leading zero"));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                self.digit_run();
+            }
+            _ => return Err(self.error("an invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            self.digits()?;
+        }
+        Ok(())
     }
 
     /// One or more digits (of a fraction or an exponent).
@@ -500,7 +531,7 @@ impl<'a> Reader<'a> {
             // A value.
             match self.peek_token() {
                 Some(b'"') => self.skip_string()?,
-                Some(b'-' | b'0'..=b'9') => self.number_syntax().map(drop)?,
+                Some(b'-' | b'0'..=b'9') => self.skip_number()?,
                 Some(open @ (b'{' | b'[')) => {
                     self.at += 1;
                     containers.push(open == b'{');
@@ -596,8 +627,8 @@ impl Containers {
     }
 }
 
-/// What [`Reader::number_syntax`] saw.
-enum NumberShape {
+/// What [`Reader::number_shape`] saw.
+pub(crate) enum NumberShape {
     /// No fraction or exponent; the digits' value when there are at most 19 of them.
     Integer {
         negative: bool,

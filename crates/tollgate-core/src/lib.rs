@@ -66,6 +66,7 @@ pub mod dpop;
 mod error;
 mod header_memo;
 mod json;
+mod json_de;
 mod jwk;
 mod jws;
 mod key;

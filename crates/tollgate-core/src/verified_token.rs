@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::claims::AccessClaims;
 use crate::error::Error;
+use crate::json_de;
 use crate::jws::TokenHeader;
 use crate::key::VerificationKey;
 use crate::registered::TimeClaims;
@@ -218,7 +219,7 @@ impl VerifiedToken {
             return Ok(claims);
         }
         let claims = Arc::new(
-            serde_json::from_slice::<T>(&self.entry.payload)
+            json_de::from_slice::<T>(&self.entry.payload)
                 .map_err(|e| Error::ClaimsShape(e.to_string()))?,
         );
         self.entry.typed.insert(claims.clone());
