@@ -386,28 +386,49 @@ impl<'a> Reader<'a> {
     /// Reads the number grammar (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`), and
     /// what a strict read needs to value it quickly.
     pub(crate) fn number_shape(&mut self) -> Result<NumberShape, JsonError> {
+        let (negative, digits) = self.integer_part()?;
+        if !self.fraction_and_exponent()? {
+            return Ok(NumberShape::Other);
+        }
+        // Nineteen digits always fit a u64; past them `serde_json` decides.
+        let significand = (digits.len() <= 19).then(|| {
+            digits
+                .iter()
+                .fold(0u64, |value, d| value * 10 + u64::from(d - b'0'))
+        });
+        Ok(NumberShape::Integer {
+            negative,
+            significand,
+        })
+    }
+
+    /// A number, syntax only (its digits are not valued).
+    fn skip_number(&mut self) -> Result<(), JsonError> {
+        self.integer_part()?;
+        self.fraction_and_exponent().map(drop)
+    }
+
+    /// `-? (0 | [1-9][0-9]*)`: whether it is negative, and its digits.
+    fn integer_part(&mut self) -> Result<(bool, &'a [u8]), JsonError> {
         let negative = self.peek() == Some(b'-');
         if negative {
             self.at += 1;
         }
-        let mut significand: Option<u64> = Some(0);
         match self.peek() {
             Some(b'0') => {
                 self.at += 1;
                 if matches!(self.peek(), Some(b'0'..=b'9')) {
                     return Err(self.error("a number with a leading zero"));
                 }
+                Ok((negative, b"0"))
             }
-            Some(b'1'..=b'9') => {
-                let run = self.digit_run();
-                // Nineteen digits always fit a u64; past them `serde_json` decides.
-                significand = (run.len() <= 19).then(|| {
-                    run.iter()
-                        .fold(0u64, |value, d| value * 10 + u64::from(d - b'0'))
-                });
-            }
-            _ => return Err(self.error("an invalid number")),
+            Some(b'1'..=b'9') => Ok((negative, self.digit_run())),
+            _ => Err(self.error("an invalid number")),
         }
+    }
+
+    /// `(. [0-9]+)? ([eE] [+-]? [0-9]+)?`: true when there was neither (an integer).
+    fn fraction_and_exponent(&mut self) -> Result<bool, JsonError> {
         let mut integer = true;
         if self.peek() == Some(b'.') {
             integer = false;
@@ -422,45 +443,7 @@ impl<'a> Reader<'a> {
             }
             self.digits()?;
         }
-        Ok(if integer {
-            NumberShape::Integer {
-                negative,
-                significand,
-            }
-        } else {
-            NumberShape::Other
-        })
-    }
-
-    /// A number, syntax only.
-    fn skip_number(&mut self) -> Result<(), JsonError> {
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        match self.peek() {
-            Some(b'0') => {
-                self.at += 1;
-                if matches!(self.peek(), Some(b'0'..=b'9')) {
-                    return Err(self.error("a number with a leading zero"));
-                }
-            }
-            Some(b'1'..=b'9') => {
-                self.digit_run();
-            }
-            _ => return Err(self.error("an invalid number")),
-        }
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            self.digits()?;
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.at += 1;
-            }
-            self.digits()?;
-        }
-        Ok(())
+        Ok(integer)
     }
 
     /// One or more digits (of a fraction or an exponent).

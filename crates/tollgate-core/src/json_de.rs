@@ -25,6 +25,27 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use crate::json::{JsonError, Literal, NumberShape, Reader};
 
+/// `Deserializer` methods that read a number the one way `serde_json` reads every number type.
+macro_rules! numbers {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            match self.reader.peek_token() {
+                Some(b'-' | b'0'..=b'9') => self.number(visitor),
+                _ => self.give_up(),
+            }
+        }
+    )*};
+}
+
+/// `Deserializer` methods this path never serves: `serde_json` reads the document instead.
+macro_rules! given_up {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'a>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+            self.give_up()
+        }
+    )*};
+}
+
 /// `T` from the JSON document `bytes`, as `serde_json::from_slice` reads it.
 pub(crate) fn from_slice<'a, T: de::Deserialize<'a>>(bytes: &'a [u8]) -> serde_json::Result<T> {
     let gave_up = Cell::new(false);
@@ -152,50 +173,10 @@ impl<'a> de::Deserializer<'a> for Fast<'_, 'a> {
         }
     }
 
-    fn deserialize_i8<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
-
-    fn deserialize_i16<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
-
-    fn deserialize_i32<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
-
-    fn deserialize_i64<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
-
-    fn deserialize_u8<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
-
-    fn deserialize_u16<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
-
-    fn deserialize_u32<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
-
-    /// Every number type but the 128-bit ones is read alike by `serde_json`
-    /// (`deserialize_number`): the number as parsed, whatever type was asked for.
-    fn deserialize_u64<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        match self.reader.peek_token() {
-            Some(b'-' | b'0'..=b'9') => self.number(visitor),
-            _ => self.give_up(),
-        }
-    }
-
-    fn deserialize_f32<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
-
-    fn deserialize_f64<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.deserialize_u64(visitor)
-    }
+    // Every number type but the 128-bit ones is read alike by `serde_json`
+    // (`deserialize_number`): the number as parsed, whatever type was asked for.
+    numbers! { deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_u8
+    deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32 deserialize_f64 }
 
     fn deserialize_str<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         match self.reader.peek_token() {
@@ -295,26 +276,6 @@ impl<'a> de::Deserializer<'a> for Fast<'_, 'a> {
         visitor.visit_unit()
     }
 
-    fn deserialize_i128<V: Visitor<'a>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-        self.give_up()
-    }
-
-    fn deserialize_u128<V: Visitor<'a>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-        self.give_up()
-    }
-
-    fn deserialize_char<V: Visitor<'a>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-        self.give_up()
-    }
-
-    fn deserialize_bytes<V: Visitor<'a>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-        self.give_up()
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'a>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
-        self.give_up()
-    }
-
     fn deserialize_enum<V: Visitor<'a>>(
         self,
         _name: &'static str,
@@ -323,6 +284,9 @@ impl<'a> de::Deserializer<'a> for Fast<'_, 'a> {
     ) -> Result<V::Value, Self::Error> {
         self.give_up()
     }
+
+    given_up! { deserialize_i128 deserialize_u128 deserialize_char deserialize_bytes
+    deserialize_byte_buf }
 }
 
 /// The items of an array being read.
@@ -411,6 +375,12 @@ struct Key<'r, 'a> {
     gave_up: &'r Cell<bool>,
 }
 
+impl Key<'_, '_> {
+    fn give_up<T>(&self) -> Result<T, serde_json::Error> {
+        give_up(self.gave_up)
+    }
+}
+
 impl<'a> de::Deserializer<'a> for Key<'_, 'a> {
     type Error = serde_json::Error;
 
@@ -437,84 +407,17 @@ impl<'a> de::Deserializer<'a> for Key<'_, 'a> {
         self.deserialize_any(visitor)
     }
 
-    fn deserialize_bool<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_i8<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_i16<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_i32<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_i64<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_i128<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_u8<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_u16<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_u32<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_u64<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_u128<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_f32<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_f64<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_char<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_bytes<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_byte_buf<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_option<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_unit<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
+    given_up! { deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+    deserialize_i128 deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+    deserialize_u128 deserialize_f32 deserialize_f64 deserialize_char deserialize_bytes
+    deserialize_byte_buf deserialize_option deserialize_unit deserialize_seq deserialize_map }
 
     fn deserialize_unit_struct<V: Visitor<'a>>(
         self,
         _: &'static str,
         _: V,
     ) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
+        self.give_up()
     }
 
     fn deserialize_newtype_struct<V: Visitor<'a>>(
@@ -522,15 +425,11 @@ impl<'a> de::Deserializer<'a> for Key<'_, 'a> {
         _: &'static str,
         _: V,
     ) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_seq<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
+        self.give_up()
     }
 
     fn deserialize_tuple<V: Visitor<'a>>(self, _: usize, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
+        self.give_up()
     }
 
     fn deserialize_tuple_struct<V: Visitor<'a>>(
@@ -539,11 +438,7 @@ impl<'a> de::Deserializer<'a> for Key<'_, 'a> {
         _: usize,
         _: V,
     ) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
-    }
-
-    fn deserialize_map<V: Visitor<'a>>(self, _: V) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
+        self.give_up()
     }
 
     fn deserialize_struct<V: Visitor<'a>>(
@@ -552,7 +447,7 @@ impl<'a> de::Deserializer<'a> for Key<'_, 'a> {
         _: &'static [&'static str],
         _: V,
     ) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
+        self.give_up()
     }
 
     fn deserialize_enum<V: Visitor<'a>>(
@@ -561,7 +456,7 @@ impl<'a> de::Deserializer<'a> for Key<'_, 'a> {
         _: &'static [&'static str],
         _: V,
     ) -> Result<V::Value, Self::Error> {
-        give_up(self.gave_up)
+        self.give_up()
     }
 }
 
