@@ -576,8 +576,8 @@ impl Config {
         error: AuthError,
         presented: Option<AuthScheme>,
         headers: &http::HeaderMap,
+        span: &tracing::Span,
     ) -> Response<Body> {
-        let span = tracing::Span::current();
         span.record("outcome", "rejected");
         span.record("reason", error.reason());
         let status = error.status().as_u16();
@@ -613,7 +613,7 @@ impl Config {
 
     /// Decides a request as far as it can without waiting.
     #[inline]
-    fn decide(&self, seen: Seen<'_>) -> Step {
+    fn decide(&self, seen: Seen<'_>, span: &tracing::Span) -> Step {
         let found = match find_token(&self.sources, seen.headers, seen.query) {
             Err(why) => return Step::refused(AuthError::InvalidRequest(why), None),
             Ok(None) if self.mode == Mode::Required => {
@@ -622,9 +622,10 @@ impl Config {
             Ok(None) => return Step::Anonymous,
             Ok(Some(found)) => found,
         };
-        let span = tracing::Span::current();
-        span.record("token_source", found.location.as_str());
-        span.record("scheme", found.scheme.as_str());
+        if !span.is_disabled() {
+            span.record("token_source", found.location.as_str());
+            span.record("scheme", found.scheme.as_str());
+        }
         let scheme = found.scheme;
         if let Some(https) = &self.https
             && !https.allows(seen.scheme, seen.headers, seen.extensions)
@@ -709,13 +710,17 @@ impl Config {
 
     /// Leaves the verified token (and proof) in the request for extractors and guards; returns
     /// the nonce for the response of a DPoP request when nonces are on.
-    fn accept<B>(&self, request: &mut Request<B>, accepted: Accepted) -> Option<HeaderValue> {
+    fn accept<B>(
+        &self,
+        request: &mut Request<B>,
+        accepted: Accepted,
+        span: &tracing::Span,
+    ) -> Option<HeaderValue> {
         let Accepted {
             verified,
             proof,
             scheme,
         } = accepted;
-        let span = tracing::Span::current();
         if !span.is_disabled() {
             span.record("outcome", "verified");
             if self.trace_subject
@@ -783,14 +788,14 @@ where
         let entered = span.enter();
         let config = &*self.config;
         let answered = ResponseFuture::answered;
-        let waiting = match config.decide(Seen::of(&request)) {
+        let waiting = match config.decide(Seen::of(&request), &span) {
             Step::Bound(Bound::Done(Ok(accepted))) => {
-                let nonce = config.accept(&mut request, accepted);
+                let nonce = config.accept(&mut request, accepted, &span);
                 drop(entered);
                 return self.pass(request, nonce, span);
             }
             Step::Bound(Bound::Done(Err(Refused(error, presented)))) => {
-                return answered(config.refuse(error, presented, request.headers()));
+                return answered(config.refuse(error, presented, request.headers(), &span));
             }
             Step::Anonymous => {
                 span.record("outcome", "anonymous");
@@ -810,6 +815,8 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
+        // The future runs inside `span` (`instrument` below) and records its outcome in it.
+        let own_span = span.clone();
         let future = async move {
             let bound = match waiting {
                 Ok(bound) => bound,
@@ -826,9 +833,9 @@ where
                 },
             };
             let nonce = match bound.settle().await {
-                Ok(accepted) => config.accept(&mut request, accepted),
+                Ok(accepted) => config.accept(&mut request, accepted, &own_span),
                 Err(Refused(error, presented)) => {
-                    return Ok(config.refuse(error, presented, request.headers()));
+                    return Ok(config.refuse(error, presented, request.headers(), &own_span));
                 }
             };
             let response = inner.call(request).await?;
