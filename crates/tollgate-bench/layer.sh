@@ -9,7 +9,7 @@
 #
 # Writes every round's criterion medians to $OUT/layer.tsv (case, variant, round, ns) and prints
 # the medians over the rounds, the before/after ratio and the differences the targets use
-# (cache hit - no-auth, miss - sig-only floor, MultiIssuer hit - single-issuer hit).
+# (cache hit - no-auth and - handoff, miss - sig-only floor, MultiIssuer hit - single-issuer hit).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -75,7 +75,7 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 runs = {}
 for r in rows:
     runs.setdefault((r["case"], r["variant"]), []).append(float(r["ns"]))
-ORDER = ["no-auth", "sig-only", "tollgate-cache-hit", "tollgate-reuse-1000",
+ORDER = ["no-auth", "handoff", "sig-only", "tollgate-cache-hit", "tollgate-reuse-1000",
          "tollgate-multi-issuer-hit", "tollgate-cache-churn", "tollgate-cache-off",
          "tollgate-refuse-expired"]
 seen = list(dict.fromkeys(r["case"] for r in rows))
@@ -101,6 +101,8 @@ print()
 print("| difference | " + " | ".join(variants) + " |")
 print("|---|" + "---:|" * len(variants))
 for label, a, b in (("cache hit - no-auth", "tollgate-cache-hit", "no-auth"),
+                    ("cache hit - handoff", "tollgate-cache-hit", "handoff"),
+                    ("handoff - no-auth", "handoff", "no-auth"),
                     ("reuse-1000 hit - no-auth", "tollgate-reuse-1000", "no-auth"),
                     ("MultiIssuer hit - single-issuer hit", "tollgate-multi-issuer-hit", "tollgate-cache-hit"),
                     ("cache off - sig-only", "tollgate-cache-off", "sig-only"),

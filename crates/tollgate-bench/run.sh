@@ -16,7 +16,9 @@
 # rs256-unknown-kid (refusals).
 #
 # Knobs (environment): SCENARIOS, MODES (the servers of the non-refusal single-issuer scenarios;
-# add `sig-only`, the no-auth app plus a bare RS256 signature check, for the physical floor),
+# add `sig-only`, the no-auth app plus a bare RS256 signature check, for the physical floor,
+# and `handoff`, the no-auth app behind a layer that only hands the handler a fixed identity
+# through the request extensions, for the floor of any layer's cache hit),
 # REFUSE_MODES, MULTI_MODES, ZIPF_MODES (the servers of the refusal, multi-hits and zipf
 # scenarios), ROUNDS_MAIN (5, the RS256 scenarios), ROUNDS (3, the rest),
 # DURATION (wrk seconds, 4), CONNECTIONS (32), SERVER_CPU (0), CLIENT_CPU (1), OUT (directory),

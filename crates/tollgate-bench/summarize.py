@@ -13,7 +13,7 @@ import csv
 import statistics
 import sys
 
-ORDER = ["noauth", "sig-only", "tollgate", "tollgate-before", "tollgate-nocache",
+ORDER = ["noauth", "handoff", "sig-only", "tollgate", "tollgate-before", "tollgate-nocache",
          "tollgate-before-nocache", "plain", "jwt-authorizer", "axum-jwt-auth"]
 # the mode each Tollgate mode is compared with in the "x before" columns
 BEFORE = {"tollgate": "tollgate-before", "tollgate-nocache": "tollgate-before-nocache"}

@@ -116,6 +116,11 @@ fn bench_layer(c: &mut Criterion) {
     group.bench_function("no-auth", |b| {
         b.iter(|| runtime.block_on(call(&open, black_box(&single))))
     });
+    // The floor of any layer's hit: a layer that only hands the handler a fixed identity.
+    let handoff = tollgate_bench::handoff_router();
+    group.bench_function("handoff", |b| {
+        b.iter(|| runtime.block_on(call(&handoff, black_box(&single))))
+    });
     group.bench_function("tollgate-cache-hit", |b| {
         b.iter(|| runtime.block_on(call(&protected, black_box(&single))))
     });

@@ -6,6 +6,8 @@
 //!
 //! `instructions MODE REQUESTS`, MODE one of:
 //! - `noauth`: no authentication; `sig-only`: no-auth plus the bare RS256 signature check;
+//! - `handoff`: no-auth behind a layer that only hands the handler a fixed identity
+//!   ([`tollgate_bench::handoff_router`]): the floor of any authentication layer's cache hit;
 //! - `hit`: one cached token; `reuse`: 100 cached tokens round-robin;
 //! - `multi-hit`: one cached token behind a two-issuer `MultiIssuer`;
 //! - `off`: no token cache, a pool of tokens; `churn`: a 16-entry cache, every token admitted and
@@ -81,7 +83,7 @@ fn main() {
     let key = SigningKey::generate(Algorithm::RS256).unwrap();
     let keys = jwks(&key);
     let pool_size = match mode.as_str() {
-        "hit" | "multi-hit" | "noauth" | "sig-only" => 1,
+        "hit" | "multi-hit" | "noauth" | "handoff" | "sig-only" => 1,
         "reuse" => 100,
         _ => requests.min(200),
     };
@@ -107,6 +109,7 @@ fn main() {
     }
     let app = match mode.as_str() {
         "noauth" => Router::new().route("/me", get(|| async { Json(json!({"sub": "anonymous"})) })),
+        "handoff" => tollgate_bench::handoff_router(),
         "sig-only" => tollgate_bench::sig_only_router(&key.to_pkcs8_pem().unwrap()),
         "off" => protected(Cache::Off),
         "churn" => protected(Cache::Entries(16)),
@@ -140,7 +143,7 @@ fn main() {
         // Two sightings each: cached from here on.
         drive(&runtime, &app, measured, 2 * measured.len());
     }
-    let measured = if mode == "noauth" || mode == "sig-only" {
+    let measured = if matches!(mode.as_str(), "noauth" | "handoff" | "sig-only") {
         warm
     } else {
         measured

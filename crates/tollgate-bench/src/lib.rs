@@ -539,6 +539,53 @@ pub fn sig_only_router(pkcs8_pem: &str) -> axum::Router {
         .route_layer(from_fn_with_state(key, check))
 }
 
+/// The hand-off floor: `GET /me` behind a `route_layer` that reads nothing and hands the
+/// handler a fixed identity through the request extensions, which the handler takes as its
+/// claims type: what any authentication layer for axum costs before it looks at a token (the
+/// layered route's per-request service clone, one extension inserted and extracted, one claims
+/// value cloned), measured to tell that apart from what Tollgate's own cache hit costs.
+pub fn handoff_router() -> axum::Router {
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use axum::extract::Extension;
+    use axum::routing::get;
+
+    #[derive(Clone)]
+    struct Handoff<S> {
+        inner: S,
+        identity: Arc<MeClaims>,
+    }
+    impl<S, B> tower::Service<axum::http::Request<B>> for Handoff<S>
+    where
+        S: tower::Service<axum::http::Request<B>>,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = S::Future;
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.inner.poll_ready(cx)
+        }
+        fn call(&mut self, mut request: axum::http::Request<B>) -> Self::Future {
+            request.extensions_mut().insert(self.identity.clone());
+            self.inner.call(request)
+        }
+    }
+    async fn me(Extension(claims): Extension<Arc<MeClaims>>) -> axum::Json<Value> {
+        let MeClaims { sub } = MeClaims::clone(&claims);
+        axum::Json(json!({ "sub": sub }))
+    }
+    let identity = Arc::new(MeClaims {
+        sub: "user-0".into(),
+    });
+    axum::Router::new()
+        .route("/me", get(me))
+        .route_layer(tower::layer::layer_fn(move |inner| Handoff {
+            inner,
+            identity: identity.clone(),
+        }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

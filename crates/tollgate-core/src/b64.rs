@@ -59,18 +59,46 @@ pub(crate) fn decode_into(input: &str, out: &mut [u8]) -> Option<usize> {
     // once at the end.
     let mut seen = 0u32;
     let [t0, t1, t2, t3] = &SEXTETS;
+    let sextets = |c: &[u8; 4]| {
+        t0[usize::from(c[0])]
+            | t1[usize::from(c[1])]
+            | t2[usize::from(c[2])]
+            | t3[usize::from(c[3])]
+    };
+    // Eight characters (six bytes) at a time while eight bytes of room remain, written as one
+    // eight-byte store whose last two bytes the next block overwrites: about a third fewer
+    // instructions per character than three one-byte stores per quad.
+    let (mut at, mut written) = (0, 0);
+    while let (Some(chars), Some(room)) = (input.get(at..at + 8), out.get_mut(written..written + 8))
+    {
+        let (Ok(first), Ok(second)) = (
+            <&[u8; 4]>::try_from(&chars[..4]),
+            <&[u8; 4]>::try_from(&chars[4..]),
+        ) else {
+            break;
+        };
+        let (high, low) = (sextets(first), sextets(second));
+        seen |= high | low;
+        let six = (u64::from(high) << 40) | (u64::from(low) << 16);
+        room.copy_from_slice(&six.to_be_bytes());
+        at += 8;
+        written += 6;
+    }
+    let (Some(input), Some(out)) = (input.get(at..), out.get_mut(written..)) else {
+        return None;
+    };
     let quads = input.chunks_exact(4);
     let tail = quads.remainder();
     let mut out_quads = out.chunks_exact_mut(3);
-    for (quad, written) in quads.zip(&mut out_quads) {
-        let bits = t0[usize::from(quad[0])]
-            | t1[usize::from(quad[1])]
-            | t2[usize::from(quad[2])]
-            | t3[usize::from(quad[3])];
+    for (quad, bytes) in quads.zip(&mut out_quads) {
+        let Ok(quad) = <&[u8; 4]>::try_from(quad) else {
+            return None;
+        };
+        let bits = sextets(quad);
         seen |= bits;
-        written[0] = (bits >> 16) as u8;
-        written[1] = (bits >> 8) as u8;
-        written[2] = bits as u8;
+        bytes[0] = (bits >> 16) as u8;
+        bytes[1] = (bits >> 8) as u8;
+        bytes[2] = bits as u8;
     }
     let out_tail = out_quads.into_remainder();
     // The 2- or 3-character end (1 is an impossible length, refused above), read as the start

@@ -113,7 +113,7 @@ pub enum Malformed {
     /// The header's `kid` is longer than 256 bytes.
     KidTooLong,
     /// The payload holds a value no claims view can represent: a lone UTF-16 surrogate escape,
-    /// a number beyond the range of `f64`, nesting deeper than 128 levels.
+    /// a number beyond the range of `f64`, nesting deeper than 127 levels (`serde_json`'s limit).
     UnreadableClaims,
 }
 

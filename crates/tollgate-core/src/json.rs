@@ -132,6 +132,7 @@ impl<'a> Reader<'a> {
 
     /// The next member name of an object opened with [`Reader::begin_object`], read strictly,
     /// with the `:` after it; `None` at the object's end (its `}` read). `first` starts `true`.
+    #[inline]
     pub(crate) fn next_member(
         &mut self,
         first: &mut bool,

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! bench-server <mode> <port> [--alg RS256|ES256|EdDSA|HS256] [--issuers 1|2]
-//! modes: noauth | sig-only | tollgate | tollgate-nocache | plain | jwt-authorizer | axum-jwt-auth
+//! modes: noauth | handoff | sig-only | tollgate | tollgate-nocache | plain | jwt-authorizer |
+//!        axum-jwt-auth
 //! ```
 //! Routes: `GET /public` (no auth), `GET /me` (auth; `{"sub": ...}`), and for the Tollgate modes
 //! `GET /stats` (cache and JWKS counters, outside the layer). The process also serves the public
@@ -140,6 +141,10 @@ async fn serve(mode: String, port: u16, setup: Setup) {
                 .route("/public", get(public));
             serve08(addr, app).await;
         }
+        "handoff" => {
+            let app = tollgate_bench::handoff_router().route("/public", get(public));
+            serve08(addr, app).await;
+        }
         "sig-only" => {
             assert!(!setup.two_issuers, "sig-only checks one key");
             serve08(addr, sig_only_app(&keys, alg)).await
@@ -155,7 +160,7 @@ async fn serve(mode: String, port: u16, setup: Setup) {
             serve08(addr, app).await;
         }
         other => panic!(
-            "unknown mode {other}: noauth, sig-only, tollgate, tollgate-nocache, plain, jwt-authorizer, axum-jwt-auth"
+            "unknown mode {other}: noauth, handoff, sig-only, tollgate, tollgate-nocache, plain, jwt-authorizer, axum-jwt-auth"
         ),
     }
 }
