@@ -53,7 +53,7 @@ modes = list(dict.fromkeys(r["mode"] for r in rows))
 before = any(v == "before" for _, v in per)
 # What Tollgate adds over its floor: no-auth for cache hits, no-auth plus the bare signature
 # check (sig-only) for full verifications.
-HITS = ("hit", "reuse", "multi-hit", "dpop-es256", "dpop-eddsa")
+HITS = ("handoff", "hit", "reuse", "multi-hit", "dpop-es256", "dpop-eddsa")
 floors = {"noauth": None, "sig-only": None}
 head = "| mode | after | after - floor |" + (" before | after / before |" if before else "")
 print(head)
@@ -62,6 +62,10 @@ for m in modes:
     a = per.get((m, "after"))
     floor = per.get(("noauth" if m in HITS else "sig-only", "after"))
     over = "-" if m in floors or floor is None else f"{a - floor:+,.0f} ({'no-auth' if m in HITS else 'sig-only'})"
+    # a hit also against the hand-off floor (any layer handing claims to the handler)
+    handoff = per.get(("handoff", "after"))
+    if m in ("hit", "reuse", "multi-hit") and handoff is not None:
+        over += f", {a - handoff:+,.0f} (handoff)"
     cells = [m, f"{a:,.0f}", over]
     if before:
         b = per.get((m, "before"))
