@@ -122,30 +122,28 @@ impl<'r, 'a> Fast<'r, 'a> {
 
     fn seq<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, serde_json::Error> {
         self.reader.begin_array().map_err(json_error)?;
-        let mut items = Items {
-            reader: &mut *self.reader,
-            gave_up: self.gave_up,
-            first: true,
-            done: false,
-        };
-        let value = visitor.visit_seq(&mut items)?;
-        // `serde_json` refuses an array its visitor did not read to the end.
-        if !items.done {
-            return self.give_up();
-        }
-        Ok(value)
+        self.contents(|open| visitor.visit_seq(open))
     }
 
     fn map<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, serde_json::Error> {
         self.reader.begin_object().map_err(json_error)?;
-        let mut members = Members {
+        self.contents(|open| visitor.visit_map(open))
+    }
+
+    /// Visits the items or members of the array or object just opened; `serde_json` refuses one
+    /// its visitor did not read to the end, so that is given up.
+    fn contents<T>(
+        self,
+        visit: impl FnOnce(&mut Open<'_, 'a>) -> Result<T, serde_json::Error>,
+    ) -> Result<T, serde_json::Error> {
+        let mut open = Open {
             reader: &mut *self.reader,
             gave_up: self.gave_up,
             first: true,
             done: false,
         };
-        let value = visitor.visit_map(&mut members)?;
-        if !members.done {
+        let value = visit(&mut open)?;
+        if !open.done {
             return self.give_up();
         }
         Ok(value)
@@ -289,16 +287,16 @@ impl<'a> de::Deserializer<'a> for Fast<'_, 'a> {
     deserialize_byte_buf }
 }
 
-/// The items of an array being read.
-struct Items<'r, 'a> {
+/// The items or members of an array or object being read.
+struct Open<'r, 'a> {
     reader: &'r mut Reader<'a>,
     gave_up: &'r Cell<bool>,
     first: bool,
-    /// The closing `]` was read.
+    /// The closing bracket was read.
     done: bool,
 }
 
-impl<'a> SeqAccess<'a> for &mut Items<'_, 'a> {
+impl<'a> SeqAccess<'a> for &mut Open<'_, 'a> {
     type Error = serde_json::Error;
 
     fn next_element_seed<T: DeserializeSeed<'a>>(
@@ -320,16 +318,7 @@ impl<'a> SeqAccess<'a> for &mut Items<'_, 'a> {
     }
 }
 
-/// The members of an object being read.
-struct Members<'r, 'a> {
-    reader: &'r mut Reader<'a>,
-    gave_up: &'r Cell<bool>,
-    first: bool,
-    /// The closing `}` was read.
-    done: bool,
-}
-
-impl<'a> MapAccess<'a> for &mut Members<'_, 'a> {
+impl<'a> MapAccess<'a> for &mut Open<'_, 'a> {
     type Error = serde_json::Error;
 
     fn next_key_seed<K: DeserializeSeed<'a>>(
