@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tollgate::testing::SigningKey;
 use tollgate::{AuthLayer, Claims};
 use tollgate_bench::api::{self, Cache};
-use tollgate_bench::{ISSUER, ISSUER2, MeClaims};
+use tollgate_bench::{ISSUER, ISSUER2, MeClaims, served};
 use tollgate_core::remote::MultiIssuer;
 use tollgate_core::{Algorithm, KeySet, TokenCacheStats, Validation, Verifier};
 use tower::ServiceExt;
@@ -47,10 +47,13 @@ async fn me(Claims(claims): Claims<MeClaims>) -> Json<Value> {
 
 fn apps(keys: &KeySet, cache: Cache) -> (Router, Router, Verifier) {
     let verifier = api::verifier(policy(ISSUER), keys.clone(), cache);
-    let protected = Router::new()
-        .route("/me", get(me))
-        .route_layer(AuthLayer::new(verifier.clone()));
-    let open = Router::new().route("/me", get(|| async { Json(json!({"sub": "anonymous"})) }));
+    let protected = served(
+        Router::new()
+            .route("/me", get(me))
+            .route_layer(AuthLayer::new(verifier.clone())),
+    );
+    let open =
+        served(Router::new().route("/me", get(|| async { Json(json!({"sub": "anonymous"})) })));
     (open, protected, verifier)
 }
 
@@ -59,9 +62,11 @@ fn multi_issuer_app(first: &KeySet, second: &KeySet) -> (Router, MultiIssuer, [V
     let a = api::verifier(policy(ISSUER), first.clone(), Cache::Default);
     let b = api::verifier(policy(ISSUER2), second.clone(), Cache::Default);
     let multi = api::multi_issuer([(ISSUER, a.clone()), (ISSUER2, b.clone())]);
-    let app = Router::new()
-        .route("/me", get(me))
-        .route_layer(AuthLayer::new(multi.clone()));
+    let app = served(
+        Router::new()
+            .route("/me", get(me))
+            .route_layer(AuthLayer::new(multi.clone())),
+    );
     (app, multi, [a, b])
 }
 
@@ -117,7 +122,7 @@ fn bench_layer(c: &mut Criterion) {
         b.iter(|| runtime.block_on(call(&open, black_box(&single))))
     });
     // The floor of any layer's hit: a layer that only hands the handler a fixed identity.
-    let handoff = tollgate_bench::handoff_router();
+    let handoff = served(tollgate_bench::handoff_router());
     group.bench_function("handoff", |b| {
         b.iter(|| runtime.block_on(call(&handoff, black_box(&single))))
     });
@@ -189,7 +194,9 @@ fn bench_layer(c: &mut Criterion) {
     });
     // `tollgate-cache-off` minus this is what Tollgate adds to a token's first request beyond
     // the cryptography.
-    let sig_only = tollgate_bench::sig_only_router(&key.to_pkcs8_pem().unwrap());
+    let sig_only = served(tollgate_bench::sig_only_router(
+        &key.to_pkcs8_pem().unwrap(),
+    ));
     group.bench_function("sig-only", |b| {
         b.iter(|| runtime.block_on(call(&sig_only, black_box(&single))))
     });

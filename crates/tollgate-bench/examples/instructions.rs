@@ -107,7 +107,7 @@ fn main() {
     } {
         return dpop(&key, &keys, alg, requests);
     }
-    let app = match mode.as_str() {
+    let app = tollgate_bench::served(match mode.as_str() {
         "noauth" => Router::new().route("/me", get(|| async { Json(json!({"sub": "anonymous"})) })),
         "handoff" => tollgate_bench::handoff_router(),
         "sig-only" => tollgate_bench::sig_only_router(&key.to_pkcs8_pem().unwrap()),
@@ -133,7 +133,7 @@ fn main() {
                 .route_layer(AuthLayer::new(multi))
         }
         other => panic!("unknown mode {other}"),
-    };
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -183,7 +183,7 @@ fn dpop(key: &SigningKey, keys: &KeySet, alg: Algorithm, requests: usize) {
             DpopMode::Required,
         )
         .build();
-    let app = Router::new().route("/me", get(me)).route_layer(layer);
+    let app = tollgate_bench::served(Router::new().route("/me", get(me)).route_layer(layer));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -539,6 +539,14 @@ pub fn sig_only_router(pkcs8_pem: &str) -> axum::Router {
         .route_layer(from_fn_with_state(key, check))
 }
 
+/// `router` as `axum::serve` runs it: its handlers turned into routes, layers applied, once
+/// (`Router::with_state`, which the server calls per connection). The in-memory benchmarks call
+/// a router through `oneshot`; without this step axum rebuilds every handler's route and applies
+/// every `route_layer` again on each request, a cost no served app pays.
+pub fn served(router: axum::Router) -> axum::Router {
+    router.with_state(())
+}
+
 /// The hand-off floor: `GET /me` behind a `route_layer` that reads nothing and hands the
 /// handler a fixed identity through the request extensions, which the handler takes as its
 /// claims type: what any authentication layer for axum costs before it looks at a token (the
