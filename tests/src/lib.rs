@@ -245,6 +245,59 @@ pub fn tamper_signature(token: &str) -> String {
     format!("{rest}.{}", b64(&bytes))
 }
 
+/// Byte strings that are not an RFC 6750 `b64token`, most of them a valid `token` with
+/// something around it: what `TokenVerifier::start_presented` must answer `None` for, whether
+/// or not `token` is cached.
+pub fn not_b64tokens(token: &str) -> Vec<Vec<u8>> {
+    let mut cases: Vec<Vec<u8>> = [
+        format!("{token},"),
+        format!("{token} "),
+        format!(" {token}"),
+        format!("{token}\u{e9}"),
+        format!("{token}=x"),
+        format!("{token},{token}"),
+        String::new(),
+        "==".into(),
+        "a b".into(),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect();
+    let mut not_utf8 = token.as_bytes().to_vec();
+    not_utf8.push(0xff);
+    cases.push(not_utf8);
+    cases
+}
+
+/// Asserts that `verifier.start_presented` answers `None` for every one of [`not_b64tokens`]
+/// around `token` (cached or not).
+pub fn assert_no_answer_for_non_tokens(verifier: &impl tollgate_core::TokenVerifier, token: &str) {
+    for bytes in not_b64tokens(token) {
+        assert!(
+            verifier.start_presented(&bytes).is_none(),
+            "{:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+}
+
+/// Asserts that `verifier.start_presented` decides `token` at once, as `start` does, and
+/// returns its refusal (`None`: verified).
+pub fn presented_like_start(
+    verifier: &impl tollgate_core::TokenVerifier,
+    token: &str,
+) -> Option<tollgate_core::Error> {
+    let outcome = |verification: Option<tollgate_core::Verification>| {
+        verification
+            .and_then(|v| v.done())
+            .expect("decided at once")
+            .err()
+    };
+    let presented = outcome(verifier.start_presented(token.as_bytes()));
+    assert_eq!(presented, outcome(Some(verifier.start(token))), "{token}");
+    presented
+}
+
 /// Drives a future to completion on this thread. For benches: static key sources answer
 /// synchronously, so one poll completes the verification.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {

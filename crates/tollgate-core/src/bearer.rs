@@ -93,20 +93,57 @@ pub fn parse(value: &str) -> Result<&str, BearerError> {
 /// ```
 #[inline]
 pub fn parse_bytes(value: &[u8]) -> Result<&str, BearerError> {
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+    let token = credentials(value, SCHEME).ok_or(BearerError::NotBearer)?;
+    b64token_str(token).ok_or(BearerError::Malformed)
+}
+
+/// The credentials after `scheme` in an authorization value, read as [`parse`] reads `Bearer`:
+/// the scheme is everything before the first space, matched in any case; the credentials are
+/// what follows the spaces after it. `None` for another scheme. Their grammar is **not**
+/// checked: a caller checks it ([`b64token_str`]), or hands the bytes to
+/// [`TokenVerifier::start_presented`](crate::TokenVerifier::start_presented), which answers a
+/// cached token without that check (a cached token verified, so it is a `b64token`).
+///
+/// The same reading serves every scheme of this shape: `DPoP` credentials (RFC 9449 section
+/// 7.1) are a `token68`, the same characters as a `b64token`.
+///
+/// ```
+/// use tollgate_core::bearer;
+///
+/// assert_eq!(bearer::credentials(b"bearer   eyJ.eyJ.sig", "Bearer"), Some(&b"eyJ.eyJ.sig"[..]));
+/// assert_eq!(bearer::credentials(b"DPoP a b", "DPoP"), Some(&b"a b"[..]));
+/// assert_eq!(bearer::credentials(b"Basic dXNlcjpwYXNz", "Bearer"), None);
+/// assert_eq!(bearer::credentials(b"Bearer", "Bearer"), Some(&b""[..]));
+/// ```
+#[inline]
+pub fn credentials<'v>(value: &'v [u8], scheme: &str) -> Option<&'v [u8]> {
+    let (name, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
         None => (value, &value[value.len()..]),
     };
-    if !scheme.eq_ignore_ascii_case(SCHEME.as_bytes()) {
-        return Err(BearerError::NotBearer);
+    if !name.eq_ignore_ascii_case(scheme.as_bytes()) {
+        return None;
     }
     let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    let token = &rest[start..];
+    Some(&rest[start..])
+}
+
+/// `token` as text when it is a `b64token` ([`is_b64token`]), else `None`.
+///
+/// ```
+/// use tollgate_core::bearer::b64token_str;
+///
+/// assert_eq!(b64token_str(b"eyJ.eyJ.sig"), Some("eyJ.eyJ.sig"));
+/// assert_eq!(b64token_str(b"a b"), None);
+/// assert_eq!(b64token_str(b"caf\xc3\xa9"), None);
+/// ```
+#[inline]
+pub fn b64token_str(token: &[u8]) -> Option<&str> {
     if !is_b64token(token) {
-        return Err(BearerError::Malformed);
+        return None;
     }
-    // A b64token is ASCII, so this never fails; mapped rather than unwrapped all the same.
-    std::str::from_utf8(token).map_err(|_| BearerError::Malformed)
+    // A b64token is ASCII, so this never fails; checked rather than assumed all the same.
+    std::str::from_utf8(token).ok()
 }
 
 /// The token in text a person pasted into a tool: surrounding whitespace (newlines included)

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::b64;
+use crate::bearer;
 use crate::clock::{Clock, TimeSource};
 use crate::crypto::CryptoProvider;
 use crate::error::{ConfigError, Error, Malformed};
@@ -342,28 +343,44 @@ impl MultiIssuer {
     /// Starts verifying a token: from the router's cache without decoding it, else routed to
     /// its issuer's verifier (see [`Verifier::start`]).
     pub fn start(&self, token: &str) -> Verification {
+        let Ok(verification) = self.start_of(token.as_bytes(), || {
+            Ok::<_, std::convert::Infallible>(token)
+        });
+        verification
+    }
+
+    /// [`start`](Self::start) of the token whose bytes are `presented`: the router's cache
+    /// first, then the text `token` gives for them (or its error) routed and verified (see
+    /// `Verifier::verification_of`: a hit never needs the grammar check).
+    fn start_of<'t, E>(
+        &self,
+        presented: &'t [u8],
+        token: impl FnOnce() -> Result<&'t str, E>,
+    ) -> Result<Verification, E> {
         let routes = &*self.inner;
         let now = routes.clock.now();
         let Some(cache) = &routes.cache else {
-            return match self.route(token) {
+            let token = token()?;
+            return Ok(match self.route(token) {
                 Ok(verifier) => verifier.finish(verifier.verification_at(token, now), now),
                 Err(err) => routes.counters.counted(Verification::Done(Err(err))),
-            };
+            });
         };
-        let key = cache.key(token);
+        let key = cache.key(presented);
         if let Some(key) = key
-            && let Some(entry) = cache.get(key, token, now)
+            && let Some(entry) = cache.get(key, presented, now)
             && let Some(verifier) = routes.verifiers.get(entry.origin)
             && let Lookup::Hit(outcome) = verifier.judge_hit(cache, key, entry, now)
         {
             let hit = Verification::Done(outcome.map(VerifiedToken::from_entry));
-            return verifier.finish(hit, now);
+            return Ok(verifier.finish(hit, now));
         }
+        let token = token()?;
         let Route { index, verifier } = match self.find_route(token) {
             Ok(route) => route,
             Err(err) => {
                 cache.record_miss();
-                return routes.counters.counted(Verification::Done(Err(err)));
+                return Ok(routes.counters.counted(Verification::Done(Err(err))));
             }
         };
         let missed = Missed {
@@ -372,7 +389,7 @@ impl MultiIssuer {
             key: key.filter(|_| verifier.caches_tokens()),
             origin: *index,
         };
-        verifier.finish(verifier.start_missed(token, now, Some(missed)), now)
+        Ok(verifier.finish(verifier.start_missed(token, now, Some(missed)), now))
     }
 
     /// Hits, misses and size of the router's verified-token cache (`None` when it is off).
@@ -393,6 +410,11 @@ impl MultiIssuer {
 impl TokenVerifier for MultiIssuer {
     fn start(&self, token: &str) -> Verification {
         MultiIssuer::start(self, token)
+    }
+
+    fn start_presented(&self, token: &[u8]) -> Option<Verification> {
+        self.start_of(token, || bearer::b64token_str(token).ok_or(()))
+            .ok()
     }
 }
 

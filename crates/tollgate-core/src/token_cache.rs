@@ -206,8 +206,8 @@ impl TokenCache {
     }
 
     /// The lookup key of `token`, or `None` when the token is too large to be cached.
-    pub(crate) fn key(&self, token: &str) -> Option<CacheKey> {
-        (token.len() <= self.max_token_bytes).then(|| self.hasher.hash(token.as_bytes()))
+    pub(crate) fn key(&self, token: &[u8]) -> Option<CacheKey> {
+        (token.len() <= self.max_token_bytes).then(|| self.hasher.hash(token))
     }
 
     /// Whether a verified token should be stored: only from its second sighting on.
@@ -221,12 +221,12 @@ impl TokenCache {
 
     /// The live entry for `token` (whose key is `key`), if any. Counts hits only: a miss is
     /// counted by [`TokenCache::record_miss`] when the full verification runs.
-    pub(crate) fn get(&self, key: CacheKey, token: &str, now: i64) -> Option<Arc<Entry>> {
+    pub(crate) fn get(&self, key: CacheKey, token: &[u8], now: i64) -> Option<Arc<Entry>> {
         let found = {
             let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
             shard.get(&key).cloned()
         }?;
-        if !constant_time_eq(&found.token, token.as_bytes()) {
+        if !constant_time_eq(&found.token, token) {
             return None;
         }
         if now < found.valid_until && found.key.strong_count() > 0 {

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::bearer;
 use crate::error::Error;
 use crate::verified_token::VerifiedToken;
 
@@ -185,16 +186,54 @@ pub trait TokenVerifier: Send + Sync + 'static {
     fn verify(&self, token: &str) -> VerificationFuture {
         self.start(token).into_future()
     }
+
+    /// Starts verifying a token as a request presented it: bytes that are not yet known to be
+    /// an RFC 6750 `b64token` ([`bearer::credentials`](crate::bearer::credentials)). `None`
+    /// when they are not one (the caller refuses the request as malformed, 400
+    /// `invalid_request`); otherwise what [`start`](Self::start) answers for the token.
+    ///
+    /// The provided implementation checks the grammar
+    /// ([`bearer::b64token_str`](crate::bearer::b64token_str)), then calls `start`. A verifier
+    /// with a token cache ([`Verifier`](crate::Verifier), [`MultiIssuer`](crate::MultiIssuer))
+    /// asks its cache first: only verified tokens are cached, and every verified token is a
+    /// `b64token` (three strict base64url segments), so a hit needs no grammar check (for a
+    /// 700-byte token the check and the UTF-8 conversion are about 1,100 instructions, a third
+    /// of what a cache hit costs). Override it only with that same guarantee: `None` for every
+    /// input that is not a `b64token`, and otherwise exactly the answer of `start`.
+    ///
+    /// ```
+    /// use tollgate_core::{Algorithm, CryptoProvider, KeySet, TokenVerifier, Validation,
+    ///                     Verifier, VerificationKey};
+    ///
+    /// let key = VerificationKey::hmac([7u8; 32])?;
+    /// let policy = Validation::builder([Algorithm::HS256]).audience("my-api").build()?;
+    /// let verifier = Verifier::new(policy, KeySet::from(key), CryptoProvider::default());
+    /// assert!(verifier.start_presented(b"a,b").is_none());
+    /// let refused = verifier.start_presented(b"not-a-jws").and_then(|v| v.done());
+    /// assert!(matches!(refused, Some(Err(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn start_presented(&self, token: &[u8]) -> Option<Verification> {
+        bearer::b64token_str(token).map(|token| self.start(token))
+    }
 }
 
 impl<V: TokenVerifier + ?Sized> TokenVerifier for Arc<V> {
     fn start(&self, token: &str) -> Verification {
         (**self).start(token)
     }
+
+    fn start_presented(&self, token: &[u8]) -> Option<Verification> {
+        (**self).start_presented(token)
+    }
 }
 
 impl<V: TokenVerifier + ?Sized> TokenVerifier for Box<V> {
     fn start(&self, token: &str) -> Verification {
         (**self).start(token)
+    }
+
+    fn start_presented(&self, token: &[u8]) -> Option<Verification> {
+        (**self).start_presented(token)
     }
 }

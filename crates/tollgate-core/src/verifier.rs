@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use crate::b64;
+use crate::bearer;
 use crate::claims::AccessClaims;
 use crate::clock::{Clock, TimeSource};
 use crate::crypto::CryptoProvider;
@@ -344,7 +345,7 @@ impl Verifier {
     #[cfg(feature = "testing")]
     pub(crate) fn cached(&self, token: &str) -> Option<Result<VerifiedToken, Error>> {
         let cache = self.inner.cache.as_ref()?;
-        match self.lookup(cache, token, self.inner.clock.now()) {
+        match self.lookup(cache, token.as_bytes(), self.inner.clock.now()) {
             Lookup::Hit(result) => Some(result.map(VerifiedToken::from_entry)),
             Lookup::Miss(_) => None,
         }
@@ -367,13 +368,30 @@ impl Verifier {
 
     /// [`start_at`](Self::start_at) before its [`finish`](Self::finish).
     pub(crate) fn verification_at(&self, token: &str, now: i64) -> Verification {
+        let Ok(verification) = self.verification_of(token.as_bytes(), now, || {
+            Ok::<_, std::convert::Infallible>(token)
+        });
+        verification
+    }
+
+    /// The verification of the token whose bytes are `presented`, at `now`: the cache's answer,
+    /// else the full verification of the text `token` gives for them, or its error. A caller
+    /// holding a `&str` gives it back as is; [`TokenVerifier::start_presented`] checks the
+    /// `b64token` grammar there, after the cache (only verified tokens are cached, and every
+    /// verified token is a `b64token`, so a hit never needs the check).
+    fn verification_of<'t, E>(
+        &self,
+        presented: &'t [u8],
+        now: i64,
+        token: impl FnOnce() -> Result<&'t str, E>,
+    ) -> Result<Verification, E> {
         let Some(cache) = &self.inner.cache else {
-            return self.start_missed(token, now, None);
+            return Ok(self.start_missed(token()?, now, None));
         };
-        match self.lookup(cache, token, now) {
+        Ok(match self.lookup(cache, presented, now) {
             Lookup::Hit(result) => Verification::Done(result.map(VerifiedToken::from_entry)),
             Lookup::Miss(key) => self.start_missed(
-                token,
+                token()?,
                 now,
                 Some(Missed {
                     cache,
@@ -381,11 +399,11 @@ impl Verifier {
                     origin: 0,
                 }),
             ),
-        }
+        })
     }
 
-    /// The answer of `cache` (this verifier's own) for `token` at `now`.
-    fn lookup(&self, cache: &TokenCache, token: &str, now: i64) -> Lookup {
+    /// The answer of `cache` (this verifier's own) for the token `token` at `now`.
+    fn lookup(&self, cache: &TokenCache, token: &[u8], now: i64) -> Lookup {
         let Some(key) = cache.key(token) else {
             return Lookup::Miss(None);
         };
@@ -721,5 +739,13 @@ fn shared<K: KeySource>(keys: K) -> Arc<dyn KeySource> {
 impl TokenVerifier for Verifier {
     fn start(&self, token: &str) -> Verification {
         Verifier::start(self, token)
+    }
+
+    fn start_presented(&self, token: &[u8]) -> Option<Verification> {
+        let now = self.inner.clock.now();
+        let verification = self
+            .verification_of(token, now, || bearer::b64token_str(token).ok_or(()))
+            .ok()?;
+        Some(self.finish(verification, now))
     }
 }

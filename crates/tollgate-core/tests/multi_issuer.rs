@@ -371,3 +371,44 @@ fn the_default_shared_cache_has_room_for_every_issuer() {
         .unwrap();
     assert!(off.token_cache_stats().is_none());
 }
+
+/// `start_presented` through the router, with its cache on and off: a token's answer is what
+/// `start` gives (a hit once cached, routed by issuer), bytes that are not a `b64token` are
+/// `None` and counted nowhere.
+#[tokio::test]
+async fn presented_bytes_are_answered_like_start_and_none_when_not_a_token() {
+    for cache in [Some(TokenCacheConfig::default()), None] {
+        let router = MultiIssuer::builder()
+            .issuer(ONE, policy_for(ONE, AUDIENCE), key_set())
+            .issuer(TWO, policy_for(TWO, AUDIENCE), key_set())
+            .token_cache(cache)
+            .build()
+            .unwrap();
+        let (a, b) = (token(ONE, AUDIENCE), token(TWO, AUDIENCE));
+        for _ in 0..3 {
+            for (token, issuer) in [(&a, ONE), (&b, TWO)] {
+                let Some(Verification::Done(Ok(verified))) =
+                    router.start_presented(token.as_bytes())
+                else {
+                    panic!("a valid token, keys at hand");
+                };
+                assert_eq!(verified.issuer(), Some(issuer));
+            }
+        }
+        let stats = router.token_cache_stats();
+        let counted = stats.map(|s| (s.hits, s.misses));
+        assert_eq!(
+            counted,
+            cache.map(|_| (2, 4)),
+            "each admitted on its second sighting"
+        );
+        assert_no_answer_for_non_tokens(&router, &a);
+        assert_eq!(router.token_cache_stats(), stats, "nothing counted");
+        let unknown = token("https://unknown.example.com", AUDIENCE);
+        let refused = presented_like_start(&router, &unknown);
+        assert!(
+            matches!(refused, Some(Error::WrongIssuer { .. })),
+            "{refused:?}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use support::*;
 use tollgate_core::{
     Algorithm, CryptoProvider, Error, KeyFuture, KeyRequest, KeySet, KeySource, StandardClaims,
-    TokenCacheConfig, Verifier,
+    TokenCacheConfig, TokenVerifier, Verification, Verifier,
 };
 
 /// A key source whose keys can be replaced, counting lookups.
@@ -397,4 +397,62 @@ async fn remembered_headers_never_skip_the_signature() {
         verifier.verify(&none).await,
         Err(Error::AlgNone { .. })
     ));
+}
+
+/// `start_presented`, the layer's entry point for raw header bytes, with the cache on and off:
+/// the same answers as `start` for a token (a hit once it is cached), `None` and nothing
+/// counted for bytes that are not a `b64token`, cached neighbour or not.
+#[tokio::test]
+async fn presented_bytes_are_answered_like_start_and_none_when_not_a_token() {
+    for cache in [Some(TokenCacheConfig::default()), None] {
+        let verifier = Verifier::builder(
+            policy().build().unwrap(),
+            key_set(),
+            CryptoProvider::default(),
+        )
+        .token_cache(cache)
+        .build();
+        let token = sign(Algorithm::RS256, &claims());
+        for _ in 0..3 {
+            let Some(Verification::Done(Ok(verified))) = verifier.start_presented(token.as_bytes())
+            else {
+                panic!("a valid token, keys at hand");
+            };
+            assert_eq!(verified.subject(), Some("user-1"));
+        }
+        let stats = verifier.token_cache_stats();
+        let counted = stats.map(|s| (s.hits, s.misses));
+        assert_eq!(
+            counted,
+            cache.map(|_| (1, 2)),
+            "admitted on the second sighting"
+        );
+        assert_no_answer_for_non_tokens(&verifier, &token);
+        assert_eq!(verifier.token_cache_stats(), stats, "nothing counted");
+        // A b64token that is not a JWS: refused as `start` refuses it.
+        assert!(presented_like_start(&verifier, "a+b/c==").is_some());
+    }
+}
+
+/// What lets a cache hit skip the grammar check: a token the verifier accepts is a `b64token`.
+/// Every character outside base64url and `.`, in each segment of a valid token, is refused.
+#[tokio::test]
+async fn only_b64tokens_verify() {
+    let (_, verifier) = swappable();
+    let token = sign(Algorithm::HS256, &claims());
+    let dots: Vec<usize> = token.match_indices('.').map(|(at, _)| at).collect();
+    let positions = [0, dots[0] + 1, dots[1] + 1, token.len() - 1];
+    for c in (0u8..0x80).filter(|c| !c.is_ascii_alphanumeric() && !b"-_.".contains(c)) {
+        for &at in &positions {
+            let mut mutated = token.as_bytes().to_vec();
+            mutated[at] = c;
+            let mutated = String::from_utf8(mutated).unwrap();
+            assert!(
+                verifier.verify(&mutated).await.is_err(),
+                "{:?} at {at} verified",
+                c as char
+            );
+        }
+    }
+    assert!(tollgate_core::bearer::is_b64token(token.as_bytes()));
 }

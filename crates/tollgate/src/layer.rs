@@ -44,7 +44,7 @@ use crate::claims::{AuthContext, Authenticated};
 use crate::guard::GuardFuture;
 use crate::https::HttpsPolicy;
 use crate::response::{Answering, AuthError, Challenge, ErrorResponder, Rfc6750Responder};
-use crate::token::{AuthScheme, InvalidRequest, TokenSources, find_proof, find_token};
+use crate::token::{AuthScheme, InvalidRequest, Presented, TokenSources, find_proof, find_token};
 
 /// The `DPoP-Nonce` response header (RFC 9449 8.1, 9).
 const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
@@ -627,35 +627,52 @@ impl Config {
             span.record("scheme", found.scheme.as_str());
         }
         let scheme = found.scheme;
+        // A refusal before the verifier: a malformed token is refused first, as it was when
+        // every token was checked where it was found (a deferred check is made now).
+        let refused = |err: AuthError| match found.token.text() {
+            Err(malformed) => Step::refused(AuthError::InvalidRequest(malformed), None),
+            Ok(_) => Step::refused(err, Some(scheme)),
+        };
         if let Some(https) = &self.https
             && !https.allows(seen.scheme, seen.headers, seen.extensions)
         {
-            return Step::refused(
-                AuthError::InvalidRequest(InvalidRequest::InsecureTransport),
-                Some(scheme),
-            );
+            return refused(AuthError::InvalidRequest(InvalidRequest::InsecureTransport));
         }
         // The scheme and the proof header are checked before any cryptography.
         // (With DPoP off, `find_token` never reports the DPoP scheme.)
         let proof = match (scheme, self.dpop_mode) {
             (AuthScheme::Bearer, DpopMode::Required) => {
-                return Step::refused(AuthError::SchemeNotAccepted(scheme), Some(scheme));
+                return refused(AuthError::SchemeNotAccepted(scheme));
             }
-            (AuthScheme::Dpop, _) => match find_proof(seen.headers) {
-                Ok(proof) => Some(proof),
-                Err(err) => return Step::refused(AuthError::Dpop(err), Some(scheme)),
+            (AuthScheme::Dpop, _) => match (find_proof(seen.headers), found.token.text()) {
+                (Ok(proof), Ok(token)) => Some((proof, token)),
+                (Err(err), _) => return refused(AuthError::Dpop(err)),
+                (_, Err(malformed)) => {
+                    return Step::refused(AuthError::InvalidRequest(malformed), None);
+                }
             },
             (AuthScheme::Bearer, _) => None,
         };
-        match self.verifier.start(found.token) {
+        let verification = match found.token {
+            Presented::Checked(token) => self.verifier.start(token),
+            // The cache first: a hit proves the grammar.
+            Presented::Unchecked(bytes) => match self.verifier.start_presented(bytes) {
+                Some(verification) => verification,
+                None => {
+                    let malformed = InvalidRequest::MalformedAuthorization;
+                    return Step::refused(AuthError::InvalidRequest(malformed), None);
+                }
+            },
+        };
+        match verification {
             Verification::Done(Ok(verified)) => {
-                Step::Bound(self.bind(verified, scheme, proof, found.token, seen.method, seen.path))
+                Step::Bound(self.bind(verified, scheme, proof, seen.method, seen.path))
             }
             Verification::Done(Err(err)) => Step::refused(AuthError::Token(err), Some(scheme)),
             Verification::Pending(pending) => Step::WaitToken {
                 pending,
                 scheme,
-                dpop: proof.map(|proof| (proof.to_owned(), found.token.to_owned())),
+                dpop: proof.map(|(proof, token)| (proof.to_owned(), token.to_owned())),
             },
         }
     }
@@ -667,8 +684,7 @@ impl Config {
         &self,
         verified: VerifiedToken,
         scheme: AuthScheme,
-        proof: Option<&str>,
-        access_token: &str,
+        proof: Option<(&str, &str)>,
         method: &str,
         path: &str,
     ) -> Bound {
@@ -684,7 +700,7 @@ impl Config {
         }
         // `decide` found the proof (the DPoP scheme is only read with a verifier); refused all
         // the same if not, never treated as a bearer request.
-        let (Some(dpop), Some(proof)) = (&self.dpop, proof) else {
+        let (Some(dpop), Some((proof, access_token))) = (&self.dpop, proof) else {
             return Bound::refused(DpopError::MissingProof, scheme);
         };
         let Some(token_jkt) = verified.confirmation_jkt() else {
@@ -830,11 +846,10 @@ where
                 Err((pending, scheme, dpop)) => match pending.await {
                     Ok(verified) => {
                         let seen = Seen::of(&request);
-                        let (proof, token) = match &dpop {
-                            Some((proof, token)) => (Some(proof.as_str()), token.as_str()),
-                            None => (None, ""),
-                        };
-                        config.bind(verified, scheme, proof, token, seen.method, seen.path)
+                        let proof = dpop
+                            .as_ref()
+                            .map(|(proof, token)| (proof.as_str(), token.as_str()));
+                        config.bind(verified, scheme, proof, seen.method, seen.path)
                     }
                     Err(err) => Bound::refused(err, scheme),
                 },

@@ -110,46 +110,36 @@ pub(crate) struct TokenSources {
     pub(crate) dpop: bool,
 }
 
-/// The token of one `Authorization` value and its scheme (the core's RFC 6750 parser, then the
-/// `DPoP` scheme): `Ok(None)` for another scheme, `Err` for a malformed credential.
+/// The token of one `Authorization` value and its scheme (the core's RFC 6750 reading, then the
+/// `DPoP` scheme): `Ok(None)` for another scheme, `Err` for a malformed credential. A `Bearer`
+/// token is returned [`Presented::Unchecked`] when `defer` says its grammar may be checked after
+/// the token cache.
 #[inline]
 fn from_authorization(
     value: &http::HeaderValue,
     dpop: bool,
-) -> Result<Option<(AuthScheme, &str)>, InvalidRequest> {
-    match bearer::parse_bytes(value.as_bytes()) {
-        Ok(token) => Ok(Some((AuthScheme::Bearer, token))),
-        Err(BearerError::NotBearer) if dpop => {
-            Ok(dpop_from_authorization(value.as_bytes())?.map(|t| (AuthScheme::Dpop, t)))
-        }
-        Err(BearerError::NotBearer) => Ok(None),
-        Err(_) => Err(InvalidRequest::MalformedAuthorization),
+    defer: bool,
+) -> Result<Option<(AuthScheme, Presented<'_>)>, InvalidRequest> {
+    let value = value.as_bytes();
+    if let Some(token) = bearer::credentials(value, bearer::SCHEME) {
+        let token = if defer {
+            Presented::Unchecked(token)
+        } else {
+            Presented::Unchecked(token).checked()?
+        };
+        return Ok(Some((AuthScheme::Bearer, token)));
     }
-}
-
-/// `"DPoP" 1*SP token68` (RFC 9449 7.1), read as the core reads `Bearer` credentials: the scheme
-/// is everything before the first space, in any case; then one or more spaces and exactly one
-/// token, checked by the core's [`bearer::is_b64token`] (`token68` is the same grammar as
-/// `b64token`). `Ok(None)` for another scheme.
-// A local adapter until `tollgate_core::bearer` has a scheme-generic entry point: the grammar
-// check itself is the core's.
-fn dpop_from_authorization(value: &[u8]) -> Result<Option<&str>, InvalidRequest> {
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-        Some(space) => (&value[..space], &value[space + 1..]),
-        None => (value, &value[value.len()..]),
-    };
-    if !scheme.eq_ignore_ascii_case(AuthScheme::Dpop.as_str().as_bytes()) {
+    if !dpop {
         return Ok(None);
     }
-    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    let token = &rest[start..];
-    if !bearer::is_b64token(token) {
-        return Err(InvalidRequest::MalformedDpopAuthorization);
+    // `"DPoP" 1*SP token68` (RFC 9449 7.1): `token68` is the same grammar as `b64token`.
+    match bearer::credentials(value, AuthScheme::Dpop.as_str()) {
+        Some(token) => match bearer::b64token_str(token) {
+            Some(token) => Ok(Some((AuthScheme::Dpop, Presented::Checked(token)))),
+            None => Err(InvalidRequest::MalformedDpopAuthorization),
+        },
+        None => Ok(None),
     }
-    // A token68 is ASCII, so this never fails; mapped rather than unwrapped all the same.
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| InvalidRequest::MalformedDpopAuthorization)
 }
 
 /// The one `DPoP` proof of a request (RFC 9449 4.3 check 1): exactly one `DPoP` header, holding
@@ -257,7 +247,7 @@ impl TokenLocation {
 /// The token of a request, where it was found and with which scheme, borrowed from the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Found<'r> {
-    pub(crate) token: &'r str,
+    pub(crate) token: Presented<'r>,
     pub(crate) location: TokenLocation,
     pub(crate) scheme: AuthScheme,
 }
@@ -265,9 +255,38 @@ pub(crate) struct Found<'r> {
 impl<'r> Found<'r> {
     fn new(token: &'r str, location: TokenLocation) -> Self {
         Found {
-            token,
+            token: Presented::Checked(token),
             location,
             scheme: AuthScheme::Bearer,
+        }
+    }
+}
+
+/// A found token: checked to be a `b64token`, or (an `Authorization: Bearer` token, the only
+/// token of the request) not yet, so that a token-cache hit can skip the check
+/// ([`TokenVerifier::start_presented`](tollgate_core::TokenVerifier::start_presented)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presented<'r> {
+    /// A `b64token`.
+    Checked(&'r str),
+    /// The credentials of `Authorization: Bearer`, their grammar not checked yet.
+    Unchecked(&'r [u8]),
+}
+
+impl<'r> Presented<'r> {
+    /// The token checked to be a `b64token`: the refusal of a malformed one is that of the
+    /// `Authorization` header, the only source whose check is deferred.
+    pub(crate) fn checked(self) -> Result<Presented<'r>, InvalidRequest> {
+        self.text().map(Presented::Checked)
+    }
+
+    /// The token as text, checked to be a `b64token`.
+    pub(crate) fn text(self) -> Result<&'r str, InvalidRequest> {
+        match self {
+            Presented::Checked(token) => Ok(token),
+            Presented::Unchecked(bytes) => {
+                bearer::b64token_str(bytes).ok_or(InvalidRequest::MalformedAuthorization)
+            }
         }
     }
 }
@@ -281,14 +300,18 @@ pub(crate) fn find_token<'r>(
     query: Option<&'r str>,
 ) -> Result<Option<Found<'r>>, InvalidRequest> {
     let mut authorization = headers.get_all(AUTHORIZATION).iter();
+    // With other sources on, every token is checked here, so that the first problem found is
+    // still the one reported; alone, the header's token waits for the cache.
+    let defer = sources.cookie.is_none() && sources.query.is_none();
     let header_token = match (authorization.next(), authorization.next()) {
         (None, _) => None,
-        (Some(value), None) => from_authorization(value, sources.dpop)?,
+        (Some(value), None) => from_authorization(value, sources.dpop, defer)?,
         (Some(_), Some(_)) => return Err(InvalidRequest::MultipleAuthorizationHeaders),
     };
     let header_token = header_token.map(|(scheme, token)| Found {
+        token,
+        location: TokenLocation::Authorization,
         scheme,
-        ..Found::new(token, TokenLocation::Authorization)
     });
     let cookie_token = match &sources.cookie {
         Some(name) => from_cookies(headers, name)?.map(|t| Found::new(t, TokenLocation::Cookie)),
@@ -322,7 +345,9 @@ mod tests {
 
     fn header_only(values: &[(&'static str, &str)]) -> Result<Option<String>, InvalidRequest> {
         let map = headers(values);
-        find_token(&TokenSources::default(), &map, None).map(|t| t.map(|t| t.token.to_owned()))
+        // As the layer reads it: a deferred grammar check is made here.
+        find_token(&TokenSources::default(), &map, None)
+            .and_then(|t| t.map(|t| t.token.text().map(str::to_owned)).transpose())
     }
 
     #[test]
@@ -355,7 +380,7 @@ mod tests {
         assert_eq!(
             find_token(&sources, &map, Some("x=1")),
             Ok(Some(Found {
-                token: "abc.def.ghi",
+                token: Presented::Checked("abc.def.ghi"),
                 location: TokenLocation::Authorization,
                 scheme: AuthScheme::Bearer,
             }))
@@ -397,7 +422,10 @@ mod tests {
             dpop: true,
             ..TokenSources::default()
         };
-        find_token(&sources, &map, None).map(|t| t.map(|t| (t.scheme, t.token.to_owned())))
+        find_token(&sources, &map, None).and_then(|t| {
+            t.map(|t| Ok((t.scheme, t.token.text()?.to_owned())))
+                .transpose()
+        })
     }
 
     #[test]
@@ -507,7 +535,7 @@ mod tests {
         assert_eq!(
             find_token(&sources, &map, None),
             Ok(Some(Found {
-                token: "abc.def.ghi",
+                token: Presented::Checked("abc.def.ghi"),
                 location: TokenLocation::Cookie,
                 scheme: AuthScheme::Bearer,
             }))
@@ -516,7 +544,7 @@ mod tests {
         assert_eq!(
             find_token(&sources, &empty, Some("x=1&access_token=t.o.k")),
             Ok(Some(Found {
-                token: "t.o.k",
+                token: Presented::Checked("t.o.k"),
                 location: TokenLocation::Query,
                 scheme: AuthScheme::Bearer,
             }))

@@ -867,3 +867,22 @@ async fn custom_responders_see_dpop_errors_and_build_the_dpop_challenge() {
         AuthError::Dpop(DpopError::NonceRequired).status()
     );
 }
+
+/// A malformed `Bearer` header is refused as malformed where DPoP is required, before the
+/// scheme is judged (the layer checks a `Bearer` token's grammar after its cache lookup, and
+/// every refusal before the verifier still reports a malformed token first); a well-formed
+/// one is refused for its scheme.
+#[tokio::test]
+async fn a_malformed_bearer_header_is_malformed_before_its_scheme_is_judged() {
+    let app = app(DpopMode::Required);
+    let malformed = [("authorization", "Bearer a,b".to_owned())];
+    let answer = send(&app, "GET", "/me", &malformed).await;
+    assert_dpop_refusal(
+        &answer,
+        400,
+        "invalid_request",
+        "the Authorization header must be `Bearer` followed by exactly one token",
+    );
+    let answer = send(&app, "GET", "/me", &bearer_headers(&unbound_token())).await;
+    assert_eq!(answer.status, 401, "{answer:?}");
+}

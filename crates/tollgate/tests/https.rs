@@ -200,3 +200,26 @@ async fn an_absolute_https_uri_is_judged_by_its_scheme() {
         );
     }
 }
+
+/// Over plain HTTP a malformed `Authorization` header is refused as malformed, as before the
+/// layer looked tokens up in its cache before checking their grammar; a valid token the cache
+/// holds (accepted through the proxy) is still refused over plain HTTP.
+#[tokio::test]
+async fn a_malformed_header_is_refused_first_and_a_cached_token_still_needs_https() {
+    let addr = serve(app(HttpsPolicy::new().trust_proxy(PROXY)), true).await;
+    let malformed = get_from(addr, CLIENT, false, &[("authorization", "Bearer a,b")]).await;
+    assert_eq!(malformed.status, 400, "{malformed:?}");
+    let body: serde_json::Value = serde_json::from_str(&malformed.body).unwrap();
+    assert_eq!(
+        body["error_description"],
+        "the Authorization header must be `Bearer` followed by exactly one token"
+    );
+    let https = [("x-forwarded-proto", "https")];
+    for _ in 0..3 {
+        assert_accepted(&get_from(addr, PROXY, true, &https).await, "via the proxy");
+    }
+    assert_insecure(
+        &get_from(addr, CLIENT, true, &[]).await,
+        "cached, plain HTTP",
+    );
+}

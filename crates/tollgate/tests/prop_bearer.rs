@@ -257,6 +257,22 @@ proptest! {
         }
     }
 
+    /// (a), (b) with the valid token in the cache, where a `Bearer` token is looked up before
+    /// its grammar is checked: still exactly the model's status, whatever the value (an edited
+    /// or wrapped spelling of the cached token included).
+    #[test]
+    fn one_authorization_header_with_the_token_cached(value in header_value(valid_token())) {
+        let harness = Harness::new();
+        let valid = valid_token();
+        let cached = HeaderValue::try_from(format!("Bearer {valid}")).unwrap();
+        for _ in 0..2 {
+            prop_assert_eq!(harness.status(std::slice::from_ref(&cached)).0, 200);
+        }
+        let (status, _) = harness.status(std::slice::from_ref(&value));
+        prop_assert_eq!(status, expected_status(value.as_bytes(), &valid), "{:?}", value);
+        prop_assert_eq!(harness.status(std::slice::from_ref(&cached)).0, 200, "still cached");
+    }
+
     /// (a): every well-formed spelling of the valid token is 200, answered again from the cache.
     #[test]
     fn well_formed_credentials_are_accepted(
