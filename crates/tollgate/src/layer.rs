@@ -869,7 +869,10 @@ where
 }
 
 impl<S> AuthService<S> {
-    /// Passes a request decided inside `call` to the inner service.
+    /// Passes a request decided inside `call` to the inner service. Inlined: as a function of
+    /// its own it took the request and returned the inner future through `memcpy` calls, about
+    /// 120 instructions per request.
+    #[inline(always)]
     fn pass<ReqBody, ResBody>(
         &mut self,
         request: Request<ReqBody>,
