@@ -12,7 +12,7 @@
 # writes it with the raw counts to $OUT (default target/bench-instructions/<time>).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-MODES=${MODES:-"noauth sig-only hit reuse multi-hit off churn pool dpop-es256 dpop-eddsa"}
+MODES=${MODES:-"noauth handoff sig-only hit reuse multi-hit outer-hit off churn pool dpop-es256 dpop-eddsa"}
 REQUESTS=${REQUESTS:-400}
 OUT=${OUT:-target/bench-instructions/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -53,7 +53,7 @@ modes = list(dict.fromkeys(r["mode"] for r in rows))
 before = any(v == "before" for _, v in per)
 # What Tollgate adds over its floor: no-auth for cache hits, no-auth plus the bare signature
 # check (sig-only) for full verifications.
-HITS = ("handoff", "hit", "reuse", "multi-hit", "dpop-es256", "dpop-eddsa")
+HITS = ("handoff", "hit", "reuse", "multi-hit", "outer-hit", "dpop-es256", "dpop-eddsa")
 floors = {"noauth": None, "sig-only": None}
 head = "| mode | after | after - floor |" + (" before | after / before |" if before else "")
 print(head)

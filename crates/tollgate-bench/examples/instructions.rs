@@ -10,12 +10,16 @@
 //!   ([`tollgate_bench::handoff_router`]): the floor of any authentication layer's cache hit;
 //! - `hit`: one cached token; `reuse`: 100 cached tokens round-robin;
 //! - `multi-hit`: one cached token behind a two-issuer `MultiIssuer`;
+//! - `outer-hit`: one cached token, the layer around the whole router (`AuthLayer::layer(router)`)
+//!   instead of `route_layer` on its route: what axum's per-route layering adds to a hit;
 //! - `off`: no token cache, a pool of tokens; `churn`: a 16-entry cache, every token admitted and
 //!   evicting; `pool`: the default cache, each token seen once (the uncached pool);
 //! - `dpop-es256`, `dpop-eddsa`: one cached DPoP-bound token, each request with a fresh proof
 //!   signed with that client key (the current API only: `instructions.sh` runs them for
 //!   `after` alone).
 #![allow(missing_docs)]
+
+use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::routing::get;
@@ -27,21 +31,33 @@ use tollgate::{AuthLayer, Claims};
 use tollgate_bench::api::{self, Cache};
 use tollgate_bench::{AUDIENCE, ISSUER, ISSUER2, MeClaims};
 use tollgate_core::{Algorithm, KeySet, Validation};
-use tower::ServiceExt;
+use tower::{Layer as _, ServiceExt};
 
 async fn me(Claims(claims): Claims<MeClaims>) -> Json<Value> {
     Json(json!({"sub": claims.sub}))
 }
 
+/// An app called as a server calls it: a router, or a layer around one.
+trait App:
+    tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible> + Clone
+{
+}
+
+impl<A> App for A where
+    A: tower::Service<Request<Body>, Response = axum::response::Response, Error = Infallible>
+        + Clone
+{
+}
+
 /// The counted part (callgrind counts inside this function only): [`drive`].
 #[inline(never)]
-fn measure(runtime: &tokio::runtime::Runtime, app: &Router, tokens: &[String], requests: usize) {
+fn measure(runtime: &tokio::runtime::Runtime, app: &impl App, tokens: &[String], requests: usize) {
     drive(runtime, app, tokens, requests);
 }
 
 /// `requests` requests, token `i % tokens.len()` for the i-th, each answered 200. A "token" of
 /// the form `DPoP <token> <proof>` is sent with the DPoP scheme and that proof.
-fn drive(runtime: &tokio::runtime::Runtime, app: &Router, tokens: &[String], requests: usize) {
+fn drive(runtime: &tokio::runtime::Runtime, app: &impl App, tokens: &[String], requests: usize) {
     runtime.block_on(async {
         for i in 0..requests {
             let token = &tokens[i % tokens.len()];
@@ -83,7 +99,7 @@ fn main() {
     let key = SigningKey::generate(Algorithm::RS256).unwrap();
     let keys = jwks(&key);
     let pool_size = match mode.as_str() {
-        "hit" | "multi-hit" | "noauth" | "handoff" | "sig-only" => 1,
+        "hit" | "outer-hit" | "multi-hit" | "noauth" | "handoff" | "sig-only" => 1,
         "reuse" => 100,
         _ => requests.min(200),
     };
@@ -106,6 +122,18 @@ fn main() {
         _ => None,
     } {
         return dpop(&key, &keys, alg, requests);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (warm, measured) = tokens.split_at(1);
+    if mode == "outer-hit" {
+        let verifier = api::verifier(policy(ISSUER), keys.clone(), Cache::Default);
+        let router = tollgate_bench::served(Router::new().route("/me", get(me)));
+        let app = AuthLayer::new(verifier).layer(router);
+        drive(&runtime, &app, warm, 1);
+        drive(&runtime, &app, measured, 2);
+        return measure(&runtime, &app, measured, requests);
     }
     let app = tollgate_bench::served(match mode.as_str() {
         "noauth" => Router::new().route("/me", get(|| async { Json(json!({"sub": "anonymous"})) })),
@@ -134,10 +162,6 @@ fn main() {
         }
         other => panic!("unknown mode {other}"),
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let (warm, measured) = tokens.split_at(1);
     drive(&runtime, &app, warm, 1);
     if matches!(mode.as_str(), "hit" | "reuse" | "multi-hit") {
         // Two sightings each: cached from here on.
